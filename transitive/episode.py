@@ -1,0 +1,183 @@
+"""Running episodes: the fast batched runner and the plain step-by-step one it must equal.
+
+The fast runner exploits the trial structure (SPEC section 4). r and H are reset at every trial start, so:
+- step 0 has no recurrent input: its rates depend on the stimulus only and are computed for all trials
+  at once;
+- the trace is 0 after step 0 and eta * tanh(r1 r0^T) after step 1, so P changes only at steps 2 and 3,
+  and W + alpha * P is formed twice per trial, not four times;
+- outputs, values and m(t) of every step are computed after the loop in one batched product each, and
+  the actions that do not affect the dynamics (all but step 1's) are sampled then.
+Blank steps at the start of an episode change nothing from a fresh state and are skipped then; with a
+carried state they are run as plain steps.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .network import PLASTIC_CLIP, NetworkState, PlasticNetwork
+from .task import RESPONSE, STEPS_PER_TRIAL, Trials, base_inputs, feedback_inputs
+
+BLANK_STEPS = 2
+
+
+@dataclass
+class EpisodeRecord:
+    """Everything an episode produced. Step-indexed tensors have nsteps = 4 * ntrials."""
+
+    pairs: torch.Tensor  # (batch, ntrials, 2)
+    inputs: torch.Tensor  # (batch, nsteps, 37)
+    actions: torch.Tensor  # (batch, nsteps) long, sampled at every step
+    rewards: torch.Tensor  # (batch, nsteps): +-1 at step 1 of every trial, 0 elsewhere
+    correct: torch.Tensor  # (batch, ntrials) bool: the response (step 1) was right
+    logits: torch.Tensor  # (batch, nsteps, 2)
+    values: torch.Tensor  # (batch, nsteps)
+    modulation: torch.Tensor  # (batch, nsteps): m(t)
+    rates: torch.Tensor  # (batch, nsteps, n)
+    final_state: NetworkState
+    snapshots: dict = field(default_factory=dict)  # trial -> (batch, 4, n, n) float16: P after each step
+
+    @property
+    def ntrials(self) -> int:
+        return self.pairs.shape[1]
+
+    @property
+    def response(self) -> torch.Tensor:
+        """(batch, ntrials): +1 for action 1 at step 1, -1 for action 0."""
+        return self.actions[:, RESPONSE::STEPS_PER_TRIAL] * 2 - 1
+
+    @property
+    def trial_rewards(self) -> torch.Tensor:
+        return self.rewards[:, RESPONSE::STEPS_PER_TRIAL]
+
+
+def sample_actions(logits: torch.Tensor) -> torch.Tensor:
+    probabilities = torch.softmax(logits.detach(), -1)
+    return torch.multinomial(probabilities.reshape(-1, probabilities.shape[-1]), 1).reshape(logits.shape[:-1])
+
+
+def _reward(action: torch.Tensor, correct_action: torch.Tensor) -> torch.Tensor:
+    return torch.where(action == correct_action, 1.0, -1.0)
+
+
+def run_blank_steps(net: PlasticNetwork, state: NetworkState) -> NetworkState:
+    """The all-zero input steps at the start of every episode (they matter only for a carried state)."""
+    zeros = torch.zeros(state.rates.shape[0], net.i2h.in_features, device=state.rates.device)
+    for _ in range(BLANK_STEPS):
+        state = net.step(zeros, state)[3]
+    return state
+
+
+def _matvec(matrices: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
+    """Batched matrix-vector product; an elementwise product and sum beats bmm for one column on CPU."""
+    return (matrices * vectors.unsqueeze(1)).sum(-1)
+
+
+def run_episode(net: PlasticNetwork, trials: Trials, state: NetworkState | None = None,
+                actions: torch.Tensor | None = None, snapshot_trials=()) -> EpisodeRecord:
+    """Run one episode for the whole batch, fast. `state` None means fresh (zero) state.
+
+    actions: optional (batch, nsteps) long tensor forcing the actions instead of sampling them.
+    snapshot_trials: trials for which P after each of the 4 steps is kept (float16).
+    """
+    batch, ntrials = trials.batch, trials.ntrials
+    device = net.w.device
+    n = net.hidden_size
+    if state is None:
+        plastic = torch.zeros(batch, n, n, device=device)
+    else:
+        plastic = run_blank_steps(net, state).plastic_weights
+
+    inputs = base_inputs(trials)  # (batch, ntrials, 4, 37)
+    drive = net.i2h(inputs)  # feedforward input of every step, minus the step-2 feedback
+    stimulus_rates = torch.tanh(drive[:, :, 0])  # step 0: no recurrent input after the reset
+    correct_action = trials.correct_action
+    eta = net.etaet
+
+    rates, responses, feedback_all, snapshots = [], [], [], {}
+    for t in range(ntrials):
+        r0 = stimulus_rates[:, t]
+        weights = net.effective_weights(plastic)
+        r1 = torch.tanh(drive[:, t, 1] + _matvec(weights, r0))
+        if actions is None:
+            action = sample_actions(net.h2o(r1))
+        else:
+            action = actions[:, t * STEPS_PER_TRIAL + RESPONSE]
+        reward = _reward(action, correct_action[:, t])
+        feedback = feedback_inputs(reward, action)
+        r2 = torch.tanh(drive[:, t, 2] + F.linear(feedback, net.i2h.weight) + _matvec(weights, r1))
+        trace = eta * net.hebbian(r1, r0)
+        start = plastic
+        plastic = torch.clamp(torch.addcmul(plastic, net.modulation(r2)[:, None, None], trace),
+                              -PLASTIC_CLIP, PLASTIC_CLIP)
+        middle = plastic
+        weights = net.effective_weights(plastic)
+        r3 = torch.tanh(drive[:, t, 3] + _matvec(weights, r2))
+        trace = torch.lerp(trace, net.hebbian(r2, r1), eta)
+        plastic = torch.clamp(torch.addcmul(plastic, net.modulation(r3)[:, None, None], trace),
+                              -PLASTIC_CLIP, PLASTIC_CLIP)
+        if t in snapshot_trials:
+            snapshots[t] = torch.stack([start, start, middle, plastic], 1).detach().half()
+        rates.append(torch.stack([r0, r1, r2, r3], 1))
+        responses.append(action)
+        feedback_all.append(feedback)
+
+    final_trace = torch.lerp(trace, net.hebbian(r3, r2), eta)
+    rates = torch.stack(rates, 1)  # (batch, ntrials, 4, n)
+    response = torch.stack(responses, 1)  # (batch, ntrials)
+    inputs = inputs.clone()
+    inputs[:, :, 2] += torch.stack(feedback_all, 1)
+
+    logits = net.h2o(rates).reshape(batch, -1, 2)
+    if actions is None:
+        actions = sample_actions(logits)
+        actions.view(batch, ntrials, STEPS_PER_TRIAL)[:, :, RESPONSE] = response
+    rewards = torch.zeros(batch, ntrials, STEPS_PER_TRIAL, device=device)
+    rewards[:, :, RESPONSE] = _reward(response, correct_action)
+    return EpisodeRecord(
+        pairs=trials.pairs, inputs=inputs.reshape(batch, -1, inputs.shape[-1]), actions=actions,
+        rewards=rewards.reshape(batch, -1), correct=response == correct_action,
+        logits=logits, values=net.h2v(rates).reshape(batch, -1),
+        modulation=net.modulation(rates).reshape(batch, -1), rates=rates.reshape(batch, -1, n),
+        final_state=NetworkState(r3, final_trace, plastic), snapshots=snapshots)
+
+
+def run_episode_plain(net: PlasticNetwork, trials: Trials, state: NetworkState | None = None,
+                      actions: torch.Tensor | None = None, snapshot_trials=()) -> EpisodeRecord:
+    """The same episode, one `net.step` at a time over every step (the definition the fast path must equal)."""
+    batch, ntrials = trials.batch, trials.ntrials
+    device = net.w.device
+    n = net.hidden_size
+    state = NetworkState.fresh(batch, n, device) if state is None else state
+    state = run_blank_steps(net, state)
+    inputs = base_inputs(trials)
+    correct_action = trials.correct_action
+    out = {k: [] for k in ("inputs", "actions", "rewards", "logits", "values", "modulation", "rates")}
+    responses, snapshots = [], {}
+    for t in range(ntrials):
+        zeros = torch.zeros(batch, n, device=device)
+        state = NetworkState(zeros, torch.zeros(batch, n, n, device=device), state.plastic_weights)
+        steps = []
+        for s in range(STEPS_PER_TRIAL):
+            step_input = inputs[:, t, s]
+            if s == 2:
+                step_input = step_input + feedback_inputs(reward, response)
+            logits, value, modulation, state = net.step(step_input, state)
+            step = t * STEPS_PER_TRIAL + s
+            action = sample_actions(logits) if actions is None else actions[:, step]
+            reward = torch.zeros(batch, device=device)
+            if s == RESPONSE:
+                response = action
+                reward = _reward(action, correct_action[:, t])
+                responses.append(action)
+            for key, value_ in zip(out, (step_input, action, reward, logits, value, modulation, state.rates)):
+                out[key].append(value_)
+            steps.append(state.plastic_weights)
+        if t in snapshot_trials:
+            snapshots[t] = torch.stack(steps, 1).detach().half()
+    out = {k: torch.stack(v, 1) for k, v in out.items()}
+    response = torch.stack(responses, 1)
+    return EpisodeRecord(pairs=trials.pairs, correct=response == correct_action, final_state=state,
+                         snapshots=snapshots, **out)

@@ -1,0 +1,202 @@
+"""The transitive-inference task as data (SPEC sections 2, 3 and 7).
+
+An episode is described by `Trials`: for every batch element and trial, the ordered pair of item indices
+shown, and the two item vectors actually presented (normally the items of the pair; in continual training
+sometimes the same indices from an earlier episode's items). Schedules (which pairs in which trial) are
+plain tensors built by the functions below; the episode runner knows nothing about experiments.
+
+Item k has rank k: item 0 ("A") is the highest. The correct response is action 1 when item 1 has the lower
+index, action 0 otherwise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+CUE_SIZE = 15
+INPUT_SIZE = 37
+STEPS_PER_TRIAL = 4
+LETTERS = "ABCDEFGHIJKLMNOP"
+
+# Input layout (SPEC section 2).
+ITEM1 = slice(0, 15)
+ITEM2 = slice(15, 30)
+GO = 30
+BIAS = 31
+TIME = 32
+REWARD = 33
+ACTION = slice(35, 37)  # one-hot of the action chosen at step 1, shown at step 2
+
+# Trial steps (the paper numbers them 1..4).
+STIMULUS, RESPONSE, FEEDBACK, DELAY = range(4)
+
+
+@dataclass
+class Trials:
+    pairs: torch.Tensor  # (batch, ntrials, 2) long: item indices (item 1, item 2)
+    stimuli: torch.Tensor  # (batch, ntrials, 2, CUE_SIZE) float: the vectors shown
+
+    @property
+    def batch(self) -> int:
+        return self.pairs.shape[0]
+
+    @property
+    def ntrials(self) -> int:
+        return self.pairs.shape[1]
+
+    @property
+    def correct_action(self) -> torch.Tensor:
+        """(batch, ntrials) long: 1 when item 1 ranks higher (lower index)."""
+        return (self.pairs[..., 0] < self.pairs[..., 1]).long()
+
+    def to(self, device) -> "Trials":
+        return Trials(self.pairs.to(device), self.stimuli.to(device))
+
+
+def draw_items(batch: int, nbcues: int, cue_size: int = CUE_SIZE, max_agreement: float = 0.66,
+               device=None) -> torch.Tensor:
+    """Random +-1 item vectors (batch, nbcues, cue_size); a candidate is redrawn while it agrees with an
+    earlier item of the same list in more than `max_agreement` of positions."""
+    items = torch.empty(batch, nbcues, cue_size, device=device)
+    for k in range(nbcues):
+        todo = torch.ones(batch, dtype=torch.bool, device=device)
+        while True:
+            count = int(todo.sum())
+            candidates = torch.randint(0, 2, (count, cue_size), device=device).float() * 2 - 1
+            items[todo, k] = candidates
+            if k == 0:
+                break
+            agreement = (items[:, k:k + 1] == items[:, :k]).float().mean(-1)  # (batch, k)
+            todo = (agreement > max_agreement).any(-1)
+            if not todo.any():
+                break
+    return items
+
+
+def present(items: torch.Tensor, pairs: torch.Tensor) -> Trials:
+    """Trials showing, for each batch element, its own items at the given pairs."""
+    batch, ntrials, _ = pairs.shape
+    index = pairs.reshape(batch, -1, 1).expand(-1, -1, items.shape[-1])
+    stimuli = torch.gather(items, 1, index).reshape(batch, ntrials, 2, items.shape[-1])
+    return Trials(pairs, stimuli)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pair schedules: functions returning (batch, ntrials, 2) long tensors.
+
+def adjacent_pairs(batch: int, ntrials: int, low: int, high: int, device=None) -> torch.Tensor:
+    """Uniform over ordered adjacent pairs of items low..high (inclusive)."""
+    first = torch.randint(low, high, (batch, ntrials), device=device)
+    pair = torch.stack([first, first + 1], -1)
+    flip = torch.rand(batch, ntrials, device=device) < 0.5
+    return torch.where(flip.unsqueeze(-1), pair.flip(-1), pair)
+
+
+def any_pairs(batch: int, ntrials: int, nbcues: int, device=None) -> torch.Tensor:
+    """Uniform over ordered pairs of two different items among 0..nbcues-1."""
+    first = torch.randint(0, nbcues, (batch, ntrials), device=device)
+    second = (first + torch.randint(1, nbcues, (batch, ntrials), device=device)) % nbcues
+    return torch.stack([first, second], -1)
+
+
+def fixed_pairs(batch: int, pairs, device=None) -> torch.Tensor:
+    """The same ordered pairs in every batch element, one per trial."""
+    return torch.tensor(pairs, device=device).reshape(1, -1, 2).expand(batch, -1, -1).clone()
+
+
+def random_order(pairs: torch.Tensor) -> torch.Tensor:
+    """Each trial's pair shown in either order with probability 1/2."""
+    flip = torch.rand(pairs.shape[:2], device=pairs.device) < 0.5
+    return torch.where(flip.unsqueeze(-1), pairs.flip(-1), pairs)
+
+
+def standard_schedule(batch: int, nbcues: int, n_learning: int = 20, n_test: int = 10, device=None):
+    """Learning trials of adjacent pairs, then test trials of any pair (SPEC section 3)."""
+    return torch.cat([adjacent_pairs(batch, n_learning, 0, nbcues - 1, device),
+                      any_pairs(batch, n_test, nbcues, device)], 1)
+
+
+def massed_schedule(batch: int, extra: int, nbcues: int = 8, pair=(3, 4), n_learning: int = 20,
+                    n_test: int = 10, device=None):
+    """Supplementary Note 9: after learning, `extra` trials all showing one pair (D, E), then the tests."""
+    return torch.cat([adjacent_pairs(batch, n_learning, 0, nbcues - 1, device),
+                      fixed_pairs(batch, [pair] * extra, device),
+                      any_pairs(batch, n_test, nbcues, device)], 1)
+
+
+def withheld_pair_schedule(batch: int, nbcues: int = 8, pair=(3, 4), reveal_trial: int = 18,
+                           n_learning: int = 20, n_test: int = 10, device=None):
+    """HALFNOBARREDPAIRUNTILT18: in the first half of the batch, learning trials before `reveal_trial`
+    never show `pair` (either order) and trial `reveal_trial` shows it in random order."""
+    pairs = standard_schedule(batch, nbcues, n_learning, n_test, device)
+    half = batch // 2
+    low = min(pair)
+    learning = pairs[:half, :reveal_trial]
+    barred = learning.min(-1).values == low
+    while barred.any():  # redraw the barred trials among the other adjacent pairs
+        redraw = adjacent_pairs(half, reveal_trial, 0, nbcues - 1, device)
+        learning = torch.where(barred.unsqueeze(-1), redraw, learning)
+        barred = learning.min(-1).values == low
+    pairs[:half, :reveal_trial] = learning
+    pairs[:half, reveal_trial] = random_order(fixed_pairs(half, [pair], device))[:, 0]
+    return pairs
+
+
+def only_two_last_adjacent_schedule(batch: int, nbcues: int = 7, n_learning: int = 20, device=None):
+    """ONLYTWOLASTADJ (7 items): tests 20..27 show {A,C} {C,E} {E,G} {A,D} {D,G}; 28, 29 show adjacent
+    pairs not involving A or G."""
+    if nbcues != 7:
+        raise ValueError("the 'only two last adjacent' schedule needs 7 items")
+    choices = torch.tensor([[0, 2], [2, 4], [4, 6], [0, 3], [3, 6]], device=device)
+    pick = choices[torch.randint(0, len(choices), (batch, 8), device=device)]
+    return torch.cat([adjacent_pairs(batch, n_learning, 0, nbcues - 1, device), random_order(pick),
+                      adjacent_pairs(batch, 2, 1, nbcues - 2, device)], 1)
+
+
+def linking_schedules(batch: int, sham: bool = False, device=None):
+    """List linking (Fig. 3a) or sham (Fig. 3b): three episodes run with state carried over.
+
+    1: 10 trials of adjacent pairs of A..D;  2: 10 trials of adjacent pairs of E..H;
+    3: 4 trials of the linking pair D,E in random order (sham: one trial of B,C in that order),
+       then one test trial of any pair of A..H, which is scored.
+    """
+    link = fixed_pairs(batch, [(1, 2)], device) if sham else random_order(fixed_pairs(batch, [(3, 4)] * 4, device))
+    return [adjacent_pairs(batch, 10, 0, 3, device), adjacent_pairs(batch, 10, 4, 7, device),
+            torch.cat([link, any_pairs(batch, 1, 8, device)], 1)]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Input encoding.
+
+def base_inputs(trials: Trials) -> torch.Tensor:
+    """(batch, ntrials, 4, 37) input vectors, except the reward and action feedback of step 2, which depend
+    on the response and are added while the episode runs (see `feedback_inputs`)."""
+    batch, ntrials = trials.batch, trials.ntrials
+    inputs = torch.zeros(batch, ntrials, STEPS_PER_TRIAL, INPUT_SIZE, device=trials.stimuli.device)
+    inputs[:, :, STIMULUS, ITEM1] = trials.stimuli[:, :, 0]
+    inputs[:, :, STIMULUS, ITEM2] = trials.stimuli[:, :, 1]
+    inputs[:, :, RESPONSE, GO] = 1.0
+    inputs[:, :, :, BIAS] = 1.0
+    nsteps = ntrials * STEPS_PER_TRIAL
+    inputs[:, :, :, TIME] = (torch.arange(nsteps, device=inputs.device).float() / nsteps).reshape(ntrials, 4)
+    return inputs
+
+
+def feedback_inputs(reward: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    """(batch, 37): the part of step 2's input that reports the reward and the action taken at step 1."""
+    inputs = torch.zeros(reward.shape[0], INPUT_SIZE, device=reward.device)
+    inputs[:, REWARD] = reward
+    inputs[:, ACTION] = torch.nn.functional.one_hot(action, 2).float()
+    return inputs
+
+
+def pair_name(i: int, j: int) -> str:
+    """Unordered pair name, 'AB' for (0, 1) or (1, 0)."""
+    a, b = sorted((int(i), int(j)))
+    return LETTERS[a] + LETTERS[b]
+
+
+def pair_order(nbcues: int = 8):
+    """Pairs ordered by symbolic distance, then position: AB BC ... GH AC BD ... AH."""
+    return [(i, i + d) for d in range(1, nbcues) for i in range(nbcues - d)]
