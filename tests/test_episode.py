@@ -1,0 +1,97 @@
+"""The fast runner equals the plain step-by-step definition of SPEC section 1 over whole episodes."""
+import pytest
+import torch
+
+from transitive.episode import run_episode, run_episode_plain
+from transitive.loss import a2c_loss
+from transitive.network import NetworkState, PlasticNetwork
+from transitive.task import draw_items, present, standard_schedule
+
+
+def strong_network(seed=0):
+    """A network with realistic magnitudes: strong plasticity, eta > 1 (as in the published files)."""
+    torch.manual_seed(seed)
+    net = PlasticNetwork()
+    with torch.no_grad():
+        net.alpha.uniform_(-0.05, 0.05)
+        net.etaet.fill_(1.2)
+        net.DAmult.fill_(1.6)
+        net.h2DA.weight.mul_(4)
+    return net
+
+
+def run_both(net, trials, state=None, snapshot_trials=()):
+    actions = run_episode(net, trials, state=state).actions
+    results = []
+    for runner in (run_episode, run_episode_plain):
+        net.zero_grad()
+        record = runner(net, trials, state=state, actions=actions, snapshot_trials=snapshot_trials)
+        loss = a2c_loss(record, net)
+        loss.backward()
+        results.append((record, loss.item(), {k: p.grad.clone() for k, p in net.named_parameters()}))
+    return results
+
+
+def assert_same(fast, plain, tol=2e-5):
+    (rec_f, loss_f, grad_f), (rec_p, loss_p, grad_p) = fast, plain
+    assert loss_f == pytest.approx(loss_p, rel=2e-5, abs=1e-6)
+    for name in ("inputs", "actions", "rewards", "correct"):
+        assert torch.equal(getattr(rec_f, name), getattr(rec_p, name)), name
+    for name in ("rates", "logits", "values", "modulation"):
+        torch.testing.assert_close(getattr(rec_f, name), getattr(rec_p, name), atol=tol, rtol=1e-4, msg=name)
+    for name in ("rates", "trace", "plastic_weights"):
+        torch.testing.assert_close(getattr(rec_f.final_state, name), getattr(rec_p.final_state, name),
+                                   atol=10 * tol, rtol=1e-4)
+    for name in grad_f:
+        scale = grad_p[name].abs().max().item()
+        assert (grad_f[name] - grad_p[name]).abs().max().item() <= 1e-4 * scale + 1e-7, name
+
+
+@pytest.mark.parametrize("nbcues", [4, 8])
+def test_fast_equals_plain_from_fresh_state(nbcues):
+    net = strong_network()
+    trials = present(draw_items(4, nbcues), standard_schedule(4, nbcues))
+    fast, plain = run_both(net, trials, snapshot_trials=(0, 18))
+    assert_same(fast, plain)
+    for t in (0, 18):
+        torch.testing.assert_close(fast[0].snapshots[t].float(), plain[0].snapshots[t].float(), atol=0.05, rtol=1e-2)
+    assert fast[0].snapshots[0].shape == (4, 4, 200, 200)
+
+
+def test_fast_equals_plain_with_carried_state_and_clipping():
+    net = strong_network(1)
+    batch = 3
+    plastic = torch.randn(batch, 200, 200) * 2
+    plastic[:, :20, :20] = 49.99 * torch.sign(torch.randn(batch, 20, 20))  # some synapses at the clip
+    state = NetworkState(torch.rand(batch, 200) * 2 - 1, torch.randn(batch, 200, 200) * 0.5, plastic)
+    trials = present(draw_items(batch, 6), standard_schedule(batch, 6))
+    fast, plain = run_both(net, trials, state=state)
+    assert (fast[0].final_state.plastic_weights.abs() == 50).any()  # the clip was exercised
+    assert_same(fast, plain)
+
+
+def test_blank_steps_change_nothing_from_fresh_state_but_do_from_carried_state():
+    net = strong_network(2)
+    trials = present(draw_items(2, 5), standard_schedule(2, 5))
+    actions = run_episode(net, trials).actions
+    with torch.no_grad():
+        fresh = run_episode(net, trials, actions=actions)
+        zero = run_episode(net, trials, state=NetworkState.fresh(2), actions=actions)
+        torch.testing.assert_close(fresh.rates, zero.rates)
+        carried = run_episode(net, trials, state=fresh.final_state, actions=actions)
+        assert (carried.rates - fresh.rates).abs().max() > 1e-3
+
+
+def test_actions_are_sampled_from_the_policy():
+    net = PlasticNetwork()
+    with torch.no_grad():
+        net.h2o.weight.zero_()
+        net.h2o.bias.copy_(torch.tensor([0.0, 2.0]))  # p(action 1) = sigmoid(2) = 0.881
+    trials = present(draw_items(400, 8), standard_schedule(400, 8))
+    with torch.no_grad():
+        record = run_episode(net, trials)
+    assert record.actions.float().mean().item() == pytest.approx(0.881, abs=0.01)
+    assert record.response.float().mean().item() == pytest.approx(2 * 0.881 - 1, abs=0.02)
+    expected = torch.where(record.actions[:, 1::4] == trials.correct_action, 1.0, -1.0)
+    assert torch.equal(record.rewards[:, 1::4], expected)
+    assert (record.rewards.reshape(400, 30, 4)[:, :, [0, 2, 3]] == 0).all()

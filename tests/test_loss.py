@@ -1,0 +1,62 @@
+"""The A2C loss of SPEC section 5 on a small case computed by hand."""
+import math
+
+import pytest
+import torch
+
+from transitive.episode import EpisodeRecord
+from transitive.loss import LossWeights, a2c_loss, discounted_returns
+from transitive.network import NetworkState
+
+
+def test_discounted_returns():
+    rewards = torch.tensor([[0.0, 1.0, 0.0, -1.0]])
+    assert discounted_returns(rewards, 0.9).tolist()[0] == pytest.approx([0.9 - 0.729, 1 - 0.81, -0.9, -1.0])
+
+
+def test_loss_by_hand():
+    # batch 2, 4 steps; steps with t > eplen - 4 * late_trials = 0 get the multiplier 3 (strict >).
+    rewards = [[0.0, 1.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0]]
+    values = [[0.5, 0.2, -0.1, 0.0], [0.1, 0.0, 0.3, -0.2]]
+    logits = [[[0.0, 1.0], [2.0, 0.0], [0.0, 0.0], [1.0, 1.5]],
+              [[0.5, -0.5], [0.0, 3.0], [1.0, 0.0], [-1.0, 0.0]]]
+    actions = [[1, 0, 0, 1], [0, 1, 1, 0]]
+    plastic = torch.tensor([1.0, -2.0, 3.0, 0.5]).reshape(1, 2, 2).repeat(2, 1, 1)
+    weights = LossWeights(late_trials=1)
+
+    expected_policy = expected_entropy = expected_value = 0.0
+    for b in range(2):
+        returns, running = [0.0] * 4, 0.0
+        for t in reversed(range(4)):
+            running = 0.9 * running + rewards[b][t]
+            returns[t] = running
+        for t in range(4):
+            advantage = returns[t] - values[b][t]
+            z = [math.exp(x) for x in logits[b][t]]
+            p = [x / sum(z) for x in z]
+            multiplier = 3.0 if t > 0 else 1.0
+            expected_policy -= multiplier * math.log(p[actions[b][t]]) * advantage / 2
+            expected_entropy += 0.1 * (p[0] ** 2 + p[1] ** 2) / 2
+            expected_value += advantage ** 2 / 2
+    expected = (expected_policy + expected_entropy + 0.1 * expected_value) / 4
+    expected += 1e-4 * (1 + 4 + 9 + 0.25) / 4
+
+    record = EpisodeRecord(
+        pairs=torch.zeros(2, 1, 2, dtype=torch.long), inputs=torch.zeros(2, 4, 37),
+        actions=torch.tensor(actions), rewards=torch.tensor(rewards), correct=torch.zeros(2, 1, dtype=torch.bool),
+        logits=torch.tensor(logits), values=torch.tensor(values), modulation=torch.zeros(2, 4),
+        rates=torch.zeros(2, 4, 3), final_state=NetworkState(torch.zeros(2, 2), torch.zeros(2, 2, 2), plastic))
+    assert a2c_loss(record, weights=weights).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_advantage_is_detached_in_the_policy_term_only():
+    values = torch.zeros(1, 4, requires_grad=True)
+    logits = torch.zeros(1, 4, 2, requires_grad=True)
+    record = EpisodeRecord(
+        pairs=torch.zeros(1, 1, 2, dtype=torch.long), inputs=torch.zeros(1, 4, 37),
+        actions=torch.tensor([[0, 1, 0, 0]]), rewards=torch.tensor([[0.0, 1.0, 0.0, 0.0]]),
+        correct=torch.ones(1, 1, dtype=torch.bool), logits=logits, values=values, modulation=torch.zeros(1, 4),
+        rates=torch.zeros(1, 4, 3), final_state=NetworkState(torch.zeros(1, 2), torch.zeros(1, 2, 2), torch.zeros(1, 2, 2)))
+    a2c_loss(record).backward()
+    # d/dv of 0.1 * sum adv^2 / eplen = -0.2 * adv / 4; returns are (0.9, 1, 0, 0)
+    assert values.grad[0].tolist() == pytest.approx([-0.2 * 0.9 / 4, -0.2 / 4, 0.0, 0.0])
