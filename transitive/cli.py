@@ -158,11 +158,129 @@ def cmd_bench(args):
     print(f"  speed-up:              {result['speedup']:.1f}x")
 
 
+def _setup_classify(p):
+    _setup_eval(p)
+    p.set_defaults(batch=1000)
+    p.add_argument("--no-linking", action="store_true", help="skip list linking: judge from m(t) only (faster)")
+
+
+def cmd_classify(args):
+    from .classify import classify, format_report
+    result = classify(_load(args), args.batch, seed=args.seed, behaviour=not args.no_linking)
+    if args.json:
+        _print_json(result)
+        return
+    print(format_report(result, args.file))
+
+
+def _setup_sweep(p):
+    p.add_argument("--seeds", required=True, help="seeds to train, e.g. 0-29 or 0,3,5-7")
+    p.add_argument("--out", required=True, help="sweep folder: one seed_<k>/net.dat per seed, logs/ for the jobs")
+    p.add_argument("--episodes", type=_positive, default=30000)
+    p.add_argument("--regime", choices=("simple", "continual"), default="continual")
+    p.add_argument("--executor", choices=("slurm", "local"), required=True,
+                   help="slurm: one job per seed (an array); local: jobs on this machine (see --parallel)")
+    p.add_argument("--partition", default=None, help="SLURM partition")
+    p.add_argument("--time", type=_positive, default=24 * 60, help="time limit per job in minutes (default 1440); "
+                   "a job that reaches it is checkpointed and requeued (3 times at most)")
+    p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0: train on CPU)")
+    p.add_argument("--cpus", type=_positive, default=1, help="CPUs per job, also its torch threads (default 1)")
+    p.add_argument("--mem", type=float, default=4, help="memory per job in GB")
+    p.add_argument("--parallel", type=_positive, default=None,
+                   help="local: jobs at once (default 1); slurm: most array tasks running at once")
+    p.add_argument("--wait", action="store_true", help="stay and print progress until every job has ended")
+    p.add_argument("--poll", type=float, default=60.0, help="seconds between progress checks")
+    p.add_argument("--dry-run", action="store_true", help="only say what would be done for each seed")
+
+
+def cmd_sweep(args):
+    from .sweep import Resources, SweepError, parse_seeds, plan_sweep, run_sweep
+    from .training import TrainConfig
+    try:
+        seeds = parse_seeds(args.seeds)
+        if args.dry_run:
+            for state in plan_sweep(seeds, args.out, TrainConfig(episodes=args.episodes, regime=args.regime)):
+                print(f"seed {state.seed}: {state.action}" + (f" ({state.note})" if state.note != state.action else ""))
+            return
+        resources = Resources(executor=args.executor, partition=args.partition, time_min=args.time, gpus=args.gpus,
+                              cpus=args.cpus, mem_gb=args.mem, parallel=args.parallel)
+        result = run_sweep(seeds, args.out, episodes=args.episodes, regime=args.regime, resources=resources,
+                           wait=args.wait, poll_s=args.poll)
+    except SweepError as error:
+        raise UsageError(f"sweep: {error}") from None
+    failed = [s for s, r in result["results"].items() if "error" in r]
+    if failed:
+        raise UsageError(f"sweep: jobs failed for seeds {failed}; see the logs named above")
+
+
+def _setup_curves(p):
+    p.add_argument("folder", help="sweep folder (holding seed_<k>/net.csv)")
+    p.add_argument("--out", required=True, help="figure to write (PNG, PDF, ...); the summary table goes beside it (.csv)")
+    p.add_argument("--batch", type=_positive, default=200, help="episodes per experiment when classifying each run")
+    p.add_argument("--no-classify", action="store_true", help="do not classify the runs (no grey curves)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--device", default="cpu")
+
+
+def cmd_curves(args):
+    from pathlib import Path
+    from .sweep import SweepError, format_summary, learning_curves
+    try:
+        rows = learning_curves(args.folder, args.out, batch=args.batch, classify=not args.no_classify,
+                               seed=args.seed, device=args.device)
+    except SweepError as error:
+        raise UsageError(f"curves: {error}") from None
+    print(format_summary(rows))
+    print(f"figure {args.out}; table {Path(args.out).with_suffix('.csv')}")
+
+
+def _setup_figures(p):
+    p.add_argument("file", nargs="?", default="net_active.dat", help="parameter file (default net_active.dat)")
+    p.add_argument("--out", required=True, help="folder for the figures (PNG and PDF) and key_numbers.json/.md")
+    p.add_argument("--batch", type=_positive, default=2000, help="standard-evaluation episodes (list linking: twice as many)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--massed", type=_positive, default=None, metavar="K",
+                   help="also the massed-presentation figure with K D,E trials (Supplementary Note 9)")
+    p.add_argument("--curve", action="append", default=[], metavar="CSV",
+                   help="learning-curve CSV for Fig. 1f (repeatable; default: FILE with .csv if it exists)")
+    p.add_argument("--recode-steps", type=_positive, default=1000,
+                   help="Adam steps of the recoded-representation fit (Supplementary Note 8; default 1000)")
+    p.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch")
+    p.add_argument("--device", default=default_device())
+
+
+def cmd_figures(args):
+    from pathlib import Path
+    from .report import STANDARD_GROUPS, Evaluation, Options
+    if args.batch < 20:
+        raise UsageError(f"figures: --batch must be at least 20 (10 splits of 2 episodes), not {args.batch}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"figures: --out {out} exists and is not a folder")
+    for curve in args.curve:
+        if not Path(curve).is_file():
+            raise UsageError(f"figures: learning-curve file not found: {curve}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    net = _load(args)
+    default_curve = Path(args.file).with_suffix(".csv")
+    curves = args.curve or ([default_curve] if default_curve.is_file() else [])
+    options = Options(batch=args.batch, seed=args.seed, massed_trials=args.massed or 10,
+                      recode_steps=args.recode_steps, curves={Path(c).stem: c for c in curves})
+    groups = STANDARD_GROUPS + (["massed"] if args.massed else [])
+    paths = Evaluation(net, out, options).make_all(groups)
+    print(f"wrote {len(paths)} files to {out}")
+
+
 COMMANDS = {
     "train": (cmd_train, _setup_train, "meta-train a network (A2C, SPEC section 5)"),
     "eval": (cmd_eval, _setup_eval, "standard evaluation: 20 learning + 10 test trials, 8 items"),
     "linking": (cmd_linking, _setup_linking, "list linking (Fig. 3a) or sham (Fig. 3b)"),
     "bench": (cmd_bench, _setup_bench, "seconds per training episode: package vs plain step-by-step"),
+    "classify": (cmd_classify, _setup_classify, "active or passive? from list linking and from m(t)"),
+    "sweep": (cmd_sweep, _setup_sweep, "train one network per seed through submitit (SLURM or local)"),
+    "curves": (cmd_curves, _setup_curves, "Fig. 1f from a sweep folder: learning curves, passive runs grey"),
+    "figures": (cmd_figures, _setup_figures, "every evaluation figure of the paper (PNG + PDF) and key numbers"),
 }
 
 

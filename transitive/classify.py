@@ -1,0 +1,247 @@
+"""Is a trained network "active" or "passive"? Two independent indicators and one documented rule.
+
+The paper finds two kinds of solutions among meta-trained networks (Miconi & Kay 2024, Fig. 1f, Fig. 3,
+Fig. 5, ED Fig. 1):
+
+- active: m(t) at step 2 of a trial (reward perceived) is negative whatever the reward, and the learning
+  that depends on the outcome happens at step 3 (delay), where m(t) follows the reward. These networks
+  reinstate related items and can link two separately learned lists.
+- passive: the outcome-dependent learning happens at step 2 itself (m(t) at step 2 follows the reward);
+  step 3 carries little. These networks learn each list but break the pairs around the link when two
+  lists are joined.
+
+Indicator 1, behaviour (list linking, SPEC section 7). Run list linking and sham linking; score the last
+trial. Numbers: accuracy on across-list pairs in both conditions, and the accuracy on the pairs just around
+the link, CD, EF and CF (pooled), in the linking condition.
+    - no verdict ("unclear") unless linking works at all: across-list accuracy >= 0.70 and at least 0.15
+      above sham (otherwise the network has not learned the task well enough for the test to mean much);
+    - "passive" when the pooled CD/EF/CF accuracy is below 0.30 (far below chance);
+    - "active" when it is 0.40 or more (the paper's active network: about 0.55);
+    - "unclear" in between.
+
+Indicator 2, m(t) (standard evaluation, SPEC section 6). For step 2 and step 3 of every trial (steps
+4t+2 and 4t+3), compare m(t) after rewarded and unrewarded responses with a standardised effect size,
+    d = (mean m | rewarded - mean m | unrewarded) / pooled standard deviation   (Cohen's d),
+one for step 2 (d2) and one for step 3 (d3).
+    - "unclear" when m(t) hardly depends on the reward at either step: max(|d2|, |d3|) < 1.0;
+    - "active" when |d3| >= 1.5 |d2| and the mean m at step 2 has the same sign after rewarded and
+      unrewarded trials (in the paper's active network both are negative);
+    - "passive" when |d2| >= 1.5 |d3|;
+    - "unclear" otherwise.
+The sign of d is not used: the sign of m(t) that means "strengthen" depends on the learned weights.
+
+Overall: "unclear" for a network that has not learned the task (standard test accuracy below 0.65: both
+kinds of solution are defined for trained networks only, and an untrained network's m(t) can follow the
+reward input by accident). Otherwise the common verdict when the indicators agree; when one is "unclear"
+the other decides (reported as agreement "behaviour only" or "m(t) only"); "unclear" when one says active
+and the other passive.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+
+from .experiments import linking, linking_summary, run_schedules, standard
+from .network import PlasticNetwork
+from .task import STEPS_PER_TRIAL
+
+VERDICTS = ("active", "passive", "unclear")
+NEAR_LINK_PAIRS = ("CD", "EF", "CF")  # pairs around the link D-E, within and across the two lists
+REWARD_STEP, DELAY_STEP = 2, 3
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Thresholds of the classification rule (see the module docstring)."""
+
+    min_across_list: float = 0.70  # linking must work for behaviour to tell anything
+    min_link_gain: float = 0.15  # across-list accuracy, linking minus sham
+    passive_below: float = 0.30  # pooled CD/EF/CF accuracy after linking
+    active_from: float = 0.40
+    min_effect: float = 1.0  # max(|d2|, |d3|) below this: m(t) does not follow the reward
+    min_test_accuracy: float = 0.65  # standard evaluation, test trials: below this, no overall verdict
+    dominance: float = 1.5  # the larger of |d2|, |d3| must be this many times the smaller
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Numbers.
+
+def effect_size(rewarded: torch.Tensor, unrewarded: torch.Tensor) -> float:
+    """Cohen's d (pooled standard deviation) of rewarded minus unrewarded; nan if a group has < 2 values."""
+    n1, n0 = rewarded.numel(), unrewarded.numel()
+    if n1 < 2 or n0 < 2:
+        return float("nan")
+    rewarded, unrewarded = rewarded.double(), unrewarded.double()
+    difference = (rewarded.mean() - unrewarded.mean()).item()
+    pooled = (((n1 - 1) * rewarded.var() + (n0 - 1) * unrewarded.var()) / (n1 + n0 - 2)).sqrt().item()
+    if pooled == 0:
+        return 0.0 if difference == 0 else math.copysign(math.inf, difference)
+    return difference / pooled
+
+
+def modulation_numbers(record) -> dict:
+    """m(t) at steps 2 and 3 of every trial, split by the trial's reward, from a standard evaluation."""
+    modulation = record.modulation.detach().float().cpu()
+    rewarded = record.trial_rewards.detach().cpu() > 0
+    result = {}
+    for step in (REWARD_STEP, DELAY_STEP):
+        m = modulation[:, step::STEPS_PER_TRIAL]  # (batch, ntrials)
+        after_reward, after_error = m[rewarded], m[~rewarded]
+        result[f"step{step}"] = {
+            "mean_rewarded": _mean(after_reward), "mean_unrewarded": _mean(after_error),
+            "sd_rewarded": _sd(after_reward), "sd_unrewarded": _sd(after_error),
+            "n_rewarded": after_reward.numel(), "n_unrewarded": after_error.numel(),
+            "negative_fraction": (m < 0).float().mean().item(),
+            "effect_size": effect_size(after_reward, after_error),
+        }
+    return result
+
+
+def behaviour_numbers(linked: dict, sham: dict) -> dict:
+    """From `linking_summary` of list linking and of sham linking."""
+    pairs = linked["accuracy_by_pair"]
+    near_counts = linked.get("count_by_pair", {})
+    near = [pairs[p] for p in NEAR_LINK_PAIRS]
+    counts = [near_counts.get(p) for p in NEAR_LINK_PAIRS]
+    if all(c is not None for c in counts) and sum(counts) > 0:
+        pooled = sum(a * c for a, c in zip(near, counts) if c) / sum(counts)
+    else:
+        finite = [a for a in near if not math.isnan(a)]
+        pooled = sum(finite) / len(finite) if finite else float("nan")
+    return {
+        "across_list_linking": linked["across_list_accuracy"],
+        "across_list_sham": sham["across_list_accuracy"],
+        "link_gain": linked["across_list_accuracy"] - sham["across_list_accuracy"],
+        "near_link_accuracy": pooled,
+        "near_link_trials": sum(c for c in counts if c) if all(c is not None for c in counts) else None,
+        **{f"accuracy_{p}": a for p, a in zip(NEAR_LINK_PAIRS, near)},
+        "linking_episodes": linked["episodes"],
+    }
+
+
+def _mean(values: torch.Tensor) -> float:
+    return values.double().mean().item() if values.numel() else float("nan")
+
+
+def _sd(values: torch.Tensor) -> float:
+    return values.double().std().item() if values.numel() > 1 else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The rule.
+
+def behaviour_verdict(numbers: dict, rule: Rule = Rule()) -> tuple[str, str]:
+    across, gain, near = numbers["across_list_linking"], numbers["link_gain"], numbers["near_link_accuracy"]
+    if any(math.isnan(x) for x in (across, gain, near)):
+        return "unclear", "missing numbers"
+    if across < rule.min_across_list or gain < rule.min_link_gain:
+        return "unclear", (f"no list linking to judge (across-list {across:.2f}, {gain:+.2f} over sham; "
+                           f"needs >= {rule.min_across_list:.2f} and >= +{rule.min_link_gain:.2f})")
+    if near < rule.passive_below:
+        return "passive", f"CD/EF/CF after linking {near:.2f} < {rule.passive_below:.2f}: far below chance"
+    if near >= rule.active_from:
+        return "active", f"CD/EF/CF after linking {near:.2f} >= {rule.active_from:.2f}: kept near chance or above"
+    return "unclear", f"CD/EF/CF after linking {near:.2f}, between {rule.passive_below:.2f} and {rule.active_from:.2f}"
+
+
+def modulation_verdict(numbers: dict, rule: Rule = Rule()) -> tuple[str, str]:
+    d2, d3 = numbers["step2"]["effect_size"], numbers["step3"]["effect_size"]
+    if math.isnan(d2) or math.isnan(d3):
+        return "unclear", "not enough rewarded or unrewarded trials"
+    a2, a3 = abs(d2), abs(d3)
+    if max(a2, a3) < rule.min_effect:
+        return "unclear", f"m(t) hardly follows the reward (|d2| {a2:.2f}, |d3| {a3:.2f} < {rule.min_effect:.1f})"
+    step2 = numbers["step2"]
+    same_sign = step2["mean_rewarded"] * step2["mean_unrewarded"] > 0
+    if a3 >= rule.dominance * a2:
+        if same_sign:
+            return "active", (f"reward acts at step 3 (|d3| {a3:.2f} >= {rule.dominance} x |d2| {a2:.2f}); "
+                              f"step-2 m has one sign whatever the reward")
+        return "unclear", "reward acts at step 3, but step-2 m changes sign with the reward"
+    if a2 >= rule.dominance * a3:
+        return "passive", f"reward acts at step 2 (|d2| {a2:.2f} >= {rule.dominance} x |d3| {a3:.2f})"
+    return "unclear", f"reward acts at both steps alike (|d2| {a2:.2f}, |d3| {a3:.2f})"
+
+
+def combine(behaviour: str, modulation: str, test_accuracy: float | None = None,
+            rule: Rule = Rule()) -> tuple[str, str]:
+    """Overall verdict and how it was reached."""
+    if test_accuracy is not None and not test_accuracy >= rule.min_test_accuracy:
+        return "unclear", f"task not learned (test accuracy {test_accuracy:.2f} < {rule.min_test_accuracy:.2f})"
+    if behaviour == modulation:
+        return behaviour, ("both" if behaviour != "unclear" else "neither decides")
+    if behaviour == "unclear":
+        return modulation, "m(t) only"
+    if modulation == "unclear":
+        return behaviour, "behaviour only"
+    return "unclear", "indicators disagree"
+
+
+# ---------------------------------------------------------------------------------------------------------
+
+@torch.no_grad()
+def classify(net: PlasticNetwork, batch: int = 1000, seed: int = 0, rule: Rule = Rule(), chunk: int = 128,
+             behaviour: bool = True) -> dict:
+    """Classify a network; returns the verdicts and every number behind them.
+
+    `batch` episodes are run for each of: standard evaluation, list linking, sham linking. The m(t)
+    indicator is precise already with a few hundred episodes; the behavioural one scores one trial per
+    episode, so its pair accuracies rest on about batch/28 trials per pair (about 3 x batch/28 pooled).
+    `behaviour=False` skips list linking (the behavioural verdict is then "unclear").
+    """
+    torch.manual_seed(seed)
+    record = run_schedules(net, standard(batch), chunk=chunk)[0]
+    m_numbers = modulation_numbers(record)
+    m_verdict, m_reason = modulation_verdict(m_numbers, rule)
+    test = record.correct[:, -10:].float().mean().item()
+    if behaviour:
+        torch.manual_seed(seed + 1)
+        linked = _linking_with_counts(net, batch, sham=False, chunk=chunk)
+        torch.manual_seed(seed + 2)
+        sham = _linking_with_counts(net, batch, sham=True, chunk=chunk)
+        b_numbers = behaviour_numbers(linked, sham)
+        b_verdict, b_reason = behaviour_verdict(b_numbers, rule)
+    else:
+        b_numbers, b_verdict, b_reason = {}, "unclear", "not run"
+    verdict, agreement = combine(b_verdict, m_verdict, test, rule)
+    return {
+        "verdict": verdict, "agreement": agreement, "batch": batch, "seed": seed,
+        "test_accuracy": test,
+        "behaviour": {"verdict": b_verdict, "reason": b_reason, **b_numbers},
+        "modulation": {"verdict": m_verdict, "reason": m_reason, **m_numbers},
+        "rule": asdict(rule),
+    }
+
+
+def _linking_with_counts(net, batch: int, sham: bool, chunk: int) -> dict:
+    record = run_schedules(net, linking(batch, sham), chunk=chunk)[-1]
+    summary = linking_summary(record)
+    last = record.pairs[:, -1]
+    low, high = last.min(-1).values, last.max(-1).values
+    letters = "ABCDEFGH"
+    summary["count_by_pair"] = {p: int(((low == letters.index(p[0])) & (high == letters.index(p[1]))).sum())
+                                for p in NEAR_LINK_PAIRS}
+    return summary
+
+
+def format_report(result: dict, name: str = "") -> str:
+    """A few readable lines."""
+    b, m = result["behaviour"], result["modulation"]
+    lines = [f"{name + ': ' if name else ''}{result['verdict'].upper()} ({result['agreement']}); "
+             f"{result['batch']} episodes per experiment, standard test accuracy {result['test_accuracy']:.3f}"]
+    if "near_link_accuracy" in b:
+        lines.append(f"  behaviour: {b['verdict']} - {b['reason']}")
+        lines.append(f"    across-list accuracy: linking {b['across_list_linking']:.3f}, sham {b['across_list_sham']:.3f}; "
+                     f"after linking CD {b['accuracy_CD']:.2f}, EF {b['accuracy_EF']:.2f}, CF {b['accuracy_CF']:.2f} "
+                     f"(pooled {b['near_link_accuracy']:.3f} over {b['near_link_trials']} trials)")
+    else:
+        lines.append(f"  behaviour: {b['verdict']} - {b['reason']}")
+    lines.append(f"  m(t): {m['verdict']} - {m['reason']}")
+    for step in ("step2", "step3"):
+        s = m[step]
+        lines.append(f"    {step}: mean m rewarded {s['mean_rewarded']:+.3f} (sd {s['sd_rewarded']:.3f}), "
+                     f"unrewarded {s['mean_unrewarded']:+.3f} (sd {s['sd_unrewarded']:.3f}); "
+                     f"d = {s['effect_size']:+.2f}; m < 0 in {100 * s['negative_fraction']:.0f}%")
+    return "\n".join(lines)

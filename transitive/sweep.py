@@ -1,0 +1,570 @@
+"""Seed sweeps: one meta-training per seed, run through submitit (SLURM on a cluster, or this machine).
+
+Layout of a sweep folder DIR:
+
+    DIR/seed_<k>/net.dat   net.ckpt   net.csv     what `transitive.training` writes for out=DIR/seed_<k>/net.dat
+    DIR/logs/                                    submitit's pickles and each job's stdout / stderr
+    DIR/sweep.json                               the settings and the job id last submitted for each seed
+
+Resuming. Every job trains with `resume=True`, so a job that starts where a checkpoint exists continues
+from it. Jobs follow submitit's checkpointing protocol: on preemption or shortly before the time limit,
+SLURM (or submitit's local controller) sends SIGUSR2; submitit then calls `TrainingJob.checkpoint()`,
+which asks the training to stop after the current episode, waits until it has saved, and returns a new
+submission of the same job; submitit requeues it, and the requeued job resumes from the checkpoint. To run
+the training while the main thread stays free for that signal, the job trains in a worker thread. A plain
+SIGTERM (or Ctrl-C, SIGINT) also stops the training after the current episode and saves; the job then ends
+unfinished, and SLURM's own requeue or re-running the sweep resumes it.
+
+Re-running the same sweep command skips seeds whose checkpoint has reached the final episode, skips seeds
+whose last submitted job is still queued or running, and submits the others (resuming where a checkpoint
+exists). A checkpoint made with other settings is reported and its seed left alone.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shlex
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from .training import TrainConfig, Trainer, paths_for, read_curve, smooth
+
+SEED_FOLDER = "seed_{}"
+PARAMS_NAME = "net.dat"
+RECORD_NAME = "sweep.json"
+IGNORED_FOR_RESUME = ("episodes", "device", "save_every")  # may differ when resuming (as in Trainer)
+EXECUTORS = ("slurm", "local")
+
+
+class SweepError(Exception):
+    """A sweep that cannot be run as asked; the message is one line for the user."""
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Seeds and folders.
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-29' or '0,3,5-7' -> sorted list of distinct seeds."""
+    seeds: set[int] = set()
+    for part in str(text).split(","):
+        part = part.strip()
+        match = re.fullmatch(r"(\d+)(?:\s*-\s*(\d+))?", part)
+        if not match:
+            raise SweepError(f"cannot read seeds {text!r}: use e.g. 0-29 or 0,3,5-7")
+        low = int(match.group(1))
+        high = int(match.group(2)) if match.group(2) is not None else low
+        if high < low:
+            raise SweepError(f"empty seed range {part!r}")
+        seeds.update(range(low, high + 1))
+    return sorted(seeds)
+
+
+def seed_params(out, seed: int) -> Path:
+    return Path(out) / SEED_FOLDER.format(seed) / PARAMS_NAME
+
+
+def seed_folders(out) -> dict[int, Path]:
+    """Seed -> its folder, for every seed_<k> folder under `out`."""
+    found = {}
+    for path in Path(out).glob("seed_*"):
+        match = re.fullmatch(r"seed_(\d+)", path.name)
+        if match and path.is_dir():
+            found[int(match.group(1))] = path
+    return dict(sorted(found.items()))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Where a seed stands.
+
+@dataclass
+class SeedState:
+    seed: int
+    episode: int  # episodes done according to the checkpoint (or the curve), 0 if none
+    episodes: int  # the episode to reach
+    action: str  # "skip" (finished), "running" (its job is still queued or running), "resume", "start", "conflict"
+    note: str = ""
+
+
+def checkpoint_episode(params) -> tuple[int | None, dict | None]:
+    """(episode, config) saved in the checkpoint beside `params`, or (None, None) if there is none."""
+    from .io import read_torch_file
+    checkpoint = paths_for(params)["checkpoint"]
+    if not checkpoint.exists():
+        return None, None
+    saved = read_torch_file(checkpoint, what="checkpoint")
+    return int(saved["episode"]), saved.get("config")
+
+
+def curve_episode(params) -> int | None:
+    """1 + the last episode logged in the learning curve beside `params` (None without a curve)."""
+    curve = paths_for(params)["curve"]
+    if not curve.exists():
+        return None
+    try:
+        rows = read_curve(curve)
+    except (OSError, ValueError, KeyError):
+        return None
+    return int(rows[-1]["episode"]) + 1 if rows else 0
+
+
+def _settings_differ(saved: dict, config: TrainConfig) -> list[str]:
+    try:
+        saved_config = asdict(TrainConfig.from_dict(saved))
+    except (TypeError, KeyError):
+        return ["<unreadable config>"]
+    wanted = asdict(config)
+    return sorted(k for k, v in saved_config.items() if k not in IGNORED_FOR_RESUME and v != wanted.get(k))
+
+
+def seed_state(out, seed: int, config: TrainConfig) -> SeedState:
+    params = seed_params(out, seed)
+    episode, saved = checkpoint_episode(params)
+    if episode is not None:
+        differ = _settings_differ(saved, replace(config, seed=seed))
+        if differ:
+            return SeedState(seed, episode, config.episodes, "conflict",
+                             f"checkpoint made with other settings ({', '.join(differ)})")
+        if episode >= config.episodes:
+            return SeedState(seed, episode, config.episodes, "skip", "finished")
+        return SeedState(seed, episode, config.episodes, "resume", f"resume at episode {episode}")
+    logged = curve_episode(params)
+    if logged is not None and params.exists() and logged >= config.episodes - config.log_every + 1:
+        return SeedState(seed, config.episodes, config.episodes, "skip", "finished (curve; no checkpoint)")
+    note = "start" if logged is None else f"no checkpoint: restarts (curve had {logged} episodes)"
+    return SeedState(seed, 0, config.episodes, "start", note)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The job.
+
+class _ReportingTrainer(Trainer):
+    """A Trainer that prints one line at every save (the job's log shows its progress)."""
+
+    def save(self) -> None:
+        super().save()
+        recent = self.curve[-10:]
+        correct = sum(r["percent_correct"] for r in recent) / len(recent) if recent else float("nan")
+        elapsed = time.time() - self._began
+        done = self.episode - self._first
+        rate = done / elapsed if elapsed > 0 else float("nan")
+        print(f"seed {self.config.seed}: episode {self.episode}/{self.config.episodes}, recent test-trial correct "
+              f"{correct:.1f}%, {rate:.2f} episodes/s, saved {self.paths['params']}", flush=True)
+
+    def train(self):
+        self._began, self._first = time.time(), self.episode
+        return super().train()
+
+
+class TrainingJob:
+    """The callable submitted for one seed: `job()` trains (resuming if a checkpoint exists)."""
+
+    def __init__(self, config: TrainConfig, params, threads: int | None = None):
+        self.config, self.params, self.threads = config, str(params), threads
+        self._trainer = None
+        self._thread = None
+
+    def __getstate__(self):  # the thread and trainer never travel in a pickle
+        state = dict(self.__dict__)
+        state["_trainer"] = state["_thread"] = None
+        return state
+
+    def __call__(self) -> dict:
+        import torch
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        config = replace(self.config)
+        if config.device == "auto":
+            config.device = "cuda" if torch.cuda.is_available() else "cpu"
+        trainer = _ReportingTrainer(config, self.params, resume=True, progress=False)
+        self._trainer = trainer
+        verb = f"resuming at episode {trainer.episode}" if trainer.episode else "starting"
+        print(f"seed {config.seed}: {verb} of {config.episodes} ({config.regime} regime, batch {config.batch}, "
+              f"{config.device}, {torch.get_num_threads()} threads) -> {self.params}", flush=True)
+        error: list[BaseException] = []
+
+        def work():
+            try:
+                if self.threads:  # (OpenMP settings can be per thread)
+                    torch.set_num_threads(self.threads)
+                trainer.train()
+            except BaseException as exc:  # handed to the main thread
+                error.append(exc)
+
+        def terminate(signum, frame):  # SIGTERM (e.g. preemption without SIGUSR2): save and end the job
+            print(f"seed {config.seed}: SIGTERM, stopping after the current episode", flush=True)
+            trainer.stop_requested = True
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, terminate)
+        self._thread = threading.Thread(target=work, name=f"train-seed-{config.seed}", daemon=True)
+        self._thread.start()
+        try:
+            while self._thread.is_alive():
+                self._thread.join(timeout=0.5)  # the main thread stays free for submitit's signal handler
+        except KeyboardInterrupt:  # cancelled: save after the current episode, then stop
+            self._stop(wait_s=120)
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        if error:
+            raise error[0]
+        curve = trainer.curve
+        recent = curve[-10:]
+        return {"seed": config.seed, "episode": trainer.episode, "episodes": config.episodes,
+                "finished": trainer.episode >= config.episodes,
+                "final_percent_correct": sum(r["percent_correct"] for r in recent) / len(recent) if recent else None,
+                "params": self.params}
+
+    def _stop(self, wait_s: float) -> None:
+        if self._trainer is not None:
+            self._trainer.stop_requested = True
+        if self._thread is not None:
+            self._thread.join(timeout=wait_s)
+
+    def checkpoint(self, *args, **kwargs):
+        """submitit's protocol: called on preemption / time-out; returns the submission that resumes."""
+        import submitit
+        self._stop(wait_s=60)  # finish the current episode and save (within SLURM's signal delay)
+        episode = self._trainer.episode if self._trainer is not None else "?"
+        print(f"seed {self.config.seed}: checkpointed at episode {episode}; requeued, will resume", flush=True)
+        return submitit.helpers.DelayedSubmission(TrainingJob(self.config, self.params, self.threads))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Submission.
+
+@dataclass
+class Resources:
+    executor: str = "local"
+    partition: str | None = None
+    time_min: int = 24 * 60
+    gpus: int = 0
+    cpus: int = 1  # also the torch threads of the job: one thread per seed is the best use of cores
+    mem_gb: float | None = 4
+    parallel: int | None = None  # local: jobs at once (default 1); slurm: array parallelism (default all)
+    max_timeouts: int = 3
+
+
+def make_executor(resources: Resources, logs):
+    """A submitit executor for the resources; each job's stdout and stderr go to logs/<job id>_0_log.out/.err."""
+    import submitit
+    if resources.executor not in EXECUTORS:
+        raise SweepError(f"executor must be one of {EXECUTORS}, not {resources.executor!r}")
+    folder = Path(logs)
+    try:
+        executor = submitit.AutoExecutor(folder=folder, cluster=resources.executor,
+                                         slurm_max_num_timeout=resources.max_timeouts,
+                                         local_max_num_timeout=resources.max_timeouts)
+    except RuntimeError as error:  # no srun on this machine
+        raise SweepError(f"cannot use SLURM here: {error}") from None
+    parameters = {"timeout_min": int(resources.time_min), "gpus_per_node": int(resources.gpus),
+                  "cpus_per_task": int(resources.cpus), "name": "transitive-sweep"}
+    if resources.mem_gb:
+        parameters["mem_gb"] = resources.mem_gb
+    # the job must import this package even when it is not installed and jobs start elsewhere
+    root = shlex.quote(str(Path(__file__).resolve().parents[1]))
+    parameters[f"{resources.executor}_setup"] = [f"export PYTHONPATH={root}${{PYTHONPATH:+:$PYTHONPATH}}"]
+    if resources.executor == "slurm":
+        parameters["slurm_signal_delay_s"] = 120
+        if resources.partition:
+            parameters["slurm_partition"] = resources.partition
+        if resources.parallel:
+            parameters["slurm_array_parallelism"] = int(resources.parallel)
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def _record_path(out) -> Path:
+    return Path(out) / RECORD_NAME
+
+
+def read_record(out) -> dict:
+    path = _record_path(out)
+    if not path.exists():
+        return {"jobs": {}}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {"jobs": {}}
+
+
+def _write_record(out, record: dict) -> None:
+    from .io import atomic_write_text
+    atomic_write_text(json.dumps(record, indent=1, sort_keys=True), _record_path(out))
+
+
+def job_alive(entry: dict) -> bool | None:
+    """Whether a recorded job is still queued or running (None: cannot tell)."""
+    job_id, executor = str(entry.get("job_id", "")), entry.get("executor")
+    if executor == "local":
+        try:
+            pid = int(job_id)
+            os.kill(pid, 0)
+        except (ValueError, ProcessLookupError):
+            return False
+        except PermissionError:
+            return True
+        try:  # a recycled pid is not our job
+            return "submitit" in Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            return True
+    if executor == "slurm":
+        try:
+            output = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True,
+                                    timeout=30)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if output.returncode != 0:
+            return False  # unknown to squeue: finished long ago
+        states = output.stdout.split()
+        return any(s in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING")
+                   for s in states)
+    return None
+
+
+def plan_sweep(seeds, out, config: TrainConfig, check_jobs: bool = True) -> list[SeedState]:
+    """Where each seed stands and what the sweep will do with it."""
+    record = read_record(out) if check_jobs else {"jobs": {}}
+    states = []
+    for seed in seeds:
+        state = seed_state(out, seed, replace(config, seed=seed))
+        entry = record["jobs"].get(str(seed))
+        if state.action in ("resume", "start") and entry and job_alive(entry):
+            state = replace(state, action="running", note=f"job {entry['job_id']} still queued or running")
+        states.append(state)
+    return states
+
+
+def run_sweep(seeds, out, episodes: int = 30000, regime: str = "continual", resources: Resources | None = None,
+              wait: bool = False, poll_s: float = 60.0, echo=print, **config_options) -> dict:
+    """Submit one training per seed that is not finished yet; optionally wait for all of them.
+
+    `config_options` are further TrainConfig fields (batch, save_every, burn_in, log_every, ...), for tests
+    and variants; the defaults are the paper's. With the local executor at most `resources.parallel` jobs
+    (default 1) run at once: if more seeds are waiting, this call stays until all are submitted, and it
+    waits for the end when `wait` is true. Returns {"states": [...], "jobs": {seed: job}, "results": {...}}.
+    """
+    resources = resources or Resources()
+    out = Path(out)
+    config = TrainConfig(episodes=episodes, regime=regime, device="auto", **config_options)
+    try:
+        replace(config, device="cpu").validate()
+    except ValueError as error:
+        raise SweepError(str(error)) from None
+    states = plan_sweep(seeds, out, config)
+    for state in states:
+        echo(f"seed {state.seed}: {state.note}" if state.action != "start" else f"seed {state.seed}: start")
+    todo = [s.seed for s in states if s.action in ("resume", "start")]
+    record = read_record(out)
+    record.update({"executor": resources.executor, "episodes": episodes, "regime": regime,
+                   "config": {k: v for k, v in asdict(config).items() if k not in ("seed", "device")}})
+    record.setdefault("jobs", {})
+    result = {"states": states, "jobs": {}, "results": {}}
+    if not todo:
+        echo("nothing to submit: every seed is finished, queued or running" if states else "no seeds")
+        return result
+    logs = out / "logs"
+    executor = make_executor(resources, logs)
+
+    def job_for(seed):
+        params = seed_params(out, seed)
+        params.parent.mkdir(parents=True, exist_ok=True)
+        return TrainingJob(replace(config, seed=seed), params, threads=resources.cpus)
+
+    def remember(seed, job):
+        result["jobs"][seed] = job
+        record["jobs"][str(seed)] = {"job_id": str(job.job_id), "executor": resources.executor,
+                                     "submitted": time.strftime("%Y-%m-%d %H:%M:%S"),
+                                     "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}
+        _write_record(out, record)
+        echo(f"seed {seed}: submitted job {job.job_id}; log {job.paths.stdout}")
+
+    if resources.executor == "slurm":
+        with executor.batch():
+            pending = [(seed, executor.submit(job_for(seed))) for seed in todo]
+        for seed, job in pending:
+            remember(seed, job)
+        echo(f"{len(pending)} jobs submitted to SLURM; logs in {logs}/")
+        waiting: list[int] = []
+    else:
+        slots = max(1, resources.parallel or 1)
+        waiting = list(todo)
+        while waiting and len(result["jobs"]) < slots:
+            seed = waiting.pop(0)
+            remember(seed, executor.submit(job_for(seed)))
+        if waiting:
+            echo(f"{len(waiting)} more seeds wait for a free slot ({slots} at once); staying to submit them")
+    if wait or waiting:
+        _follow(result, out, config, seeds, waiting, lambda seed: remember(seed, executor.submit(job_for(seed))),
+                resources, poll_s, echo, wait)
+    return result
+
+
+def _follow(result, out, config, seeds, waiting, submit, resources, poll_s, echo, wait_all) -> None:
+    """Poll jobs, print progress, submit waiting seeds into free local slots, collect results."""
+    jobs = result["jobs"]
+    slots = max(1, resources.parallel or 1)
+    last_line, last_print = "", 0.0
+    while True:
+        running = [s for s, j in jobs.items() if s not in result["results"] and not j.done()]
+        for seed, job in jobs.items():
+            if seed in result["results"] or seed in running:
+                continue
+            try:
+                result["results"][seed] = job.result()
+                if not result["results"][seed].get("finished"):
+                    echo(f"seed {seed}: job {job.job_id} stopped at episode {result['results'][seed].get('episode')}; "
+                         "run the sweep again to resume it")
+            except Exception as error:  # the job failed: say where to look
+                message = str(error).strip().splitlines()
+                result["results"][seed] = {"seed": seed, "error": message[-1] if message else repr(error)}
+                echo(f"seed {seed}: job {job.job_id} FAILED ({result['results'][seed]['error'][:200]}); "
+                     f"see {job.paths.stderr}")
+        while waiting and len(running) < slots:
+            seed = waiting.pop(0)
+            submit(seed)
+            running.append(seed)
+        progress = []
+        for seed in seeds:
+            ended = result["results"].get(seed, {})
+            episode = ended.get("episode") if "episode" in ended else curve_episode(seed_params(out, seed))
+            progress.append(f"{seed}:{episode or 0}")
+        done = sum(1 for r in result["results"].values() if r.get("finished"))
+        line = (f"[{time.strftime('%H:%M:%S')}] {done}/{len(jobs) + len(waiting)} finished, {len(running)} running, "
+                f"{len(waiting)} waiting; episodes per seed (of {config.episodes}; running ones: as last logged): "
+                f"{' '.join(progress)}")
+        now = time.time()
+        if line.split("] ", 1)[1] != last_line or now - last_print > 10 * poll_s:
+            echo(line)
+            last_line, last_print = line.split("] ", 1)[1], now
+        if not waiting and (not running or not wait_all):
+            if not running:
+                failed = sum(1 for r in result["results"].values() if "error" in r)
+                echo(f"all jobs ended: {done} finished, {len(result['results']) - done - failed} stopped early, "
+                     f"{failed} failed")
+            break
+        time.sleep(poll_s)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Fig. 1f from a sweep folder.
+
+SUMMARY_COLUMNS = ("seed", "last_logged_episode", "final_percent_correct", "verdict", "agreement",
+                   "near_link_accuracy", "step2_effect_size", "step3_effect_size")
+PASSIVE_COLOUR = "0.6"
+
+
+def final_accuracy(curve: list[dict], points: int = 10) -> float:
+    """Mean percent correct of the last `points` logged points."""
+    recent = curve[-points:]
+    return sum(r["percent_correct"] for r in recent) / len(recent) if recent else float("nan")
+
+
+def classify_file(params, batch: int = 200, seed: int = 0, device: str = "cpu") -> dict:
+    from .classify import classify
+    from .io import load_network
+    return classify(load_network(params, device), batch=batch, seed=seed)
+
+
+def learning_curves(folder, out, batch: int = 200, classify: bool = True, seed: int = 0, width: int = 10,
+                    classifier=None, device: str = "cpu", echo=print) -> list[dict]:
+    """Plot every seed's learning curve (Fig. 1f) and write the per-seed summary table beside the figure.
+
+    Runs classified passive are drawn grey; active ones in colour; unclear or unclassified ones in colour,
+    dashed. Returns the table rows (each also has the colour used).
+    """
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folders = seed_folders(folder)
+    if not folders:
+        raise SweepError(f"no seed_<k> folders in {folder}")
+    classifier = classifier or (lambda params: classify_file(params, batch=batch, seed=seed, device=device))
+    rows, curves = [], {}
+    for seed, path in folders.items():
+        params = path / PARAMS_NAME
+        curve_path = paths_for(params)["curve"]
+        curve = read_curve(curve_path) if curve_path.exists() else []
+        if not curve:
+            echo(f"seed {seed}: no learning curve yet, left out")
+            continue
+        row = {"seed": seed, "last_logged_episode": int(curve[-1]["episode"]),
+               "final_percent_correct": final_accuracy(curve), "verdict": "not classified", "agreement": "",
+               "near_link_accuracy": float("nan"), "step2_effect_size": float("nan"),
+               "step3_effect_size": float("nan")}
+        if classify and params.exists():
+            verdict = classifier(params)
+            row.update(verdict=verdict["verdict"], agreement=verdict.get("agreement", ""),
+                       near_link_accuracy=verdict.get("behaviour", {}).get("near_link_accuracy", float("nan")),
+                       step2_effect_size=verdict["modulation"]["step2"]["effect_size"],
+                       step3_effect_size=verdict["modulation"]["step3"]["effect_size"])
+            echo(f"seed {seed}: {verdict['verdict']} ({verdict.get('agreement', '')})")
+        elif classify:
+            row["verdict"] = "no network file"
+        rows.append(row)
+        curves[seed] = curve
+    if not rows:
+        raise SweepError(f"no learning curves in {folder}")
+
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    from matplotlib.colors import to_hex
+    colours = [to_hex(c) for c in plt.get_cmap("tab10").colors if to_hex(c) != "#7f7f7f"]  # grey means passive
+    shown = {}
+    for k, row in enumerate(rows):
+        curve = curves[row["seed"]]
+        episodes = [r["episode"] for r in curve]
+        values = smooth([r["percent_correct"] for r in curve], width)
+        xs = episodes[len(episodes) - len(values):]
+        if row["verdict"] == "passive":
+            colour, style, label, order = PASSIVE_COLOUR, "-", "passive", 1
+        elif row["verdict"] == "active":
+            colour, style, label, order = colours[k % len(colours)], "-", "active", 2
+        else:
+            colour, style, label, order = colours[k % len(colours)], "--", row["verdict"], 2
+        row["colour"] = colour
+        ax.plot(xs, values, color=colour, linestyle=style, linewidth=1, zorder=order,
+                label=None if label in shown else label)
+        shown[label] = True
+    ax.set_xlabel("Episode")
+    ax.set_ylabel("% correct (test trials)")
+    ax.axhline(50, color="k", linewidth=0.5, linestyle=":")
+    ax.spines[["top", "right"]].set_visible(False)
+    if classify:
+        ax.legend(frameon=False, fontsize=8)
+    ax.set_title(f"{len(rows)} runs" + (" (grey: passive)" if classify else ""), fontsize=9)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=150)
+    plt.close(fig)
+
+    table = out.with_suffix(".csv")
+    import csv
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    return rows
+
+
+def format_summary(rows: list[dict]) -> str:
+    def number(x, fmt):
+        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+    lines = [f"{'seed':>5} {'last ep.':>9} {'final %':>8}  {'verdict':<16} {'CD/EF/CF':>8} {'d2':>6} {'d3':>6}  how"]
+    for r in rows:
+        lines.append(f"{r['seed']:>5} {r['last_logged_episode']:>9} {number(r['final_percent_correct'], '.1f'):>8}  "
+                     f"{r['verdict']:<16} {number(r['near_link_accuracy'], '.2f'):>8} "
+                     f"{number(r['step2_effect_size'], '+.2f'):>6} {number(r['step3_effect_size'], '+.2f'):>6}  "
+                     f"{r['agreement']}")
+    verdicts = [r["verdict"] for r in rows]
+    lines.append(", ".join(f"{v}: {verdicts.count(v)}" for v in dict.fromkeys(verdicts)))
+    return "\n".join(lines)
