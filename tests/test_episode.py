@@ -59,7 +59,11 @@ def test_fast_equals_plain_from_fresh_state(nbcues):
 
 
 def test_fast_equals_plain_with_carried_state_and_clipping():
-    net = strong_network(1)
+    torch.manual_seed(1)
+    net = PlasticNetwork()  # milder than strong_network: a large carried P makes the strong one chaotic
+    with torch.no_grad():
+        net.etaet.fill_(1.2)
+        net.DAmult.fill_(1.6)
     batch = 3
     plastic = torch.randn(batch, 200, 200) * 2
     plastic[:, :20, :20] = 49.99 * torch.sign(torch.randn(batch, 20, 20))  # some synapses at the clip

@@ -243,6 +243,10 @@ def _setup_figures(p):
                    help="also the massed-presentation figure with K D,E trials (Supplementary Note 9)")
     p.add_argument("--curve", action="append", default=[], metavar="CSV",
                    help="learning-curve CSV for Fig. 1f (repeatable; default: FILE with .csv if it exists)")
+    p.add_argument("--only", default=None, metavar="GROUPS",
+                   help="comma-separated figure groups instead of all, e.g. fig2,fig3 (see transitive.report.GROUPS)")
+    p.add_argument("--records", action="store_true",
+                   help="also outcomes_0.npz and allrates_thisep_0.npy of the standard run (~190 MB for 2000)")
     p.add_argument("--recode-steps", type=_positive, default=1000,
                    help="Adam steps of the recoded-representation fit (Supplementary Note 8; default 1000)")
     p.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch")
@@ -251,7 +255,14 @@ def _setup_figures(p):
 
 def cmd_figures(args):
     from pathlib import Path
-    from .report import STANDARD_GROUPS, Evaluation, Options
+    from .report import GROUPS, STANDARD_GROUPS, Evaluation, Options
+    groups = STANDARD_GROUPS + (["massed"] if args.massed else [])
+    if args.only:
+        groups = [g.strip() for g in args.only.split(",") if g.strip()]
+        unknown = [g for g in groups if g not in GROUPS]
+        if unknown or not groups:
+            raise UsageError(f"figures: unknown figure group(s) {', '.join(unknown) or '(none)'}; "
+                             f"known: {', '.join(GROUPS)}")
     if args.batch < 20:
         raise UsageError(f"figures: --batch must be at least 20 (10 splits of 2 episodes), not {args.batch}")
     out = Path(args.out)
@@ -267,8 +278,8 @@ def cmd_figures(args):
     curves = args.curve or ([default_curve] if default_curve.is_file() else [])
     options = Options(batch=args.batch, seed=args.seed, massed_trials=args.massed or 10,
                       recode_steps=args.recode_steps, curves={Path(c).stem: c for c in curves})
-    groups = STANDARD_GROUPS + (["massed"] if args.massed else [])
-    paths = Evaluation(net, out, options).make_all(groups)
+    evaluation = Evaluation(net, out, options)
+    paths = evaluation.make_all(groups) + (evaluation.save_records() if args.records else [])
     print(f"wrote {len(paths)} files to {out}")
 
 

@@ -48,12 +48,15 @@ def _to_cpu(record: EpisodeRecord, keep_state: bool) -> EpisodeRecord:
 
 @torch.no_grad()
 def run_schedules(net: PlasticNetwork, schedules: list[torch.Tensor], nbcues: int = ALL_ITEMS,
-                  items: torch.Tensor | None = None, chunk: int = 128, snapshot_trials=()) -> list[EpisodeRecord]:
+                  items: torch.Tensor | None = None, chunk: int = 128, snapshot_trials=(),
+                  reset_plastic_every_trial: bool = False) -> list[EpisodeRecord]:
     """Run consecutive episodes (one per schedule) on the same items, carrying the state over.
 
     Returns one record per episode, on the CPU, for the whole batch. Snapshots of P are kept for
-    `snapshot_trials` of every episode.
+    `snapshot_trials` of every episode. reset_plastic_every_trial (the RESETPWEVERYTRIAL control) is
+    passed on to `run_episode`, which must implement it.
     """
+    options = {"reset_plastic_every_trial": True} if reset_plastic_every_trial else {}
     device = net.w.device
     batch = schedules[0].shape[0]
     if items is None:
@@ -64,7 +67,7 @@ def run_schedules(net: PlasticNetwork, schedules: list[torch.Tensor], nbcues: in
         state = None
         for k, pairs in enumerate(schedules):
             trials = present(items[part], pairs[part]).to(device)
-            record = run_episode(net, trials, state=state, snapshot_trials=snapshot_trials)
+            record = run_episode(net, trials, state=state, snapshot_trials=snapshot_trials, **options)
             state = record.final_state
             per_episode[k].append(_to_cpu(record, keep_state=False))
     return [cat_records(parts) for parts in per_episode]

@@ -20,10 +20,17 @@ class ParameterFileError(Exception):
     """A parameter file or checkpoint that cannot be used; the message is one line for the user."""
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_save(obj, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_umask())  # an ordinary file, not mkstemp's private one
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(obj, f)
@@ -40,6 +47,7 @@ def atomic_write_text(text: str, path) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_umask())
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)

@@ -1,0 +1,291 @@
+"""The numbers behind the figures: representations, recoded representations, pair statistics, toy model."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import reference_file
+from transitive import analysis as an
+from transitive import representations as rp
+from transitive.experiments import run_schedules
+from transitive.io import load_network
+from transitive.network import NetworkState, PlasticNetwork
+from transitive.task import BIAS, INPUT_SIZE, ITEM1, draw_items, standard_schedule
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Many small operations: one thread is much faster than two on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def small_net(n: int = 12, alpha_shape: str = "synapse") -> PlasticNetwork:
+    torch.manual_seed(0)
+    net = PlasticNetwork(hidden_size=n, alpha_shape=alpha_shape)
+    with torch.no_grad():
+        net.alpha.normal_(0, 0.5)
+    return net
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Representations.
+
+def test_psi_t1_and_psi_t2_are_one_and_two_network_steps():
+    net = small_net()
+    items = draw_items(3, 8)
+    plastic = torch.randn(3, 12, 12)
+    psi1 = rp.psi_t1(net, items)
+    psi2 = rp.psi_t2(net, psi1, plastic)
+    for x in range(8):
+        inputs = torch.zeros(3, INPUT_SIZE)
+        inputs[:, ITEM1] = items[:, x]
+        inputs[:, BIAS] = 1.0
+        state = NetworkState.fresh(3, 12)
+        state = NetworkState(state.rates, state.trace, plastic)
+        _, _, _, first = net.step(inputs, state)
+        inputs[:, ITEM1] = 0.0  # the second step: stimulus bits zeroed, bias still on
+        _, _, _, second = net.step(inputs, first)
+        assert torch.allclose(psi1[:, x], first.rates, atol=1e-6)
+        assert torch.allclose(psi2[:, x], second.rates, atol=1e-5)
+
+
+def test_pearson_and_cosine_against_numpy():
+    a, b = torch.randn(5, 30), torch.randn(5, 30)
+    expected = [np.corrcoef(a[k], b[k])[0, 1] for k in range(5)]
+    assert np.allclose(rp.pearson(a, b).numpy(), expected, atol=1e-5)
+    assert np.allclose(rp.cosine(a, b).numpy(),
+                       [(a[k] @ b[k] / (a[k].norm() * b[k].norm())).item() for k in range(5)], atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(7, 7), (7, 1), (1, 1)])
+def test_recoded_drive_equals_the_naive_matrix_formula(shape):
+    torch.manual_seed(1)
+    alpha = torch.randn(shape)
+    v1, psi = torch.randn(3, 4, 7), torch.randn(3, 4, 7)
+    v2 = torch.randn(7)
+    fast = rp.recoded_drive(v1, v2, alpha, psi)
+    naive = rp.recoded_drive_naive(v1, v2, alpha, psi)
+    explicit = torch.stack([torch.stack([((torch.outer(v2, v1[b, x]) * alpha.expand(7, 7)) @ psi[b, x])
+                                         for x in range(4)]) for b in range(3)])
+    assert torch.allclose(fast, naive, atol=1e-5)
+    assert torch.allclose(fast, explicit, atol=1e-5)
+
+
+def test_hand_gradients_of_the_recoded_loss_equal_autograd():
+    torch.manual_seed(2)
+    n, items = 9, 13
+    psi, base, alpha = torch.randn(items, n), torch.randn(items, n), torch.randn(n, n)
+    w = torch.randn(n)
+    v1 = torch.randn(items, n, requires_grad=True)
+    v2 = torch.randn(n, requires_grad=True)
+    loss = -rp.cosine(base + rp.recoded_drive(v1, v2, alpha, psi), w).sum()
+    loss.backward()
+    with torch.no_grad():
+        hand_loss, g1, g2 = rp.recoded_loss_and_grads(base, psi, alpha.T.contiguous(), w / w.norm(), v1, v2)
+    assert torch.allclose(hand_loss, loss, atol=1e-5)
+    assert torch.allclose(g1, v1.grad, atol=1e-5)
+    assert torch.allclose(g2, v2.grad, atol=1e-5)
+
+
+def test_fit_recoded_improves_the_objective_and_restarts_when_the_target_is_missed():
+    net = small_net()
+    psi1 = rp.psi_t1(net, draw_items(4, 8))
+    fit = rp.fit_recoded(net, psi1, steps=300, target_per_item=-1.5, attempts=2, seed=0)  # unreachable
+    assert fit.attempts == 2
+    assert fit.v1.shape == (4, 8, 12) and fit.v2.shape == (12,)
+    start = -rp.cosine(psi1 @ net.w.detach().T, net.output_direction.detach()).sum().item()
+    assert fit.loss < start - 1.0
+    recomputed = -rp.cosine(psi1 @ net.w.detach().T + rp.recoded_drive(fit.v1, fit.v2, net.alpha.detach(), psi1),
+                            net.output_direction.detach()).sum().item()
+    assert recomputed == pytest.approx(fit.loss, abs=1e-3)
+    easy = rp.fit_recoded(net, psi1, steps=5, target_per_item=1.0, attempts=3, seed=0)  # always reached
+    assert easy.attempts == 1
+
+
+def test_fix_sign_makes_w_tilde_correlate_with_the_response():
+    v2 = torch.randn(20)
+    response = torch.tensor([1, -1] * 10)
+    rates = response[:, None].float() * -v2 + 0.1 * torch.randn(20, 20)  # anti-aligned with v2
+    fit = rp.RecodedFit(torch.randn(20, 8, 20), v2, -1.0, -1.0, 1)
+    fixed = rp.fix_sign(fit, rates, response)
+    assert fixed.sign_flipped and torch.equal(fixed.v2, -v2) and torch.equal(fixed.v1, -fit.v1)
+    again = rp.fix_sign(fixed, rates, response)
+    assert again is fixed  # already positive: unchanged
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Pairs, splits, selections.
+
+def test_pair_order_and_labels():
+    labels = an.pair_labels()
+    assert labels[:7] == ["AB", "BC", "CD", "DE", "EF", "FG", "GH"]
+    assert labels[7:13] == ["AC", "BD", "CE", "DF", "EG", "FH"]
+    assert labels[-3:] == ["AG", "BH", "AH"] and len(labels) == 28
+    assert list(an.pair_distances()) == [d for d in range(1, 8) for _ in range(8 - d)]
+    assert an.adjacent_ordered_pairs()[:4] == [(0, 1), (1, 0), (1, 2), (2, 1)]
+
+
+def test_pair_accuracy_splits_per_split_and_pair():
+    # 4 episodes, 2 splits; episode e shows AB then BA (either order counts as 'AB') and GH.
+    pairs = torch.tensor([[[0, 1], [1, 0], [6, 7]]] * 4)
+    correct = torch.tensor([[1, 0, 1], [1, 1, 0], [0, 0, 1], [1, 0, 1]], dtype=torch.bool)
+    splits = an.pair_accuracy_splits(pairs, correct, nsplits=2)
+    labels = an.pair_labels()
+    ab, gh, cd = labels.index("AB"), labels.index("GH"), labels.index("CD")
+    assert splits.shape == (2, 28)
+    assert splits[0, ab] == pytest.approx(3 / 4) and splits[1, ab] == pytest.approx(1 / 4)
+    assert splits[0, gh] == pytest.approx(1 / 2) and splits[1, gh] == pytest.approx(1.0)
+    assert np.isnan(splits[:, cd]).all()
+    with pytest.raises(ValueError):
+        an.pair_accuracy_splits(pairs, correct, nsplits=5)
+
+
+def test_median_iqr_ignores_nan():
+    values = np.array([[0.1, np.nan], [0.2, np.nan], [0.3, 1.0], [0.4, np.nan], [0.5, np.nan]])
+    median, low, high = an.median_iqr(values)
+    assert median[0] == pytest.approx(0.3) and low[0] == pytest.approx(0.2) and high[0] == pytest.approx(0.4)
+    assert median[1] == low[1] == high[1] == 1.0
+
+
+def test_shown_and_first_shown():
+    pairs = torch.tensor([[[3, 4], [0, 1], [4, 3]],
+                          [[0, 1], [1, 2], [4, 3]],
+                          [[0, 1], [1, 2], [3, 4]],
+                          [[0, 1], [1, 2], [2, 3]]])
+    assert an.shown_at(pairs, 2).tolist() == [True, True, True, False]
+    assert an.shown_at(pairs, 2, (3, 4), ordered=True).tolist() == [False, False, True, False]
+    assert an.first_shown_at(pairs, 2).tolist() == [False, True, True, False]
+
+
+def test_reinstatement_by_pair_averages_per_ordered_pair():
+    reps = torch.eye(8)[None].repeat(3, 1, 1)  # item X's representation is unit vector X (n = 8)
+    rates = torch.stack([torch.eye(8)[3], torch.eye(8)[3] * 2, torch.eye(8)[4]])
+    shown = torch.tensor([[3, 4], [3, 4], [4, 3]])
+    table = an.reinstatement_by_pair(rates, reps, shown)
+    de, ed = an.adjacent_ordered_pairs().index((3, 4)), an.adjacent_ordered_pairs().index((4, 3))
+    assert table[3, de] == pytest.approx(1.0) and table[4, de] == pytest.approx(0.0)
+    assert table[4, ed] == pytest.approx(1.0)
+    assert np.isnan(table[:, 0]).all()
+
+
+def test_treichler_table_has_the_published_shape():
+    assert [len(g) for g in an.MACAQUE_ERRORS] == [4, 4, 4, 4]
+    assert [len(g) for g in an.MODEL_PAIRS] == [3, 3, 3, 3]
+    assert an.MACAQUE_ERRORS[2][0] == 0.58 and an.MACAQUE_PAIRS[3][3] == "FJ"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Decoding, modulation statistics.
+
+def _synthetic_data(batch: int = 300, ntrials: int = 3, n: int = 10) -> an.EvalData:
+    torch.manual_seed(3)
+    pairs = torch.stack([torch.randperm(8)[:2] for _ in range(batch * ntrials)]).reshape(batch, ntrials, 2)
+    rates = torch.randn(batch, ntrials * 4, n) * 0.01
+    rates[:, 1::4, 0] = pairs[..., 0].float()  # the rank of item 1 is written in neuron 0 at step 1
+    correct = torch.rand(batch, ntrials) < 0.5
+    feedback = torch.zeros(batch, ntrials * 4)
+    feedback[:, 2::4] = correct.float() * 2 - 1
+    modulation = torch.randn(batch, ntrials * 4)
+    modulation[:, 3::4] -= 3 * (~correct).float()  # step 3 depends on the reward
+    return an.EvalData(items=draw_items(batch, 8), pairs=pairs, correct=correct,
+                       response=torch.where(torch.rand(batch, ntrials) < 0.5, 1, -1), modulation=modulation,
+                       feedback=feedback, rates=rates, psi1=torch.zeros(batch, 8, n))
+
+
+def test_decoding_recovers_a_linear_code_and_not_noise():
+    table = an.decoding(_synthetic_data(), holdout=100)
+    names = list(an.DECODING_TARGETS)
+    assert table.shape == (3, 7)
+    assert (table[:, names.index("rank of item 1")] > 0.99).all()
+    assert (np.abs(table[:, names.index("response sign")]) < 0.5).all()
+
+
+def test_modulation_by_reward_splits_on_the_perceived_reward():
+    data = _synthetic_data()
+    result = an.modulation_by_reward(data, trial=1)
+    rewarded, unrewarded = result[3]["values"][1], result[3]["values"][-1]
+    assert len(rewarded) + len(unrewarded) == data.batch
+    assert len(rewarded) == int(data.correct[:, 1].sum())
+    assert unrewarded.mean() < rewarded.mean() - 2 and result[3]["p"] < 1e-10
+
+
+def test_pca_orients_pc1_along_w_out():
+    torch.manual_seed(4)
+    w = torch.randn(20)
+    rates = torch.randn(500, 1) * w + 0.1 * torch.randn(500, 20)
+    result = an.pca(rates, -w)
+    assert result["pc1_wout_corr"] > 0.95
+    assert result["scores"].shape == (500, 2)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Runs.
+
+def test_run_evaluation_reduces_the_snapshots_correctly():
+    net = PlasticNetwork()
+    torch.manual_seed(5)
+    pairs = standard_schedule(6, 8)
+    items = draw_items(6, 8)
+    data = an.run_evaluation(net, pairs, items, chunk=4, alignment_trials=(18,))
+    assert data.rates.shape == (6, 120, 200) and data.alignment[18].shape == (6, 4, 8)
+    assert torch.allclose(data.alignment[18][:, 0], data.alignment[18][:, 1])  # P does not change at steps 0, 1
+    assert data.final_plastic.shape == (200, 200)
+    assert torch.equal(data.pairs, pairs) and torch.equal(data.items, items)
+    # The same numbers directly from a plain record with its snapshots (same random draws).
+    torch.manual_seed(5)
+    standard_schedule(6, 8), draw_items(6, 8)
+    record = run_schedules(net, [pairs[:4]], items=items[:4], snapshot_trials=(18, 29))[0]
+    direct = rp.output_alignment(net, rp.psi_t2(net, rp.psi_t1(net, items[:4]), record.snapshots[18][:, 3]))
+    assert torch.allclose(direct, data.alignment[18][:4, 3], atol=1e-4)
+
+
+def test_linking_run_scores_the_last_trial():
+    data = an.run_linking(PlasticNetwork(), 6, sham=True, chunk=4)
+    assert data.pairs.shape == (6, 2) and data.correct.shape == (6,) and data.sham
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Toy model (Supplementary Note 2).
+
+def test_toy_model_without_reinstatement_conserves_the_sum():
+    start = np.random.default_rng(0).uniform(-1, 1, (50, 8))
+    values = an.toy_model(50, reinstatement=False, seed=0)
+    assert np.allclose(values.sum(1), start.sum(1))
+
+
+def test_toy_model_errors_only_updates_only_wrong_orders():
+    # Two items already in order never change when updates are on errors only.
+    values = an.toy_model(200, nbcues=2, trials=5, reinstatement=True, errors_only=True, seed=1)
+    start = np.random.default_rng(1).uniform(-1, 1, (200, 2))
+    ordered = start[:, 0] > start[:, 1]
+    assert np.allclose(values[ordered], start[ordered])
+    assert (values[~ordered, 0] > values[~ordered, 1]).all()
+
+
+def test_reinstatement_improves_the_toy_model_ordering():
+    result = an.toy_model_comparison(episodes=300)
+    for rule in ("every_trial", "errors_only"):
+        corr = result[rule]["correlation"]
+        assert corr[True].mean() > corr[False].mean() + 0.1
+        assert result[rule]["p"] < 1e-6
+    assert np.allclose(an.rank_correlation(np.array([[3.0, 2.0, 1.0]])), [1.0])
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The published network (skipped without ../shared/reference).
+
+def test_reference_network_shows_the_paper_effects():
+    net = load_network(reference_file("paper_net_active.dat"))
+    torch.manual_seed(6)
+    data = an.run_evaluation(net, standard_schedule(96, 8), alignment_trials=(19,))
+    test = data.correct[:, 20:].float().mean().item()
+    assert test > 0.8
+    cue = data.alignment[19][:, 0].mean(0)
+    assert cue[0] > cue[3] > cue[7] and cue[0] > 0.3 and cue[7] < -0.3  # Fig. 4b: rank-ordered alignment
+    summary = an.modulation_summary(data)
+    assert summary["step2"]["fraction_negative"] > 0.8  # Fig. 5: m at step 2 (paper: 3) is negative
+    assert summary["step3"]["mean_unrewarded"] < summary["step3"]["mean_rewarded"] - 1
