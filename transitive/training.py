@@ -109,6 +109,7 @@ class Trainer:
         self.carried = None  # network state carried between episodes (continual regime)
         self.nbcues = None
         self.kept_items: list[torch.Tensor] = []
+        self.elapsed = 0.0  # training wall time, in seconds, summed over all sessions of this run
 
     def _make_optimizer(self):
         if self.config.frozen_input:
@@ -134,6 +135,7 @@ class Trainer:
         self.optimizer.load_state_dict(saved["optimizer"])
         self.episode = saved["episode"]
         self.curve = saved["curve"]
+        self.elapsed = saved.get("elapsed", 0.0)
         self.nbcues = saved["nbcues"]
         self.kept_items = list(saved["kept_items"])
         self.carried = None
@@ -154,7 +156,7 @@ class Trainer:
         atomic_save({
             "config": asdict(self.config), "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(), "episode": self.episode, "curve": self.curve,
-            "nbcues": self.nbcues, "kept_items": self.kept_items, "rng": rng,
+            "nbcues": self.nbcues, "kept_items": self.kept_items, "rng": rng, "elapsed": self.elapsed,
             "carried": None if carried is None else (carried.rates, carried.trace, carried.plastic_weights),
         }, self.paths["checkpoint"])
 
@@ -217,6 +219,7 @@ class Trainer:
     def train(self) -> list[dict]:
         config = self.config
         start, started = self.episode, time.time()
+        lap = started
         bar = None
         if self.progress:
             from tqdm.auto import tqdm
@@ -231,6 +234,9 @@ class Trainer:
                         recent = self.curve[-10:]
                         bar.set_postfix(correct=f"{sum(r['percent_correct'] for r in recent) / len(recent):.1f}%")
                 self.episode += 1
+                now = time.time()
+                self.elapsed += now - lap
+                lap = now
                 if bar is not None:
                     bar.update(1)
                 if self.episode % config.save_every == 0 or self.episode == config.episodes:
