@@ -18,6 +18,16 @@ def reference_file(name: str) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_threads():
+def _seed():
     torch.manual_seed(1234)
     yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_thread():
+    """One torch thread for the whole suite: the tests run many small operations, for which one thread is
+    faster than two on a 2-core machine (test_kernels checks that more threads give the same results)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -14,14 +14,6 @@ from transitive.network import NetworkState, PlasticNetwork
 from transitive.task import BIAS, INPUT_SIZE, ITEM1, draw_items, standard_schedule
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Many small operations: one thread is much faster than two on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def small_net(n: int = 12, alpha_shape: str = "synapse") -> PlasticNetwork:
     torch.manual_seed(0)

@@ -19,14 +19,6 @@ def _b(across=0.87, sham=0.5, near=0.55):
     return {"across_list_linking": across, "link_gain": across - sham, "near_link_accuracy": near}
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread for the test (the CPU is shared), restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_modulation_rule_on_synthetic_numbers():
     assert modulation_verdict(_m(1.6, 5.6))[0] == "active"  # the paper's active network, roughly

@@ -99,3 +99,18 @@ def test_actions_are_sampled_from_the_policy():
     expected = torch.where(record.actions[:, 1::4] == trials.correct_action, 1.0, -1.0)
     assert torch.equal(record.rewards[:, 1::4], expected)
     assert (record.rewards.reshape(400, 30, 4)[:, :, [0, 2, 3]] == 0).all()
+
+
+def test_reset_plastic_every_trial_matches_plain_and_removes_learning():
+    net = strong_network(3)
+    trials = present(draw_items(3, 6), standard_schedule(3, 6))
+    actions = run_episode(net, trials).actions
+    with torch.no_grad():
+        fast = run_episode(net, trials, actions=actions, reset_plastic_every_trial=True, snapshot_trials=(5,))
+        plain = run_episode_plain(net, trials, actions=actions, reset_plastic_every_trial=True)
+        normal = run_episode(net, trials, actions=actions, snapshot_trials=(5,))
+    torch.testing.assert_close(fast.rates, plain.rates, atol=2e-5, rtol=1e-4)
+    # P starts every trial at 0 (it still changes within the trial, at steps 2 and 3).
+    assert (fast.snapshots[5][:, :2] == 0).all() and (fast.snapshots[5][:, 3] != 0).any()
+    assert (normal.snapshots[5][:, 0] != 0).any()
+    assert (fast.rates - normal.rates).abs().max() > 1e-3

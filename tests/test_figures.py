@@ -13,13 +13,6 @@ from transitive.network import PlasticNetwork
 from transitive.report import GROUPS, Evaluation, Options, key_numbers_markdown
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def evaluation(tmp_path_factory):

@@ -12,7 +12,7 @@ import torch
 
 from transitive.io import save_network
 from transitive.network import PlasticNetwork
-from transitive.notebook import ConfigError, NotebookConfig, runner_resets_plastic
+from transitive.notebook import ConfigError, NotebookConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "main.ipynb"
@@ -93,12 +93,10 @@ def test_switches_select_one_experiment():
     NotebookConfig(EVAL=False, POSALPHA=True, CLIPALPHA=True, ALPHATYPE="neuron").validate()
 
 
-def test_reset_plastic_switch_needs_the_runner_option():
-    if runner_resets_plastic():
-        NotebookConfig(RESETPWEVERYTRIAL=True).validate()
-    else:
-        with pytest.raises(ConfigError, match="reset_plastic_every_trial"):
-            NotebookConfig(RESETPWEVERYTRIAL=True).validate()
+def test_reset_plastic_switch_is_accepted_in_eval_only():
+    NotebookConfig(RESETPWEVERYTRIAL=True).validate()
+    with pytest.raises(ConfigError, match="RESETPWEVERYTRIAL"):
+        NotebookConfig(EVAL=False, RESETPWEVERYTRIAL=True).validate()
 
 
 def test_mixed_networks_take_the_output_weights_of_the_second_file(tmp_path):

@@ -34,14 +34,6 @@ def code_source() -> str:
     return [cell for cell in read_notebook().cells if cell.cell_type == "code"][0].source
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The step-by-step episodes are many small operations: one thread is faster than several on a busy CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def notebook():

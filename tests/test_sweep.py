@@ -16,14 +16,6 @@ TINY = dict(batch=4, save_every=1, burn_in=1, log_every=1)
 SENTINEL = 12345.0
 
 
-@pytest.fixture
-def one_thread():
-    """One torch thread for the test (the CPU is shared), restored afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_parse_seeds():
     assert parse_seeds("0-3") == [0, 1, 2, 3]

@@ -58,6 +58,8 @@ def _setup_train(p):
     p.add_argument("--frozen-input", action="store_true", help="never update the input weights (i2h)")
     p.add_argument("--step3-penalty", type=float, default=0.0,
                    help="L1 penalty on |m(t)| at step 3 of each trial (favours the passive solution)")
+    p.add_argument("--step3-ratio-penalty", type=float, default=0.0,
+                   help="penalty on mean |m| at step 3 / mean |m| at step 2 (favours the passive solution)")
     p.add_argument("--lda", type=float, default=0.0, help="L1 penalty on |m(t)|/DAmult")
     p.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch")
     p.add_argument("--device", default=default_device())
@@ -72,7 +74,8 @@ def cmd_train(args):
     config = TrainConfig(episodes=args.episodes, seed=args.seed, regime=args.regime, batch=args.batch,
                          save_every=args.save_every, alpha_shape=args.alpha, positive_alpha=args.positive_alpha,
                          clip_alpha=args.clip_alpha, frozen_input=args.frozen_input, device=args.device,
-                         loss=LossWeights(step3_modulation=args.step3_penalty, lda=args.lda))
+                         loss=LossWeights(step3_modulation=args.step3_penalty, step3_ratio=args.step3_ratio_penalty,
+                                         lda=args.lda))
     try:
         config.validate()
     except ValueError as error:

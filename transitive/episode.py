@@ -9,6 +9,9 @@ The fast runner exploits the trial structure (SPEC section 4). r and H are reset
   the actions that do not affect the dynamics (all but step 1's) are sampled then.
 Blank steps at the start of an episode change nothing from a fresh state and are skipped then; with a
 carried state they are run as plain steps.
+
+On the CPU each trial runs through a compiled kernel with a hand-derived backward (`transitive.kernels`);
+the PyTorch version of the same trial loop (`_trials_torch`) serves other devices and is the fallback.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from . import kernels
 from .network import PLASTIC_CLIP, NetworkState, PlasticNetwork
 from .task import RESPONSE, STEPS_PER_TRIAL, Trials, base_inputs, feedback_inputs
 
@@ -76,11 +80,19 @@ def _matvec(matrices: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
 
 
 def run_episode(net: PlasticNetwork, trials: Trials, state: NetworkState | None = None,
-                actions: torch.Tensor | None = None, snapshot_trials=()) -> EpisodeRecord:
+                actions: torch.Tensor | None = None, snapshot_trials=(),
+                reset_plastic_every_trial: bool = False) -> EpisodeRecord:
     """Run one episode for the whole batch, fast. `state` None means fresh (zero) state.
 
     actions: optional (batch, nsteps) long tensor forcing the actions instead of sampling them.
     snapshot_trials: trials for which P after each of the 4 steps is kept (float16).
+    reset_plastic_every_trial: P is set to 0 at every trial start (the RESETPWEVERYTRIAL control: no
+    learning across trials).
+
+    On the CPU (float32) the trials run through the compiled kernel of `transitive.kernels` (forward and
+    hand-derived backward); elsewhere, or when it cannot be built, or with TRANSITIVE_KERNEL=torch,
+    through the PyTorch code below. Both give the same results as `run_episode_plain` up to float32
+    rounding, and the same sampled actions for the same random seed (except for ties within rounding).
     """
     batch, ntrials = trials.batch, trials.ntrials
     device = net.w.device
@@ -94,19 +106,94 @@ def run_episode(net: PlasticNetwork, trials: Trials, state: NetworkState | None 
     drive = net.i2h(inputs)  # feedforward input of every step, minus the step-2 feedback
     stimulus_rates = torch.tanh(drive[:, :, 0])  # step 0: no recurrent input after the reset
     correct_action = trials.correct_action
-    eta = net.etaet
+    # The response of each trial is action 1 when uniform < p(action 1); forced actions replace it.
+    forced = None if actions is None else actions[:, RESPONSE::STEPS_PER_TRIAL]
+    uniform = torch.rand(ntrials, batch, device=device) if actions is None else None
+    run_trials = _trials_kernel if kernels.use_kernel(net) else _trials_torch
+    rates, response, plastic, final_trace, snapshots = run_trials(
+        net, plastic, drive, stimulus_rates, correct_action, forced, uniform, snapshot_trials,
+        reset_plastic_every_trial)
 
-    rates, responses, feedback_all, snapshots = [], [], [], {}
+    reward = _reward(response, correct_action)
+    inputs = inputs.clone()
+    inputs[:, :, 2] += feedback_inputs(reward.flatten(), response.flatten()).reshape(batch, ntrials, -1)
+    logits = net.h2o(rates).reshape(batch, -1, 2)
+    if actions is None:
+        actions = sample_actions(logits)
+        actions.view(batch, ntrials, STEPS_PER_TRIAL)[:, :, RESPONSE] = response
+    rewards = torch.zeros(batch, ntrials, STEPS_PER_TRIAL, device=device)
+    rewards[:, :, RESPONSE] = reward
+    return EpisodeRecord(
+        pairs=trials.pairs, inputs=inputs.reshape(batch, -1, inputs.shape[-1]), actions=actions,
+        rewards=rewards.reshape(batch, -1), correct=response == correct_action,
+        logits=logits, values=net.h2v(rates).reshape(batch, -1),
+        modulation=net.modulation(rates).reshape(batch, -1), rates=rates.reshape(batch, -1, n),
+        final_state=NetworkState(rates[:, -1, 3], final_trace, plastic), snapshots=snapshots)
+
+
+def _sample_response(logits: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    return (uniform < torch.softmax(logits.detach(), -1)[:, 1]).long()
+
+
+def _snapshot(start: torch.Tensor, middle: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+    """P after each step of a trial, float16 (batch, 4, n, n): steps 0 and 1 leave P unchanged."""
+    snapshot = torch.empty(start.shape[0], STEPS_PER_TRIAL, *start.shape[1:], dtype=torch.float16,
+                           device=start.device)
+    for step, weights in enumerate((start, start, middle, end)):
+        snapshot[:, step].copy_(weights.detach())
+    return snapshot
+
+
+def _trials_kernel(net, plastic, drive, stimulus_rates, correct_action, forced, uniform, snapshot_trials,
+                   reset=False):
+    """All trials through `kernels.PlasticTrial`, one call per trial (the response is chosen inside)."""
+    batch, ntrials, _, n = drive.shape
+    # Step 2's drive for either response (the reward follows from the response and the correct action).
+    candidates = torch.arange(2, device=drive.device).expand(batch, ntrials, 2)
+    feedback = feedback_inputs(_reward(candidates, correct_action.unsqueeze(-1)).flatten(), candidates.flatten())
+    step2 = drive[:, :, 2:3] + F.linear(feedback.reshape(batch, ntrials, 2, -1), net.i2h.weight)
+    # Per-trial tensors, unbound along the trial (the backward of unbind is one stack, not one scatter
+    # per trial).
+    step2 = step2.transpose(0, 1).contiguous().unbind(0)  # ntrials x (batch, 2, n)
+    step0 = stimulus_rates.transpose(0, 1).contiguous().unbind(0)  # ntrials x (batch, n)
+    step1 = drive[:, :, 1].transpose(0, 1).contiguous().unbind(0)
+    step3 = drive[:, :, 3].transpose(0, 1).contiguous().unbind(0)
+    forced = [None] * ntrials if forced is None else forced.t().long().contiguous().unbind(0)
+    uniform = [None] * ntrials if uniform is None else uniform.unbind(0)
+    w, alpha = net.w.contiguous(), net.alpha.expand(n, n).contiguous()
+    wout, bout = net.h2o.weight.detach().contiguous(), net.h2o.bias.detach().contiguous()
+    rates, responses, snapshots = [], [], {}
+    plastic = plastic.contiguous()
     for t in range(ntrials):
+        if reset:
+            plastic = torch.zeros_like(plastic)
+        start = plastic
+        r1, r2, r3, plastic, response, middle, trace = kernels.PlasticTrial.apply(
+            plastic, step0[t], step1[t], step2[t], step3[t], w, alpha, net.etaet, net.DAmult,
+            net.h2DA.weight, net.h2DA.bias, wout, bout, forced[t], uniform[t], t in snapshot_trials,
+            t == ntrials - 1)
+        if t in snapshot_trials:
+            snapshots[t] = _snapshot(start, middle, plastic)
+        rates.append(torch.stack([step0[t], r1, r2, r3], 1))
+        responses.append(response)
+    rates = torch.stack(rates, 1)  # (batch, ntrials, 4, n)
+    return rates, torch.stack(responses, 1), plastic, trace, snapshots
+
+
+def _trials_torch(net, plastic, drive, stimulus_rates, correct_action, forced, uniform, snapshot_trials,
+                  reset=False):
+    """All trials in PyTorch (any device): W + alpha P is formed twice per trial, not four times."""
+    ntrials = drive.shape[1]
+    eta = net.etaet
+    rates, responses, snapshots = [], [], {}
+    for t in range(ntrials):
+        if reset:
+            plastic = torch.zeros_like(plastic)
         r0 = stimulus_rates[:, t]
         weights = net.effective_weights(plastic)
         r1 = torch.tanh(drive[:, t, 1] + _matvec(weights, r0))
-        if actions is None:
-            action = sample_actions(net.h2o(r1))
-        else:
-            action = actions[:, t * STEPS_PER_TRIAL + RESPONSE]
-        reward = _reward(action, correct_action[:, t])
-        feedback = feedback_inputs(reward, action)
+        action = _sample_response(net.h2o(r1), uniform[t]) if forced is None else forced[:, t]
+        feedback = feedback_inputs(_reward(action, correct_action[:, t]), action)
         r2 = torch.tanh(drive[:, t, 2] + F.linear(feedback, net.i2h.weight) + _matvec(weights, r1))
         trace = eta * net.hebbian(r1, r0)
         start = plastic
@@ -119,33 +206,16 @@ def run_episode(net: PlasticNetwork, trials: Trials, state: NetworkState | None 
         plastic = torch.clamp(torch.addcmul(plastic, net.modulation(r3)[:, None, None], trace),
                               -PLASTIC_CLIP, PLASTIC_CLIP)
         if t in snapshot_trials:
-            snapshots[t] = torch.stack([start, start, middle, plastic], 1).detach().half()
+            snapshots[t] = _snapshot(start, middle, plastic)
         rates.append(torch.stack([r0, r1, r2, r3], 1))
         responses.append(action)
-        feedback_all.append(feedback)
-
     final_trace = torch.lerp(trace, net.hebbian(r3, r2), eta)
-    rates = torch.stack(rates, 1)  # (batch, ntrials, 4, n)
-    response = torch.stack(responses, 1)  # (batch, ntrials)
-    inputs = inputs.clone()
-    inputs[:, :, 2] += torch.stack(feedback_all, 1)
-
-    logits = net.h2o(rates).reshape(batch, -1, 2)
-    if actions is None:
-        actions = sample_actions(logits)
-        actions.view(batch, ntrials, STEPS_PER_TRIAL)[:, :, RESPONSE] = response
-    rewards = torch.zeros(batch, ntrials, STEPS_PER_TRIAL, device=device)
-    rewards[:, :, RESPONSE] = _reward(response, correct_action)
-    return EpisodeRecord(
-        pairs=trials.pairs, inputs=inputs.reshape(batch, -1, inputs.shape[-1]), actions=actions,
-        rewards=rewards.reshape(batch, -1), correct=response == correct_action,
-        logits=logits, values=net.h2v(rates).reshape(batch, -1),
-        modulation=net.modulation(rates).reshape(batch, -1), rates=rates.reshape(batch, -1, n),
-        final_state=NetworkState(r3, final_trace, plastic), snapshots=snapshots)
+    return torch.stack(rates, 1), torch.stack(responses, 1), plastic, final_trace, snapshots
 
 
 def run_episode_plain(net: PlasticNetwork, trials: Trials, state: NetworkState | None = None,
-                      actions: torch.Tensor | None = None, snapshot_trials=()) -> EpisodeRecord:
+                      actions: torch.Tensor | None = None, snapshot_trials=(),
+                      reset_plastic_every_trial: bool = False) -> EpisodeRecord:
     """The same episode, one `net.step` at a time over every step (the definition the fast path must equal)."""
     batch, ntrials = trials.batch, trials.ntrials
     device = net.w.device
@@ -158,7 +228,8 @@ def run_episode_plain(net: PlasticNetwork, trials: Trials, state: NetworkState |
     responses, snapshots = [], {}
     for t in range(ntrials):
         zeros = torch.zeros(batch, n, device=device)
-        state = NetworkState(zeros, torch.zeros(batch, n, n, device=device), state.plastic_weights)
+        plastic = torch.zeros_like(state.plastic_weights) if reset_plastic_every_trial else state.plastic_weights
+        state = NetworkState(zeros, torch.zeros(batch, n, n, device=device), plastic)
         steps = []
         for s in range(STEPS_PER_TRIAL):
             step_input = inputs[:, t, s]

@@ -54,7 +54,7 @@ def run_schedules(net: PlasticNetwork, schedules: list[torch.Tensor], nbcues: in
 
     Returns one record per episode, on the CPU, for the whole batch. Snapshots of P are kept for
     `snapshot_trials` of every episode. reset_plastic_every_trial (the RESETPWEVERYTRIAL control) is
-    passed on to `run_episode`, which must implement it.
+    passed on to `run_episode`.
     """
     options = {"reset_plastic_every_trial": True} if reset_plastic_every_trial else {}
     device = net.w.device

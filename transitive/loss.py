@@ -20,7 +20,8 @@ class LossWeights:
     lda: float = 0.0  # L1 penalty on |m(t)| / DAmult, mean over batch, summed over steps, / eplen
     lhl1: float = 0.0  # L1 penalty on mean |r(t)|
     wp: float = 0.0  # penalty for choosing action 1 (mean over batch of its probability, summed, / eplen)
-    step3_modulation: float = 0.0  # L1 penalty on |m| at step 3 of each trial (yields the passive solution)
+    step3_modulation: float = 0.0  # L1 penalty on |m| at step 3 of each trial
+    step3_ratio: float = 0.0  # penalty on mean |m| at step 3 / mean |m| at step 2 (favours the passive solution)
 
 
 def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
@@ -49,6 +50,11 @@ def a2c_loss(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights
         loss = loss + weights.lda * (record.modulation.abs() / net.DAmult).sum() / batch / eplen
     if weights.step3_modulation:
         loss = loss + weights.step3_modulation * record.modulation[:, 3::STEPS_PER_TRIAL].abs().sum() / batch / eplen
+    if weights.step3_ratio:
+        # Scale-free: shrinking m everywhere does not lower it, only a quieter step 3 relative to step 2.
+        step2 = record.modulation[:, 2::STEPS_PER_TRIAL].abs().mean()
+        step3 = record.modulation[:, 3::STEPS_PER_TRIAL].abs().mean()
+        loss = loss + weights.step3_ratio * step3 / (step2 + 1e-3)
     if weights.lhl1:
         loss = loss + weights.lhl1 * record.rates.abs().mean()
     if weights.wp:

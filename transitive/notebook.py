@@ -14,7 +14,6 @@ HALFNOBARREDPAIRUNTILT18 modify the runs of whichever experiment is selected.
 """
 from __future__ import annotations
 
-import inspect
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -87,9 +86,6 @@ class NotebookConfig:
                 raise ConfigError(f"TRAINEPISODES must be positive, not {self.TRAINEPISODES}")
         elif self.BATCHSIZE < 20:
             raise ConfigError(f"BATCHSIZE must be at least 20 for evaluation (10 splits), not {self.BATCHSIZE}")
-        if self.RESETPWEVERYTRIAL and not runner_resets_plastic():
-            raise ConfigError("RESETPWEVERYTRIAL needs run_episode(..., reset_plastic_every_trial=True), which this "
-                              "version of transitive.episode does not implement yet")
         return self
 
     # -----------------------------------------------------------------------------------------------------
@@ -137,11 +133,6 @@ class NotebookConfig:
         return TrainConfig(episodes=self.TRAINEPISODES, regime="continual", seed=self.SEED, save_every=200,
                            alpha_shape=self.ALPHATYPE, positive_alpha=self.POSALPHA, clip_alpha=self.CLIPALPHA,
                            device=device)
-
-
-def runner_resets_plastic() -> bool:
-    from .episode import run_episode
-    return "reset_plastic_every_trial" in inspect.signature(run_episode).parameters
 
 
 def show_group(config: NotebookConfig, ev, group: str) -> None:
