@@ -93,11 +93,14 @@ def _setup_eval(p):
     p.add_argument("--batch", type=_positive, default=2000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
+    p.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch (1 is best on a busy machine)")
     p.add_argument("--device", default=default_device())
 
 
 def _load(args):
     from .io import load_network
+    if args.threads:
+        torch.set_num_threads(args.threads)
     return load_network(args.file, args.device)
 
 
