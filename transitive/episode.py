@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from . import kernels
 from .network import PLASTIC_CLIP, NetworkState, PlasticNetwork
-from .task import RESPONSE, STEPS_PER_TRIAL, Trials, base_inputs, feedback_inputs
+from .task import FEEDBACK, RESPONSE, STEPS_PER_TRIAL, Trials, base_inputs, feedback_inputs
 
 BLANK_STEPS = 2
 
@@ -226,6 +226,7 @@ def run_episode_plain(net: PlasticNetwork, trials: Trials, state: NetworkState |
     correct_action = trials.correct_action
     out = {k: [] for k in ("inputs", "actions", "rewards", "logits", "values", "modulation", "rates")}
     responses, snapshots = [], {}
+    response = trial_reward = None  # set at step 1 of each trial, reported at step 2
     for t in range(ntrials):
         zeros = torch.zeros(batch, n, device=device)
         plastic = torch.zeros_like(state.plastic_weights) if reset_plastic_every_trial else state.plastic_weights
@@ -233,15 +234,15 @@ def run_episode_plain(net: PlasticNetwork, trials: Trials, state: NetworkState |
         steps = []
         for s in range(STEPS_PER_TRIAL):
             step_input = inputs[:, t, s]
-            if s == 2:
-                step_input = step_input + feedback_inputs(reward, response)
+            if s == FEEDBACK:
+                step_input = step_input + feedback_inputs(trial_reward, response)
             logits, value, modulation, state = net.step(step_input, state)
             step = t * STEPS_PER_TRIAL + s
             action = sample_actions(logits) if actions is None else actions[:, step]
             reward = torch.zeros(batch, device=device)
             if s == RESPONSE:
                 response = action
-                reward = _reward(action, correct_action[:, t])
+                reward = trial_reward = _reward(action, correct_action[:, t])
                 responses.append(action)
             for key, value_ in zip(out, (step_input, action, reward, logits, value, modulation, state.rates)):
                 out[key].append(value_)
