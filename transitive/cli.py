@@ -147,12 +147,15 @@ def cmd_linking(args):
 def _setup_bench(p):
     p.add_argument("--episodes", type=_positive, default=3)
     p.add_argument("--batch", type=_positive, default=32)
+    p.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch")
     p.add_argument("--device", default=default_device())
     p.add_argument("--json", action="store_true")
 
 
 def cmd_bench(args):
     from .benchmark import compare
+    if args.threads:
+        torch.set_num_threads(args.threads)
     result = compare(args.episodes, args.batch, args.device)
     if args.json:
         _print_json(result)
