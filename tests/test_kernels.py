@@ -87,6 +87,14 @@ def assert_grads_close(a: dict, b: dict, rtol=1e-4, atol=1e-5, scaled=False):
         torch.testing.assert_close(a[name], b[name], rtol=rtol, atol=tol, msg=lambda m: f"gradient of {name}: {m}")
 
 
+def assert_runs_close(a_run, b_run, scaled=False):
+    """Records, loss and every parameter gradient of two runs of the same episode agree."""
+    (a, loss_a, grads_a), (b, loss_b, grads_b) = a_run, b_run
+    assert_records_close(a, b)
+    torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
+    assert_grads_close(grads_a, grads_b, scaled=scaled)
+
+
 def clipped_fraction(record) -> float:
     return (record.final_state.plastic_weights.abs() == PLASTIC_CLIP).float().mean().item()
 
@@ -97,9 +105,7 @@ def test_fresh_state_matches_plain(kernel, monkeypatch):
     trials, actions = make_episode()
     a, loss_a, grads_a = run(monkeypatch, "cpp", net, trials, actions)
     b, loss_b, grads_b = run(monkeypatch, "plain", net, trials, actions)
-    assert_records_close(a, b)
-    torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
-    assert_grads_close(grads_a, grads_b)
+    assert_runs_close((a, loss_a, grads_a), (b, loss_b, grads_b))
 
 
 def test_carried_state_with_clipping_matches_plain(kernel, monkeypatch):
@@ -110,10 +116,8 @@ def test_carried_state_with_clipping_matches_plain(kernel, monkeypatch):
     a, loss_a, grads_a = run(monkeypatch, "cpp", net, trials, actions, state=state)
     b, loss_b, grads_b = run(monkeypatch, "plain", net, trials, actions, state=state)
     assert clipped_fraction(b) > 0.01  # the clip and its zero gradient are exercised
-    assert_records_close(a, b)
-    torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
     # sums over P of about 50 (the gradient on alpha): absolute tolerance relative to the largest entry
-    assert_grads_close(grads_a, grads_b, scaled=True)
+    assert_runs_close((a, loss_a, grads_a), (b, loss_b, grads_b), scaled=True)
 
 
 def test_state_carried_from_an_earlier_episode_matches_plain(kernel, monkeypatch):
@@ -129,9 +133,7 @@ def test_state_carried_from_an_earlier_episode_matches_plain(kernel, monkeypatch
             state = runner(net, first, actions=first_actions).final_state
         records[path] = run(monkeypatch, path, net, trials, actions, state=state.detach())
     (a, loss_a, grads_a), (b, loss_b, grads_b) = records["cpp"], records["plain"]
-    assert_records_close(a, b)
-    torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
-    assert_grads_close(grads_a, grads_b)
+    assert_runs_close((a, loss_a, grads_a), (b, loss_b, grads_b))
 
 
 def test_matches_the_pytorch_path_including_sampling(kernel, monkeypatch):
@@ -144,9 +146,8 @@ def test_matches_the_pytorch_path_including_sampling(kernel, monkeypatch):
         torch.manual_seed(7)
         results[path] = run(monkeypatch, path, net, trials, state=state)
     (a, loss_a, grads_a), (b, loss_b, grads_b) = results["cpp"], results["torch"]
-    assert_records_close(a, b)  # includes identical actions, rewards and correctness
-    torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
-    assert_grads_close(grads_a, grads_b, scaled=True)
+    # records include identical actions, rewards and correctness
+    assert_runs_close((a, loss_a, grads_a), (b, loss_b, grads_b), scaled=True)
 
 
 def test_gradient_through_the_final_state(kernel, monkeypatch):
@@ -229,9 +230,7 @@ def test_published_network_matches_plain(kernel, monkeypatch):
     trials, actions = make_episode()
     a, loss_a, grads_a = run(monkeypatch, "cpp", net, trials, actions)
     b, loss_b, grads_b = run(monkeypatch, "plain", net, trials, actions)
-    assert_records_close(a, b)
-    torch.testing.assert_close(loss_a, loss_b, rtol=1e-5, atol=1e-6)
-    assert_grads_close(grads_a, grads_b)
+    assert_runs_close((a, loss_a, grads_a), (b, loss_b, grads_b))
 
 
 # ---------------------------------------------------------------------------------------------------------
