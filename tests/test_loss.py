@@ -60,3 +60,48 @@ def test_advantage_is_detached_in_the_policy_term_only():
     a2c_loss(record).backward()
     # d/dv of 0.1 * sum adv^2 / eplen = -0.2 * adv / 4; returns are (0.9, 1, 0, 0)
     assert values.grad[0].tolist() == pytest.approx([-0.2 * 0.9 / 4, -0.2 / 4, 0.0, 0.0])
+
+
+def test_step3_penalties_by_hand():
+    """The three penalties that favour the passive solution, on m(t) of 2 trials x 2 episodes."""
+    from types import SimpleNamespace
+    modulation = torch.tensor([[0.0, 0.0, -1.0, 2.0, 0.0, 0.0, 3.0, -4.0],
+                               [0.0, 0.0, 0.5, 0.0, 0.0, 0.0, -0.5, 1.0]])
+
+    def record():
+        return EpisodeRecord(
+            pairs=torch.zeros(2, 2, 2, dtype=torch.long), inputs=torch.zeros(2, 8, 37),
+            actions=torch.zeros(2, 8, dtype=torch.long), rewards=torch.zeros(2, 8),
+            correct=torch.zeros(2, 2, dtype=torch.bool), logits=torch.zeros(2, 8, 2), values=torch.zeros(2, 8),
+            modulation=modulation, rates=torch.zeros(2, 8, 3),
+            final_state=NetworkState(torch.zeros(2, 2), torch.zeros(2, 2, 2), torch.zeros(2, 2, 2)))
+
+    net = SimpleNamespace(DAmult=torch.tensor([2.0]))
+    base = a2c_loss(record(), net, LossWeights(plastic_l2=0.0)).item()
+    step3 = [2.0, 4.0, 0.0, 1.0]  # |m| at step 3 of each trial of each episode
+    step2 = [1.0, 3.0, 0.5, 0.5]
+
+    def extra(**weights):
+        return a2c_loss(record(), net, LossWeights(plastic_l2=0.0, **weights)).item() - base
+
+    assert extra(step3_modulation=0.5) == pytest.approx(0.5 * sum(step3) / 2 / 8)
+    assert extra(step3_ratio=0.5) == pytest.approx(0.5 * (sum(step3) / 4) / (sum(step2) / 4 + 1e-3), rel=1e-5)
+    assert extra(step3_drive=0.5) == pytest.approx(0.5 * sum(step3) / 4 / 2.0, rel=1e-5)
+
+
+def test_step3_drive_penalty_leaves_the_gain_free():
+    """The drive penalty has no gradient on DAmult (shrinking the shared gain cannot lower it)."""
+    damult = torch.tensor([1.5], requires_grad=True)
+    drive = torch.tensor([[0.0, 0.0, 0.3, -0.7]])
+    record = EpisodeRecord(
+        pairs=torch.zeros(1, 1, 2, dtype=torch.long), inputs=torch.zeros(1, 4, 37),
+        actions=torch.zeros(1, 4, dtype=torch.long), rewards=torch.zeros(1, 4), correct=torch.zeros(1, 1, dtype=torch.bool),
+        logits=torch.zeros(1, 4, 2), values=torch.zeros(1, 4), modulation=damult * drive, rates=torch.zeros(1, 4, 3),
+        final_state=NetworkState(torch.zeros(1, 2), torch.zeros(1, 2, 2), torch.zeros(1, 2, 2)))
+    from types import SimpleNamespace
+    a2c_loss(record, SimpleNamespace(DAmult=damult), LossWeights(step3_drive=1.0)).backward()
+    assert damult.grad.abs().item() < 1e-7
+    damult.grad = None
+    record.modulation = damult * drive
+    a2c_loss(record, SimpleNamespace(DAmult=damult), LossWeights(step3_modulation=1.0)).backward()
+    assert damult.grad.item() > 0  # the plain L1 penalty pushes the gain down

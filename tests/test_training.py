@@ -117,3 +117,30 @@ def test_variants(tmp_path):
             assert torch.equal(PlasticNetwork().i2h.weight, net.i2h.weight)
     with pytest.raises(ValueError):
         TrainConfig(clip_alpha=True).validate()
+
+
+def test_branching_from_another_runs_checkpoint(tmp_path):
+    """--start-from: the branch continues the source run exactly, but under its own loss settings."""
+    from transitive.loss import LossWeights
+    source = train(small_config(episodes=4), tmp_path / "source.dat", progress=False)
+    source_checkpoint = paths_for(tmp_path / "source.dat")["checkpoint"]
+    same = train(small_config(episodes=6), tmp_path / "same.dat", progress=False, start_from=source_checkpoint)
+    whole = train(small_config(episodes=6), tmp_path / "whole.dat", progress=False)
+    assert_same_params(state_of(whole), state_of(same))  # a branch with unchanged settings = the source run
+    assert same.curve == whole.curve and same.started_from["episode"] == 4
+
+    penalised = small_config(episodes=6, loss=LossWeights(step3_ratio=1.0))
+    branch = train(penalised, tmp_path / "branch.dat", progress=False, start_from=source_checkpoint)
+    assert branch.episode == 6 and branch.curve[:4] == source.curve
+    assert not torch.equal(state_of(branch)["h2DA.weight"], state_of(whole)["h2DA.weight"])
+    # Resuming the branch keeps its own settings and its origin; a resumed run with other settings is refused.
+    resumed = Trainer(small_config(episodes=8, loss=LossWeights(step3_ratio=1.0)), tmp_path / "branch.dat",
+                      resume=True, progress=False, start_from=source_checkpoint)
+    assert resumed.episode == 6 and resumed.started_from == branch.started_from
+    with pytest.raises(ParameterFileError, match="step3_ratio|loss"):
+        Trainer(small_config(episodes=8), tmp_path / "branch.dat", resume=True, progress=False)
+    # Branching needs the same network layout and a source before the last episode.
+    with pytest.raises(ParameterFileError, match="alpha_shape"):
+        Trainer(small_config(alpha_shape="neuron"), tmp_path / "other.dat", progress=False, start_from=source_checkpoint)
+    with pytest.raises(ParameterFileError, match="episode 4"):
+        Trainer(small_config(episodes=4), tmp_path / "late.dat", progress=False, start_from=source_checkpoint)

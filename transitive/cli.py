@@ -49,6 +49,9 @@ def _setup_train(p):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--regime", choices=("simple", "continual"), default="continual")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+    p.add_argument("--start-from", metavar="CKPT", default=None,
+                   help="branch from another run's checkpoint (parameters, optimizer, random state, episode); "
+                        "this run's options apply from there on; ignored once this run has its own checkpoint")
     p.add_argument("--batch", type=_positive, default=32)
     p.add_argument("--save-every", type=_positive, default=200)
     p.add_argument("--alpha", choices=("synapse", "neuron", "scalar"), default="synapse",
@@ -60,6 +63,9 @@ def _setup_train(p):
                    help="L1 penalty on |m(t)| at step 3 of each trial (favours the passive solution)")
     p.add_argument("--step3-ratio-penalty", type=float, default=0.0,
                    help="penalty on mean |m| at step 3 / mean |m| at step 2 (favours the passive solution)")
+    p.add_argument("--step3-drive-penalty", type=float, default=0.0,
+                   help="penalty on mean |m(t)|/DAmult at step 3 (favours the passive solution; the gain DAmult "
+                        "is left free)")
     p.add_argument("--lda", type=float, default=0.0, help="L1 penalty on |m(t)|/DAmult")
     p.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch")
     p.add_argument("--device", default=default_device())
@@ -75,12 +81,13 @@ def cmd_train(args):
                          save_every=args.save_every, alpha_shape=args.alpha, positive_alpha=args.positive_alpha,
                          clip_alpha=args.clip_alpha, frozen_input=args.frozen_input, device=args.device,
                          loss=LossWeights(step3_modulation=args.step3_penalty, step3_ratio=args.step3_ratio_penalty,
+                                         step3_drive=args.step3_drive_penalty,
                                          lda=args.lda))
     try:
         config.validate()
     except ValueError as error:
         raise UsageError(f"train: {error}") from None
-    trainer = train(config, args.out, resume=args.resume, progress=not args.quiet)
+    trainer = train(config, args.out, resume=args.resume, progress=not args.quiet, start_from=args.start_from)
     last = trainer.curve[-10:]
     correct = sum(r["percent_correct"] for r in last) / max(len(last), 1)
     status = "stopped (resume with --resume)" if trainer.stop_requested else "done"

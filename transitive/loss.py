@@ -22,6 +22,7 @@ class LossWeights:
     wp: float = 0.0  # penalty for choosing action 1 (mean over batch of its probability, summed, / eplen)
     step3_modulation: float = 0.0  # L1 penalty on |m| at step 3 of each trial
     step3_ratio: float = 0.0  # penalty on mean |m| at step 3 / mean |m| at step 2 (favours the passive solution)
+    step3_drive: float = 0.0  # penalty on mean |m| / DAmult at step 3: the modulator's drive, whatever its gain
 
 
 def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
@@ -55,6 +56,10 @@ def a2c_loss(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights
         step2 = record.modulation[:, 2::STEPS_PER_TRIAL].abs().mean()
         step3 = record.modulation[:, 3::STEPS_PER_TRIAL].abs().mean()
         loss = loss + weights.step3_ratio * step3 / (step2 + 1e-3)
+    if weights.step3_drive:
+        # Dividing by DAmult leaves the gain free: a shared gain cannot be shrunk to silence step 3
+        # (and step 2 with it), and a loud step 2 is not rewarded either.
+        loss = loss + weights.step3_drive * record.modulation[:, 3::STEPS_PER_TRIAL].abs().mean() / net.DAmult.abs().squeeze()
     if weights.lhl1:
         loss = loss + weights.lhl1 * record.rates.abs().mean()
     if weights.wp:

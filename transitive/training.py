@@ -84,16 +84,23 @@ def paths_for(out) -> dict:
 class Trainer:
     """Holds a run's state; `train()` runs it to the end (or until interrupted), resuming if asked."""
 
-    def __init__(self, config: TrainConfig, out, resume: bool = False, progress: bool = True):
+    def __init__(self, config: TrainConfig, out, resume: bool = False, progress: bool = True, start_from=None):
+        """`start_from`: another run's checkpoint to branch from when this run has none yet (its parameters,
+        optimizer, random state, carried state, episode count and curve); this run's own settings (for
+        example a loss penalty) apply from that episode on."""
         config.validate()
         self.config, self.paths, self.progress = config, paths_for(out), progress
         self.device = torch.device(config.device)
         self.stop_requested = False
+        self.started_from = None
         checkpoint = self.paths["checkpoint"]
         if resume and checkpoint.exists():
             self._load_checkpoint(checkpoint)
         elif checkpoint.exists():
             raise ParameterFileError(f"{checkpoint} exists: add --resume to continue that run, or remove it")
+        elif start_from is not None:
+            self._load_checkpoint(start_from, branch=True)
+            self.started_from = {"checkpoint": str(start_from), "episode": self.episode}
         else:
             self._start_fresh()
 
@@ -117,17 +124,22 @@ class Trainer:
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         return torch.optim.Adam(trainable, lr=self.config.lr, eps=self.config.adam_eps)
 
-    def _load_checkpoint(self, path) -> None:
+    def _load_checkpoint(self, path, branch: bool = False) -> None:
         saved = read_torch_file(path, self.device, what="checkpoint")
         try:
             config = TrainConfig.from_dict(saved["config"])
         except (KeyError, TypeError) as error:
             raise ParameterFileError(f"{path} is not a training checkpoint ({error})") from None
-        changed = {k for k, v in asdict(config).items() if k not in ("episodes", "device", "save_every")
-                   and v != asdict(self.config)[k]}
+        # Resuming needs the same settings; branching only the same network layout.
+        compared = ("alpha_shape", "frozen_input") if branch else \
+            [k for k in asdict(config) if k not in ("episodes", "device", "save_every")]
+        changed = sorted(k for k in compared if asdict(config)[k] != asdict(self.config)[k])
         if changed:
-            raise ParameterFileError(f"{path} was made with other settings ({', '.join(sorted(changed))}); "
-                                     "resume with the same options")
+            hint = "branch with the same network layout" if branch else "resume with the same options"
+            raise ParameterFileError(f"{path} was made with other settings ({', '.join(changed)}); {hint}")
+        if branch and saved["episode"] >= self.config.episodes:
+            raise ParameterFileError(f"{path} is at episode {saved['episode']}, not before --episodes "
+                                     f"{self.config.episodes}")
         self.config.validate()
         self.net = PlasticNetwork(alpha_shape=config.alpha_shape).to(self.device)
         self.net.load_state_dict(saved["model"])
@@ -136,6 +148,7 @@ class Trainer:
         self.episode = saved["episode"]
         self.curve = saved["curve"]
         self.elapsed = saved.get("elapsed", 0.0)
+        self.started_from = saved.get("started_from")
         self.nbcues = saved["nbcues"]
         self.kept_items = list(saved["kept_items"])
         self.carried = None
@@ -157,6 +170,7 @@ class Trainer:
             "config": asdict(self.config), "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(), "episode": self.episode, "curve": self.curve,
             "nbcues": self.nbcues, "kept_items": self.kept_items, "rng": rng, "elapsed": self.elapsed,
+            "started_from": self.started_from,
             "carried": None if carried is None else (carried.rates, carried.trace, carried.plastic_weights),
         }, self.paths["checkpoint"])
 
@@ -273,8 +287,8 @@ class _stop_on_signals:
         return False
 
 
-def train(config: TrainConfig, out, resume: bool = False, progress: bool = True) -> Trainer:
-    trainer = Trainer(config, out, resume=resume, progress=progress)
+def train(config: TrainConfig, out, resume: bool = False, progress: bool = True, start_from=None) -> Trainer:
+    trainer = Trainer(config, out, resume=resume, progress=progress, start_from=start_from)
     trainer.train()
     return trainer
 
