@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Ship a finished training run of runs/: copy its parameter file to the repository root and evaluate it.
+#
+#   tools/finish_run.sh active|passive [BATCH]     (BATCH: standard-evaluation episodes, default 2000)
+#
+# Writes runs/NAME/evaluation/: the figures of the standard evaluation, list linking, sham, m(t) and the
+# learning curve (PNG), key_numbers.json/.md, and classify.txt (the verdict with its numbers).
+# Refuses a run that has not reached its last episode unless UNFINISHED=1 (to try the script on a
+# run in progress; nothing is copied to the root then).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+name=${1:?usage: tools/finish_run.sh active|passive [BATCH]}
+batch=${2:-2000}
+run=runs/$name
+params=$run/net_$name.dat
+threads=${THREADS:-2}
+done=$(python - "$run/net_$name.ckpt" <<'PY'
+import sys, torch
+saved = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
+print(int(saved["episode"] >= saved["config"]["episodes"]))
+PY
+)
+if [[ $done != 1 && ${UNFINISHED:-0} != 1 ]]; then
+    echo "error: $run has not finished (resume it, or set UNFINISHED=1 to evaluate it anyway)" >&2
+    exit 2
+fi
+target=net_$name.dat
+[[ $done == 1 ]] && cp "$params" "$target" || target=$params
+out=$run/evaluation
+mkdir -p "$out"
+python -m transitive figures "$target" --out "$out" --batch "$batch" --curve "$run/net_$name.csv" \
+    --only fig2,linking,sham,fig5,curve --threads "$threads"
+python -m transitive classify "$target" --batch "$batch" --threads "$threads" | tee "$out/classify.txt"
+rm -f "$out"/*.pdf
+echo "evaluated $target into $out"
