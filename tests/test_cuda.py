@@ -1,0 +1,76 @@
+"""The CUDA path: the same results as the plain definition and as the CPU, and training that resumes on a GPU.
+
+Skipped where no GPU is present (CI has none); run on a GPU machine with `python -m pytest tests/test_cuda.py`.
+"""
+import pytest
+import torch
+
+from test_episode import assert_same, run_both, strong_network
+from transitive.episode import run_episode
+from transitive.io import load_network
+from transitive.loss import a2c_loss
+from transitive.task import draw_items, present, standard_schedule
+from transitive.training import TrainConfig, Trainer, paths_for, train
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+
+CUDA = "cuda"
+
+
+def test_fast_equals_plain_on_cuda():
+    net = strong_network().to(CUDA)
+    trials = present(draw_items(4, 8, device=CUDA), standard_schedule(4, 8, device=CUDA))
+    fast, plain = run_both(net, trials, snapshot_trials=(0, 18))
+    assert fast[0].rates.device.type == "cuda"
+    assert_same(fast, plain)
+
+
+def test_cuda_matches_cpu_on_the_same_episode():
+    cpu_net = strong_network(5)
+    gpu_net = strong_network(5).to(CUDA)
+    items, pairs = draw_items(6, 8), standard_schedule(6, 8)
+    cpu_trials, gpu_trials = present(items, pairs), present(items.to(CUDA), pairs.to(CUDA))
+    with torch.no_grad():
+        actions = run_episode(cpu_net, cpu_trials).actions
+        on_cpu = run_episode(cpu_net, cpu_trials, actions=actions)
+        on_gpu = run_episode(gpu_net, gpu_trials, actions=actions.to(CUDA))
+        loss_cpu = a2c_loss(on_cpu, cpu_net).item()
+        loss_gpu = a2c_loss(on_gpu, gpu_net).item()
+    for name in ("rates", "logits", "values", "modulation"):
+        torch.testing.assert_close(getattr(on_gpu, name).cpu(), getattr(on_cpu, name), atol=1e-4, rtol=1e-3,
+                                   msg=name)
+    torch.testing.assert_close(on_gpu.final_state.plastic_weights.cpu(), on_cpu.final_state.plastic_weights,
+                               atol=1e-3, rtol=1e-3)
+    assert loss_gpu == pytest.approx(loss_cpu, rel=1e-3, abs=1e-4)
+
+
+def small_config(**changes):
+    values = dict(episodes=6, batch=3, seed=7, save_every=2, log_every=1, burn_in=1, max_items=5,
+                  learning_trials=4, test_trials=3, regime="continual", device=CUDA)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def test_training_on_cuda_resumes_as_if_uninterrupted_and_loads_on_cpu(tmp_path):
+    whole = train(small_config(), tmp_path / "whole.dat", progress=False)
+    first = Trainer(small_config(), tmp_path / "parts.dat", progress=False)
+    original = first.train_one_episode
+
+    def stop_after_three():
+        result = original()
+        if first.episode == 2:
+            first.stop_requested = True
+        return result
+
+    first.train_one_episode = stop_after_three
+    first.train()
+    assert first.episode == 3 and paths_for(tmp_path / "parts.dat")["checkpoint"].exists()
+    resumed = train(small_config(), tmp_path / "parts.dat", resume=True, progress=False)
+    assert resumed.episode == 6 and whole.curve == resumed.curve
+    for key, value in whole.net.state_dict().items():
+        assert value.device.type == "cuda"
+        assert torch.equal(value, resumed.net.state_dict()[key]), key
+    on_cpu = load_network(tmp_path / "parts.dat")  # saved on a GPU, loads on the CPU
+    for key, value in on_cpu.state_dict().items():
+        assert value.device.type == "cpu"
+        assert torch.equal(value, whole.net.state_dict()[key].cpu()), key
