@@ -6,7 +6,8 @@
 # Writes runs/NAME/evaluation/: the figures of the standard evaluation, list linking, sham, m(t) and the
 # learning curve (PNG), key_numbers.json/.md, and classify.txt (the verdict with its numbers).
 # Refuses a run that has not reached its last episode unless UNFINISHED=1 (to try the script on a
-# run in progress; nothing is copied to the root then).
+# run in progress; nothing is copied to the root then). A run already shipped (its checkpoint removed,
+# the root file equal to runs/NAME/net_NAME.dat) is evaluated again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 name=${1:?usage: tools/finish_run.sh active|passive [BATCH]}
@@ -14,12 +15,20 @@ batch=${2:-2000}
 run=runs/$name
 params=$run/net_$name.dat
 threads=${THREADS:-2}
-done=$(python - "$run/net_$name.ckpt" <<'PY'
+checkpoint=$run/net_$name.ckpt
+if [[ -f $checkpoint ]]; then
+    done=$(python - "$checkpoint" <<'PY'
 import sys, torch
 saved = torch.load(sys.argv[1], map_location="cpu", weights_only=False)
 print(int(saved["episode"] >= saved["config"]["episodes"]))
 PY
 )
+elif [[ -f $params && -f net_$name.dat ]] && cmp -s "$params" "net_$name.dat"; then
+    done=1  # shipped already and its checkpoint removed from the tree: evaluate it again
+else
+    echo "error: no checkpoint $checkpoint and no shipped net_$name.dat equal to $params" >&2
+    exit 2
+fi
 if [[ $done != 1 && ${UNFINISHED:-0} != 1 ]]; then
     echo "error: $run has not finished (resume it, or set UNFINISHED=1 to evaluate it anyway)" >&2
     exit 2
@@ -29,7 +38,7 @@ target=net_$name.dat
 out=$run/evaluation
 mkdir -p "$out"
 python -m transitive figures "$target" --out "$out" --batch "$batch" --curve "$run/net_$name.csv" \
-    --only fig2,linking,sham,fig5,curve --threads "$threads"
+    --only fig2,linking,sham,fig5,fig6,curve --threads "$threads"
 python -m transitive classify "$target" --batch "$batch" --threads "$threads" | tee "$out/classify.txt"
 rm -f "$out"/*.pdf
 echo "evaluated $target into $out"
