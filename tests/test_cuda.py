@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from test_episode import assert_same, run_both, strong_network
+from test_training import small_config, stop_after_three
 from transitive.episode import run_episode
 from transitive.io import load_network
 from transitive.loss import a2c_loss
 from transitive.task import draw_items, present, standard_schedule
-from transitive.training import TrainConfig, Trainer, paths_for, train
+from transitive.training import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -44,28 +45,10 @@ def test_cuda_matches_cpu_on_the_same_episode():
     assert loss_gpu == pytest.approx(loss_cpu, rel=1e-3, abs=1e-4)
 
 
-def small_config(**changes):
-    values = dict(episodes=6, batch=3, seed=7, save_every=2, log_every=1, burn_in=1, max_items=5,
-                  learning_trials=4, test_trials=3, regime="continual", device=CUDA)
-    values.update(changes)
-    return TrainConfig(**values)
-
-
 def test_training_on_cuda_resumes_as_if_uninterrupted_and_loads_on_cpu(tmp_path):
-    whole = train(small_config(), tmp_path / "whole.dat", progress=False)
-    first = Trainer(small_config(), tmp_path / "parts.dat", progress=False)
-    original = first.train_one_episode
-
-    def stop_after_three():
-        result = original()
-        if first.episode == 2:
-            first.stop_requested = True
-        return result
-
-    first.train_one_episode = stop_after_three
-    first.train()
-    assert first.episode == 3 and paths_for(tmp_path / "parts.dat")["checkpoint"].exists()
-    resumed = train(small_config(), tmp_path / "parts.dat", resume=True, progress=False)
+    whole = train(small_config(device=CUDA), tmp_path / "whole.dat", progress=False)
+    stop_after_three(small_config(device=CUDA), tmp_path / "parts.dat")
+    resumed = train(small_config(device=CUDA), tmp_path / "parts.dat", resume=True, progress=False)
     assert resumed.episode == 6 and whole.curve == resumed.curve
     for key, value in whole.net.state_dict().items():
         assert value.device.type == "cuda"

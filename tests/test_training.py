@@ -46,22 +46,27 @@ def test_training_changes_parameters_after_burn_in(tmp_path):
     assert not torch.equal(before["w"], state_of(trainer)["w"])
 
 
-@pytest.mark.parametrize("regime", ["continual", "simple"])
-def test_resume_continues_as_if_uninterrupted(tmp_path, regime):
-    whole = train(small_config(regime=regime), tmp_path / "whole.dat", progress=False)
-    # The same run, stopped after episode 3 (not a save point, mid-way between resets) and resumed.
-    first = Trainer(small_config(regime=regime), tmp_path / "parts.dat", progress=False)
+def stop_after_three(config, out):
+    """Train until the end of episode 3 (not a save point, mid-way between resets), as if interrupted."""
+    first = Trainer(config, out, progress=False)
     original = first.train_one_episode
 
-    def stop_after_three():
+    def one_episode():
         result = original()
         if first.episode == 2:
             first.stop_requested = True
         return result
 
-    first.train_one_episode = stop_after_three
+    first.train_one_episode = one_episode
     first.train()
-    assert first.episode == 3 and paths_for(tmp_path / "parts.dat")["checkpoint"].exists()
+    assert first.episode == 3 and paths_for(out)["checkpoint"].exists()
+
+
+@pytest.mark.parametrize("regime", ["continual", "simple"])
+def test_resume_continues_as_if_uninterrupted(tmp_path, regime):
+    whole = train(small_config(regime=regime), tmp_path / "whole.dat", progress=False)
+    # The same run, stopped after episode 3 (not a save point, mid-way between resets) and resumed.
+    stop_after_three(small_config(regime=regime), tmp_path / "parts.dat")
     resumed = train(small_config(regime=regime), tmp_path / "parts.dat", resume=True, progress=False)
     assert resumed.episode == 6
     assert_same_params(state_of(whole), state_of(resumed))
