@@ -1,5 +1,6 @@
 """The A2C loss of SPEC section 5 on a small case computed by hand."""
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -7,6 +8,19 @@ import torch
 from transitive.episode import EpisodeRecord
 from transitive.loss import LossWeights, a2c_loss, discounted_returns
 from transitive.network import NetworkState
+
+
+def zero_record(batch: int, steps: int, **fields) -> EpisodeRecord:
+    """An episode record of zeros (`steps` steps, 4 per trial, 3 units) with the given fields replaced."""
+    trials = max(steps // 4, 1)
+    values = dict(
+        pairs=torch.zeros(batch, trials, 2, dtype=torch.long), inputs=torch.zeros(batch, steps, 37),
+        actions=torch.zeros(batch, steps, dtype=torch.long), rewards=torch.zeros(batch, steps),
+        correct=torch.zeros(batch, trials, dtype=torch.bool), logits=torch.zeros(batch, steps, 2),
+        values=torch.zeros(batch, steps), modulation=torch.zeros(batch, steps), rates=torch.zeros(batch, steps, 3),
+        final_state=NetworkState(torch.zeros(batch, 2), torch.zeros(batch, 2, 2), torch.zeros(batch, 2, 2)))
+    values.update(fields)
+    return EpisodeRecord(**values)
 
 
 def test_discounted_returns():
@@ -41,22 +55,17 @@ def test_loss_by_hand():
     expected = (expected_policy + expected_entropy + 0.1 * expected_value) / 4
     expected += 1e-4 * (1 + 4 + 9 + 0.25) / 4
 
-    record = EpisodeRecord(
-        pairs=torch.zeros(2, 1, 2, dtype=torch.long), inputs=torch.zeros(2, 4, 37),
-        actions=torch.tensor(actions), rewards=torch.tensor(rewards), correct=torch.zeros(2, 1, dtype=torch.bool),
-        logits=torch.tensor(logits), values=torch.tensor(values), modulation=torch.zeros(2, 4),
-        rates=torch.zeros(2, 4, 3), final_state=NetworkState(torch.zeros(2, 2), torch.zeros(2, 2, 2), plastic))
+    record = zero_record(2, 4, actions=torch.tensor(actions), rewards=torch.tensor(rewards),
+                         logits=torch.tensor(logits), values=torch.tensor(values),
+                         final_state=NetworkState(torch.zeros(2, 2), torch.zeros(2, 2, 2), plastic))
     assert a2c_loss(record, weights=weights).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_advantage_is_detached_in_the_policy_term_only():
     values = torch.zeros(1, 4, requires_grad=True)
     logits = torch.zeros(1, 4, 2, requires_grad=True)
-    record = EpisodeRecord(
-        pairs=torch.zeros(1, 1, 2, dtype=torch.long), inputs=torch.zeros(1, 4, 37),
-        actions=torch.tensor([[0, 1, 0, 0]]), rewards=torch.tensor([[0.0, 1.0, 0.0, 0.0]]),
-        correct=torch.ones(1, 1, dtype=torch.bool), logits=logits, values=values, modulation=torch.zeros(1, 4),
-        rates=torch.zeros(1, 4, 3), final_state=NetworkState(torch.zeros(1, 2), torch.zeros(1, 2, 2), torch.zeros(1, 2, 2)))
+    record = zero_record(1, 4, actions=torch.tensor([[0, 1, 0, 0]]), rewards=torch.tensor([[0.0, 1.0, 0.0, 0.0]]),
+                         correct=torch.ones(1, 1, dtype=torch.bool), logits=logits, values=values)
     a2c_loss(record).backward()
     # d/dv of 0.1 * sum adv^2 / eplen = -0.2 * adv / 4; returns are (0.9, 1, 0, 0)
     assert values.grad[0].tolist() == pytest.approx([-0.2 * 0.9 / 4, -0.2 / 4, 0.0, 0.0])
@@ -64,17 +73,11 @@ def test_advantage_is_detached_in_the_policy_term_only():
 
 def test_step3_penalties_by_hand():
     """The three penalties that favour the passive solution, on m(t) of 2 trials x 2 episodes."""
-    from types import SimpleNamespace
     modulation = torch.tensor([[0.0, 0.0, -1.0, 2.0, 0.0, 0.0, 3.0, -4.0],
                                [0.0, 0.0, 0.5, 0.0, 0.0, 0.0, -0.5, 1.0]])
 
     def record():
-        return EpisodeRecord(
-            pairs=torch.zeros(2, 2, 2, dtype=torch.long), inputs=torch.zeros(2, 8, 37),
-            actions=torch.zeros(2, 8, dtype=torch.long), rewards=torch.zeros(2, 8),
-            correct=torch.zeros(2, 2, dtype=torch.bool), logits=torch.zeros(2, 8, 2), values=torch.zeros(2, 8),
-            modulation=modulation, rates=torch.zeros(2, 8, 3),
-            final_state=NetworkState(torch.zeros(2, 2), torch.zeros(2, 2, 2), torch.zeros(2, 2, 2)))
+        return zero_record(2, 8, modulation=modulation)
 
     net = SimpleNamespace(DAmult=torch.tensor([2.0]))
     base = a2c_loss(record(), net, LossWeights(plastic_l2=0.0)).item()
@@ -93,12 +96,7 @@ def test_step3_drive_penalty_leaves_the_gain_free():
     """The drive penalty has no gradient on DAmult (shrinking the shared gain cannot lower it)."""
     damult = torch.tensor([1.5], requires_grad=True)
     drive = torch.tensor([[0.0, 0.0, 0.3, -0.7]])
-    record = EpisodeRecord(
-        pairs=torch.zeros(1, 1, 2, dtype=torch.long), inputs=torch.zeros(1, 4, 37),
-        actions=torch.zeros(1, 4, dtype=torch.long), rewards=torch.zeros(1, 4), correct=torch.zeros(1, 1, dtype=torch.bool),
-        logits=torch.zeros(1, 4, 2), values=torch.zeros(1, 4), modulation=damult * drive, rates=torch.zeros(1, 4, 3),
-        final_state=NetworkState(torch.zeros(1, 2), torch.zeros(1, 2, 2), torch.zeros(1, 2, 2)))
-    from types import SimpleNamespace
+    record = zero_record(1, 4, modulation=damult * drive)
     a2c_loss(record, SimpleNamespace(DAmult=damult), LossWeights(step3_drive=1.0)).backward()
     assert damult.grad.abs().item() < 1e-7
     damult.grad = None
