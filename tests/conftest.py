@@ -1,4 +1,3 @@
-import sys
 from pathlib import Path
 
 import pytest
@@ -6,7 +5,6 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
-sys.path.insert(0, str(ROOT))
 
 
 def reference_file(name: str) -> Path:

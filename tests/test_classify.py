@@ -11,8 +11,8 @@ REFERENCE = Path(__file__).parents[2] / "shared" / "reference"
 
 
 def _m(d2, d3, step2_means=(-1.4, -2.9)):
-    return {"step2": {"effect_size": d2, "mean_rewarded": step2_means[0], "mean_unrewarded": step2_means[1]},
-            "step3": {"effect_size": d3, "mean_rewarded": 0.6, "mean_unrewarded": -3.0}}
+    return {"feedback": {"effect_size": d2, "mean_rewarded": step2_means[0], "mean_unrewarded": step2_means[1]},
+            "delay": {"effect_size": d3, "mean_rewarded": 0.6, "mean_unrewarded": -3.0}}
 
 
 def _b(across=0.87, sham=0.5, near=0.55):
@@ -62,8 +62,8 @@ def test_reference_networks(one_thread):
     # m(t): decisive already with a small batch
     assert active["modulation"]["verdict"] == "active"
     assert passive["modulation"]["verdict"] == "passive"
-    assert abs(active["modulation"]["step3"]["effect_size"]) > 3 * abs(active["modulation"]["step2"]["effect_size"])
-    assert abs(passive["modulation"]["step2"]["effect_size"]) > 3 * abs(passive["modulation"]["step3"]["effect_size"])
+    assert abs(active["modulation"]["delay"]["effect_size"]) > 3 * abs(active["modulation"]["feedback"]["effect_size"])
+    assert abs(passive["modulation"]["feedback"]["effect_size"]) > 3 * abs(passive["modulation"]["delay"]["effect_size"])
     # behaviour: a few dozen scored trials only, so compare the two networks rather than thresholds
     assert active["behaviour"]["near_link_accuracy"] > passive["behaviour"]["near_link_accuracy"]
     assert active["behaviour"]["across_list_linking"] > active["behaviour"]["across_list_sham"]

@@ -40,7 +40,7 @@ def test_bad_parameter_files(tmp_path, fresh_file):
     assert_one_line_error(run("eval", truncated), "truncated.dat")
     text = tmp_path / "text.dat"
     text.write_text("hello")
-    assert_one_line_error(run("linking", text), "text.dat")
+    assert_one_line_error(run("linking", text), "text.dat is not a PyTorch parameter file")
     wrong = tmp_path / "wrong.dat"
     state = PlasticNetwork().state_dict()
     state["w"] = torch.zeros(10, 10)
@@ -57,11 +57,12 @@ def test_bad_parameter_files(tmp_path, fresh_file):
 
 
 def test_impossible_options(tmp_path, fresh_file):
-    assert_one_line_error(run("train", "--out", tmp_path / "x.dat", "--clip-alpha"), "positive")
+    assert_one_line_error(run("train", "--out", tmp_path / "x.dat", "--positive-alpha", "--positive-alpha-init-only"),
+                          "positive_alpha")
     assert_one_line_error(run("eval", fresh_file, "--batch", "0"), "positive")
     assert_one_line_error(run("train", "--out", tmp_path / "x.dat", "--regime", "weird"), "regime")
     assert_one_line_error(run("eval", fresh_file, "--device", "cuda:7"), "CUDA") if not torch.cuda.is_available() else None
-    assert_one_line_error(run("nonsense"), "invalid choice")
+    assert_one_line_error(run("nonsense"), "expected a command", "'nonsense'")
 
 
 def test_train_then_resume_then_eval_json(tmp_path):

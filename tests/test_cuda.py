@@ -2,12 +2,14 @@
 
 Skipped where no GPU is present (CI has none); run on a GPU machine with `python -m pytest tests/test_cuda.py`.
 """
+import copy
+
 import pytest
 import torch
 
-from test_episode import assert_same, run_both, strong_network
-from test_training import small_config, stop_after_three
-from transitive.episode import run_episode
+from test_episode import assert_same, run_both, small_episode, strong_network
+from test_training import small_config, stop_after_three, timeless
+from transitive.episode import run_episode, run_episode_plain
 from transitive.io import load_network
 from transitive.loss import a2c_loss
 from transitive.task import draw_items, present, standard_schedule
@@ -49,7 +51,7 @@ def test_training_on_cuda_resumes_as_if_uninterrupted_and_loads_on_cpu(tmp_path)
     whole = train(small_config(device=CUDA), tmp_path / "whole.dat", progress=False)
     stop_after_three(small_config(device=CUDA), tmp_path / "parts.dat")
     resumed = train(small_config(device=CUDA), tmp_path / "parts.dat", resume=True, progress=False)
-    assert resumed.episode == 6 and whole.curve == resumed.curve
+    assert resumed.episode == 6 and timeless(whole.curve) == timeless(resumed.curve)
     for key, value in whole.net.state_dict().items():
         assert value.device.type == "cuda"
         assert torch.equal(value, resumed.net.state_dict()[key]), key
@@ -57,3 +59,28 @@ def test_training_on_cuda_resumes_as_if_uninterrupted_and_loads_on_cpu(tmp_path)
     for key, value in on_cpu.state_dict().items():
         assert value.device.type == "cpu"
         assert torch.equal(value, whole.net.state_dict()[key].cpu()), key
+
+
+def test_training_on_cuda_leaves_the_callers_random_state_alone(tmp_path):
+    torch.manual_seed(5)
+    cpu_state, cuda_state = torch.get_rng_state(), torch.cuda.get_rng_state()
+    trainer = train(small_config(episodes=3, device=CUDA), tmp_path / "a.dat", progress=False)
+    assert trainer.generator.device.type == "cuda"
+    assert torch.equal(torch.get_rng_state(), cpu_state) and torch.equal(torch.cuda.get_rng_state(), cuda_state)
+    again = train(small_config(episodes=3, device=CUDA), tmp_path / "b.dat", progress=False)
+    assert timeless(again.curve) == timeless(trainer.curve)
+
+
+def test_plain_runner_options_on_cuda():
+    """Action penalty and rates / trace carried across trials: the GPU gives the CPU's results."""
+    net, trials, actions = small_episode()
+    options = dict(action_penalty=0.25, reset_rates_every_trial=False, reset_trace_every_trial=False)
+    with torch.no_grad():
+        on_cpu = run_episode_plain(net, trials, actions=actions, **options)
+        on_gpu = run_episode(copy.deepcopy(net).to(CUDA), trials.to(CUDA), actions=actions.to(CUDA), **options)
+    assert on_gpu.rewards.device.type == "cuda" and (on_gpu.rewards.cpu()[:, 0::4] != 0).any()
+    assert torch.equal(on_gpu.rewards.cpu(), on_cpu.rewards)
+    torch.testing.assert_close(on_gpu.inputs.cpu(), on_cpu.inputs)
+    torch.testing.assert_close(on_gpu.rates.cpu(), on_cpu.rates, atol=1e-4, rtol=1e-3)
+    torch.testing.assert_close(on_gpu.final_state.plastic_weights.cpu(), on_cpu.final_state.plastic_weights,
+                               atol=1e-3, rtol=1e-3)

@@ -1,4 +1,4 @@
-"""The fast runner equals the plain step-by-step definition of SPEC section 1 over whole episodes."""
+"""The fast runner equals the plain step-by-step definition (docs/method.md) over whole episodes."""
 import pytest
 import torch
 
@@ -114,3 +114,78 @@ def test_reset_plastic_every_trial_matches_plain_and_removes_learning():
     assert (fast.snapshots[5][:, :2] == 0).all() and (fast.snapshots[5][:, 3] != 0).any()
     assert (normal.snapshots[5][:, 0] != 0).any()
     assert (fast.rates - normal.rates).abs().max() > 1e-3
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Options run by the plain runner: an action penalty, r or H carried across trials.
+
+def small_episode(seed=4, batch=3, nbcues=5, learning=3, tests=2):
+    net = strong_network(seed)
+    trials = present(draw_items(batch, nbcues), standard_schedule(batch, nbcues, learning, tests))
+    with torch.no_grad():
+        actions = run_episode(net, trials).actions
+    return net, trials, actions
+
+
+def test_action_penalty_enters_the_rewards_and_the_next_steps_reward_input():
+    net, trials, actions = small_episode()
+    penalty = 0.25
+    with torch.no_grad():
+        record = run_episode(net, trials, actions=actions, action_penalty=penalty)
+        plain = run_episode_plain(net, trials, actions=actions, action_penalty=penalty)
+        unpenalised = run_episode(net, trials, actions=actions)
+    assert torch.equal(record.rates, plain.rates)  # the fast runner handed it to the plain one
+    # by hand: +-1 for the response, minus the penalty at every step where action 1 was taken
+    expected = torch.zeros(actions.shape)
+    expected[:, 1::4] = torch.where(actions[:, 1::4] == trials.correct_action, 1.0, -1.0)
+    expected -= penalty * (actions == 1).float()
+    assert torch.equal(record.rewards, expected)
+    assert (record.rewards[:, 0::4] != 0).any()  # nonzero at other steps than the response
+    # input 33 shows the previous step's reward (0 at the first step), across trials too
+    shown = torch.cat([torch.zeros(actions.shape[0], 1), expected[:, :-1]], 1)
+    assert torch.equal(record.inputs[..., 33], shown)
+    # the rest of the input is unchanged, and without the penalty everything is as before
+    others = [i for i in range(37) if i != 33]
+    assert torch.equal(record.inputs[..., others], unpenalised.inputs[..., others])
+    assert torch.equal(unpenalised.inputs[..., 33], torch.cat([torch.zeros(actions.shape[0], 1),
+                                                                unpenalised.rewards[:, :-1]], 1))
+    assert (record.rates - unpenalised.rates).abs().max() > 1e-4
+
+
+def hand_loop(net, trials, actions, reset_rates, reset_trace):
+    """The episode written out step by step with the trial resets as options (forced actions)."""
+    from transitive.task import base_inputs, feedback_inputs
+    batch, n = trials.batch, net.hidden_size
+    state = NetworkState.fresh(batch, n)
+    for _ in range(2):  # blank steps
+        state = net.step(torch.zeros(batch, 37), state)[3]
+    inputs, rates = base_inputs(trials), []
+    for t in range(trials.ntrials):
+        state = NetworkState(torch.zeros(batch, n) if reset_rates else state.rates,
+                             torch.zeros(batch, n, n) if reset_trace else state.trace, state.plastic_weights)
+        for s in range(4):
+            x = inputs[:, t, s]
+            if s == 2:
+                response = actions[:, 4 * t + 1]
+                reward = torch.where(response == trials.correct_action[:, t], 1.0, -1.0)
+                x = x + feedback_inputs(reward, response)
+            state = net.step(x, state)[3]
+            rates.append(state.rates)
+    return torch.stack(rates, 1), state
+
+
+@pytest.mark.parametrize("reset_rates, reset_trace", [(False, True), (True, False), (False, False)])
+def test_carrying_rates_or_trace_across_trials(reset_rates, reset_trace):
+    net, trials, actions = small_episode()
+    options = dict(reset_rates_every_trial=reset_rates, reset_trace_every_trial=reset_trace)
+    with torch.no_grad():
+        record = run_episode(net, trials, actions=actions, **options)
+        plain = run_episode_plain(net, trials, actions=actions, **options)
+        reset = run_episode(net, trials, actions=actions)
+        rates, final = hand_loop(net, trials, actions, reset_rates, reset_trace)
+        as_before = hand_loop(net, trials, actions, True, True)[0]
+    assert torch.equal(record.rates, plain.rates)
+    torch.testing.assert_close(record.rates, rates, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(record.final_state.plastic_weights, final.plastic_weights, atol=1e-5, rtol=1e-5)
+    assert (record.rates - reset.rates).abs().max() > 1e-3
+    torch.testing.assert_close(reset.rates, as_before, atol=2e-5, rtol=1e-4)  # the hand loop is the definition

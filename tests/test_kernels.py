@@ -265,3 +265,15 @@ def test_build_failure_falls_back_with_one_warning(monkeypatch):
     monkeypatch.setenv(kernels.ENV_SWITCH, "cpp")
     with pytest.raises(RuntimeError, match="simulated"):
         kernels.use_kernel(net)
+
+
+def test_source_is_a_package_file_and_keys_the_cache():
+    """The C++ source ships as transitive/csrc/plastic_trial.cpp; another source text is another build."""
+    path = Path(kernels.__file__).parent / kernels.SOURCE_FILE
+    assert path.name == "plastic_trial.cpp" and path.parent.name == "csrc"
+    text = kernels.source_text()
+    assert text == path.read_text() and "plastic_trial_forward" in text and "plastic_trial_backward" in text
+    key = kernels.cache_key(text, "g++", ["-O3"], None)
+    assert key == kernels.cache_key(text, "g++", ["-O3"], None)
+    assert key != kernels.cache_key(text + "\n// changed", "g++", ["-O3"], None)
+    assert key != kernels.cache_key(text, "g++", ["-O2"], None)

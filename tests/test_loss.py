@@ -1,4 +1,4 @@
-"""The A2C loss of SPEC section 5 on a small case computed by hand."""
+"""The A2C loss (docs/method.md, meta-training) on small cases computed by hand."""
 import math
 from types import SimpleNamespace
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from transitive.episode import EpisodeRecord
-from transitive.loss import LossWeights, a2c_loss, discounted_returns
+from transitive.loss import LossWeights, a2c_loss, discounted_returns, loss_terms
 from transitive.network import NetworkState
 
 
@@ -103,3 +103,57 @@ def test_step3_drive_penalty_leaves_the_gain_free():
     record.modulation = damult * drive
     a2c_loss(record, SimpleNamespace(DAmult=damult), LossWeights(step3_modulation=1.0)).backward()
     assert damult.grad.item() > 0  # the plain L1 penalty pushes the gain down
+
+
+def test_modulation_penalty_is_summed_over_the_batch():
+    """lda * sum over steps and batch of |m(t)| / (1e-8 + DAmult), divided by eplen only (the original's)."""
+    modulation = torch.tensor([[0.0, 0.0, -1.0, 2.0, 0.0, 0.0, 3.0, -4.0],
+                               [0.0, 0.0, 0.5, 0.0, 0.0, 0.0, -0.5, 1.0]])
+    net = SimpleNamespace(DAmult=torch.tensor([2.0]))
+    record = zero_record(2, 8, modulation=modulation)
+    base = a2c_loss(record, net, LossWeights(plastic_l2=0.0)).item()
+    penalised = a2c_loss(record, net, LossWeights(plastic_l2=0.0, lda=0.5)).item()
+    assert penalised - base == pytest.approx(0.5 * (1 + 2 + 3 + 4 + 0.5 + 0.5 + 1) / 2.0 / 8, rel=1e-6)
+
+
+def test_terms_add_up_to_the_loss():
+    modulation = torch.tensor([[0.0, 0.1, -1.0, 2.0]])
+    record = zero_record(1, 4, modulation=modulation, rewards=torch.tensor([[0.0, 1.0, 0.0, 0.0]]),
+                         rates=torch.full((1, 4, 3), 0.5), values=torch.tensor([[0.2, 0.1, 0.0, -0.3]]))
+    net = SimpleNamespace(DAmult=torch.tensor([1.5]))
+    weights = LossWeights(lda=0.1, lhl1=0.2, step3_modulation=0.3, step3_ratio=0.4, step3_drive=0.5)
+    terms = loss_terms(record, net, weights)
+    assert set(terms) == {"policy", "entropy", "value", "plastic_penalty", "modulation_penalty", "rate_penalty",
+                          "step3_modulation", "step3_ratio", "step3_drive", "loss"}
+    assert terms["loss"].item() == pytest.approx(sum(v.item() for k, v in terms.items() if k != "loss"))
+    assert a2c_loss(record, net, weights).item() == terms["loss"].item()
+    assert terms["rate_penalty"].item() == pytest.approx(0.2 * 0.5)
+    assert set(loss_terms(record)) == {"policy", "entropy", "value", "plastic_penalty", "loss"}
+
+
+def test_action_penalty_acts_through_the_rewards_only():
+    """wp is no loss term: it changes the rewards (hence the returns and the advantage) of the episode."""
+    from transitive.episode import run_episode
+    from transitive.network import PlasticNetwork
+    from transitive.task import fixed_pairs, present
+
+    torch.manual_seed(3)
+    net = PlasticNetwork(hidden_size=8)
+    trials = present(torch.randn(1, 3, 15).sign(), fixed_pairs(1, [(0, 1)]))  # one trial: action 1 is right
+    actions = torch.tensor([[1, 1, 0, 1]])
+    record = zero_record(1, 4, actions=actions, rewards=torch.tensor([[0.0, 1.0, 0.0, 0.0]]))
+    assert a2c_loss(record, weights=LossWeights(wp=0.3)).item() == a2c_loss(record).item()
+
+    with torch.no_grad():
+        episode = run_episode(net, trials, actions=actions, action_penalty=0.3)
+    rewards = [-0.3, 1.0 - 0.3, 0.0, -0.3]  # by hand
+    assert episode.rewards[0].tolist() == pytest.approx(rewards)
+    assert episode.inputs[0, :, 33].tolist() == pytest.approx([0.0] + rewards[:3])
+    returns = [0.0] * 4
+    running = 0.0
+    for t in reversed(range(4)):
+        running = 0.9 * running + rewards[t]
+        returns[t] = running
+    values = episode.values[0].tolist()
+    expected_value = 0.1 * sum((r - v) ** 2 for r, v in zip(returns, values)) / 4
+    assert loss_terms(episode, net)["value"].item() == pytest.approx(expected_value, rel=1e-5)

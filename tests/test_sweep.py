@@ -129,7 +129,7 @@ def test_curves_on_a_synthetic_sweep(tmp_path):
     def fake_classifier(params):
         return {"verdict": verdicts[params.parent.name], "agreement": "both",
                 "behaviour": {"near_link_accuracy": 0.5},
-                "modulation": {"step2": {"effect_size": 1.0}, "step3": {"effect_size": 5.0}}}
+                "modulation": {"feedback": {"effect_size": 1.0}, "delay": {"effect_size": 5.0}}}
 
     figure = tmp_path / "fig1f.png"
     rows = learning_curves(folder, figure, classifier=fake_classifier, echo=lambda *_: None)

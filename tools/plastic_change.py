@@ -8,15 +8,12 @@ paper's step 4, delay), the mean absolute change of P over synapses, episodes an
 solution (Extended Data Fig. 1) changes P at step 2 only; the active one at steps 2 and 3.
 """
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from transitive.episode import run_episode  # noqa: E402
-from transitive.io import load_network  # noqa: E402
-from transitive.task import STEPS_PER_TRIAL, draw_items, present, standard_schedule  # noqa: E402
+from transitive.episode import run_episode
+from transitive.io import load_network
+from transitive.task import STEPS_PER_TRIAL, draw_items, present, standard_schedule
 
 
 @torch.no_grad()

@@ -1,254 +1,18 @@
-"""The numbers behind the paper's figures (SPEC section 8): evaluation runs reduced to what the analyses
-need, performance per pair in splits, PCA, neuromodulation statistics, decoding, list-linking comparisons
-and the toy model of Supplementary Note 2. Plotting is in `figures`, orchestration in `report`.
+"""Analyses of the network's representations (Figs. 4, 6-8, Supplementary Fig. 5) and the toy model of
+Supplementary Note 2. Behavioural statistics are in `stats`, the runs they analyse in `runs`, plotting in
+`figures`.
 
-Trials, steps and items are 0-based here, as in the SPEC ("trial 18" is the paper's trial 19 or 20
-depending on the figure; "step 2" is the paper's step 3).
+Trials, steps and items are 0-based in the code (the paper's trial 19 is trial 18 here).
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from .experiments import run_schedules
-from .network import PlasticNetwork
-from .representations import output_alignment, psi_t1, psi_t2
-from .task import LETTERS, REWARD, STEPS_PER_TRIAL, draw_items, linking_schedules, pair_name, pair_order
+from .stats import ITEMS, item_letters  # noqa: F401  (item_letters is part of this module's interface)
+from .task import STEPS_PER_TRIAL
 
-ITEMS = 8
 DE = (3, 4)  # the pair D, E
-
-
-def pair_labels(nbcues: int = ITEMS) -> list[str]:
-    return [pair_name(i, j) for i, j in pair_order(nbcues)]
-
-
-def pair_distances(nbcues: int = ITEMS) -> np.ndarray:
-    return np.array([j - i for i, j in pair_order(nbcues)])
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Evaluation runs, reduced chunk by chunk (the P snapshots never exist for the whole batch at once).
-
-@dataclass
-class EvalData:
-    """One evaluation episode for a batch, reduced to what the analyses use."""
-
-    items: torch.Tensor  # (batch, K, 15)
-    pairs: torch.Tensor  # (batch, ntrials, 2)
-    correct: torch.Tensor  # (batch, ntrials) bool
-    response: torch.Tensor  # (batch, ntrials) +-1
-    modulation: torch.Tensor  # (batch, nsteps) m(t)
-    feedback: torch.Tensor  # (batch, nsteps) the reward perceived (input 33): +-1 at step 2 of each trial
-    rates: torch.Tensor | None  # (batch, nsteps, n)
-    psi1: torch.Tensor  # (batch, K, n) feedforward item representations
-    actions: torch.Tensor | None = None  # (batch, nsteps) the action sampled at every step
-    alignment: dict = field(default_factory=dict)  # trial -> (batch, 4, K): corr(psi_t2 with P after each step, w_out)
-    final_plastic: torch.Tensor | None = None  # (n, n): P at the end of the first episode of the batch
-
-    @property
-    def batch(self) -> int:
-        return self.pairs.shape[0]
-
-    @property
-    def ntrials(self) -> int:
-        return self.pairs.shape[1]
-
-    def trial_rates(self, trial: int) -> torch.Tensor:
-        """(batch, 4, n): the rates of the 4 steps of one trial."""
-        return self.rates[:, trial * STEPS_PER_TRIAL:(trial + 1) * STEPS_PER_TRIAL]
-
-
-def fixed_items(batch: int, nbcues: int = ITEMS) -> torch.Tensor:
-    """FIXEDCUES: the same item vectors in every batch element."""
-    return draw_items(1, nbcues).expand(batch, -1, -1).clone()
-
-
-@torch.no_grad()
-def run_evaluation(net: PlasticNetwork, pairs: torch.Tensor, items: torch.Tensor | None = None,
-                   nbcues: int = ITEMS, chunk: int = 128, alignment_trials=(18, 19), keep_rates: bool = True,
-                   reset_plastic_every_trial: bool = False) -> EvalData:
-    """Run one episode with the pair schedule `pairs` (batch, ntrials, 2) and reduce it.
-
-    For each trial in `alignment_trials`, the P recorded after each of its 4 steps is turned into the
-    alignment corr(psi_t2(X), w_out) of every item, then dropped."""
-    batch, ntrials = pairs.shape[:2]
-    items = draw_items(batch, nbcues) if items is None else items
-    alignment_trials = tuple(t for t in alignment_trials if t < ntrials)
-    parts = []
-    for begin in range(0, batch, chunk):
-        part = slice(begin, min(begin + chunk, batch))
-        snapshots = alignment_trials + ((ntrials - 1,) if begin == 0 else ())
-        record = run_schedules(net, [pairs[part]], nbcues, items=items[part], chunk=chunk,
-                               snapshot_trials=snapshots, reset_plastic_every_trial=reset_plastic_every_trial)[0]
-        psi1 = psi_t1(net, items[part]).cpu()
-        alignment = {}
-        for t in alignment_trials:
-            steps = [output_alignment(net, psi_t2(net, psi1.to(net.w.device), record.snapshots[t][:, s].to(net.w.device)))
-                     for s in range(STEPS_PER_TRIAL)]
-            alignment[t] = torch.stack(steps, 1).cpu()
-        parts.append(dict(
-            pairs=record.pairs, correct=record.correct, response=record.response,
-            modulation=record.modulation, feedback=record.inputs[..., REWARD],
-            rates=record.rates if keep_rates else None, psi1=psi1, alignment=alignment, actions=record.actions,
-            final_plastic=record.snapshots[ntrials - 1][0, 3].float() if begin == 0 else None))
-    cat = (lambda key: torch.cat([p[key] for p in parts]))
-    return EvalData(items=items, pairs=cat("pairs"), correct=cat("correct"), response=cat("response"),
-                    modulation=cat("modulation"), feedback=cat("feedback"),
-                    rates=cat("rates") if keep_rates else None, psi1=cat("psi1"), actions=cat("actions"),
-                    alignment={t: torch.cat([p["alignment"][t] for p in parts]) for t in alignment_trials},
-                    final_plastic=parts[0]["final_plastic"])
-
-
-def save_records(data: EvalData, out, episode: int = 0) -> list:
-    """The original's EVAL records: outcomes_<episode>.npz with c (correct), a (adjacent pair), cp (ordered
-    pair), r (response +-1), ac (actions at every step), plus m (m(t)) and rw (reward perceived), per trial
-    or per step; and allrates_thisep_<episode>.npy, the rates as (batch, n, nsteps) float32."""
-    from pathlib import Path
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    outcomes = out / f"outcomes_{episode}.npz"
-    np.savez_compressed(outcomes, c=data.correct.numpy(), a=((data.pairs[..., 0] - data.pairs[..., 1]).abs() == 1).numpy(),
-                        cp=data.pairs.numpy(), r=data.response.numpy(), ac=data.actions.numpy(),
-                        m=data.modulation.numpy(), rw=data.feedback.numpy())
-    rates = out / f"allrates_thisep_{episode}.npy"
-    np.save(rates, data.rates.transpose(1, 2).float().numpy())
-    return [outcomes, rates]
-
-
-@dataclass
-class LinkingData:
-    """The scored last trial of list linking or sham: pair (batch, 2) and correctness (batch,)."""
-
-    pairs: torch.Tensor
-    correct: torch.Tensor
-    sham: bool
-
-
-@torch.no_grad()
-def run_linking(net: PlasticNetwork, batch: int, sham: bool = False, items: torch.Tensor | None = None,
-                chunk: int = 128, reset_plastic_every_trial: bool = False) -> LinkingData:
-    """List linking (Fig. 3a) or sham (Fig. 3b): three episodes with the state carried over."""
-    schedules = linking_schedules(batch, sham=sham)
-    items = draw_items(batch, ITEMS) if items is None else items
-    pairs, correct = [], []
-    for begin in range(0, batch, chunk):
-        part = slice(begin, min(begin + chunk, batch))
-        last = run_schedules(net, [s[part] for s in schedules], ITEMS, items=items[part], chunk=chunk,
-                             reset_plastic_every_trial=reset_plastic_every_trial)[-1]
-        pairs.append(last.pairs[:, -1])
-        correct.append(last.correct[:, -1])
-    return LinkingData(torch.cat(pairs), torch.cat(correct), sham)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Performance per pair (Figs. 2a, 3a, 3b): 10 splits of the episodes, median and interquartile range.
-
-def pair_accuracy_splits(pairs: torch.Tensor, correct: torch.Tensor, nsplits: int = 10,
-                         nbcues: int = ITEMS) -> np.ndarray:
-    """(nsplits, npairs): accuracy per unordered pair (paper order) within each split of the episodes.
-
-    pairs (batch, ntrials, 2), correct (batch, ntrials): the trials to score (e.g. the 10 test trials).
-    Episodes are split into `nsplits` consecutive groups of batch // nsplits (the rest is dropped); a
-    pair never shown in a split gives NaN there."""
-    if pairs.dim() == 2:
-        pairs, correct = pairs.unsqueeze(1), correct.unsqueeze(1)
-    size = pairs.shape[0] // nsplits
-    if size < 1:
-        raise ValueError(f"need at least {nsplits} episodes for {nsplits} splits, got {pairs.shape[0]}")
-    low = pairs.min(-1).values.numpy()
-    high = pairs.max(-1).values.numpy()
-    ok = correct.float().numpy()
-    result = np.full((nsplits, len(pair_order(nbcues))), np.nan)
-    for s in range(nsplits):
-        rows = slice(s * size, (s + 1) * size)
-        for k, (i, j) in enumerate(pair_order(nbcues)):
-            mask = (low[rows] == i) & (high[rows] == j)
-            if mask.any():
-                result[s, k] = ok[rows][mask].mean()
-    return result
-
-
-def median_iqr(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Median, 25th and 75th percentiles over axis 0, ignoring NaN (all-NaN columns give NaN)."""
-    values = np.asarray(values, dtype=float)
-    out = np.full((3, values.shape[1]), np.nan)
-    for k in range(values.shape[1]):
-        column = values[:, k][~np.isnan(values[:, k])]
-        if column.size:
-            out[:, k] = np.percentile(column, [50, 25, 75])
-    return out[0], out[1], out[2]
-
-
-def accuracy_per_pair(pairs: torch.Tensor, correct: torch.Tensor, nbcues: int = ITEMS) -> dict:
-    """Accuracy per unordered pair over all given trials, in the paper's pair order."""
-    table = pair_accuracy_splits(pairs, correct, 1, nbcues)[0]
-    return dict(zip(pair_labels(nbcues), table.tolist()))
-
-
-def accuracy_by_distance(pairs: torch.Tensor, correct: torch.Tensor) -> dict:
-    distance = (pairs[..., 0] - pairs[..., 1]).abs().flatten()
-    ok = correct.flatten().float()
-    return {int(d): ok[distance == d].mean().item() for d in range(1, int(distance.max()) + 1)
-            if (distance == d).any()}
-
-
-def end_anchor(by_pair: dict) -> dict:
-    """Mean accuracy of the end adjacent pairs (AB, GH) and of the middle ones (CD, DE, EF)."""
-    return {"end_pairs_AB_GH": float(np.nanmean([by_pair["AB"], by_pair["GH"]])),
-            "middle_pairs_CD_DE_EF": float(np.nanmean([by_pair["CD"], by_pair["DE"], by_pair["EF"]]))}
-
-
-def linking_across_lists(data: LinkingData) -> float:
-    first_list = data.pairs < 4
-    across = first_list[:, 0] != first_list[:, 1]
-    return data.correct[across].float().mean().item()
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Treichler & Van Tilburg (1996), Table 2: macaque error rates around the linking pair (lists A-E, F-J).
-
-MACAQUE_PAIRS = [["AE", "BE", "CE", "DE"], ["AF", "BF", "CF", "DF"], ["EG", "EH", "EI", "EJ"], ["FG", "FH", "FI", "FJ"]]
-MACAQUE_ERRORS = [[.00, .11, .17, .28], [.03, .08, .22, .25], [.58, .44, .31, .17], [.58, .36, .17, .06]]
-# The same positions relative to the link for the model's lists A-D, E-H (link D, E).
-MODEL_PAIRS = [["AD", "BD", "CD"], ["AE", "BE", "CE"], ["DF", "DG", "DH"], ["EF", "EG", "EH"]]
-
-
-def treichler_model(data: LinkingData) -> list[list[float]]:
-    """Percent correct of the model's pairs corresponding to Treichler's groups (list linking)."""
-    by_pair = accuracy_per_pair(data.pairs, data.correct)
-    return [[100 * by_pair[p] for p in group] for group in MODEL_PAIRS]
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Neuromodulation (Fig. 5).
-
-def modulation_by_reward(data: EvalData, trial: int = 4) -> dict:
-    """m(t) at steps 2 and 3 of `trial`, split by that trial's reward, with Mann-Whitney tests."""
-    from scipy.stats import mannwhitneyu
-    reward = data.feedback[:, trial * STEPS_PER_TRIAL + 2].numpy()
-    result = {}
-    for step in (2, 3):
-        m = data.modulation[:, trial * STEPS_PER_TRIAL + step].numpy()
-        groups = {+1: m[reward > 0], -1: m[reward < 0]}
-        p = float(mannwhitneyu(groups[1], groups[-1]).pvalue) if all(g.size for g in groups.values()) else float("nan")
-        result[step] = {"values": groups, "p": p}
-    return result
-
-
-def modulation_summary(data: EvalData) -> dict:
-    """Over all trials: mean m at steps 2 and 3 for rewarded and unrewarded trials, fraction negative."""
-    reward = data.feedback[:, 2::STEPS_PER_TRIAL]
-    summary = {}
-    for step in (2, 3):
-        m = data.modulation[:, step::STEPS_PER_TRIAL]
-        summary[f"step{step}"] = {
-            "mean_rewarded": m[reward > 0].mean().item() if (reward > 0).any() else float("nan"),
-            "mean_unrewarded": m[reward < 0].mean().item() if (reward < 0).any() else float("nan"),
-            "fraction_negative": (m < 0).float().mean().item()}
-    return summary
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -266,22 +30,6 @@ def pca(rates: torch.Tensor, w_out: torch.Tensor, components: int = 2) -> dict:
     variance = singular ** 2
     return {"scores": centred @ axes.T, "axes": axes, "explained": variance[:components] / variance.sum(),
             "pc1_wout_corr": float(np.corrcoef(axes[0], w)[0, 1]), "wout_in_pcs": axes @ w / np.linalg.norm(w)}
-
-
-def shown_at(pairs: torch.Tensor, trial: int, pair=DE, ordered: bool = False) -> torch.Tensor:
-    """(batch,) bool: the pair is shown at `trial` (in this order if `ordered`)."""
-    shown = pairs[:, trial]
-    target = torch.tensor(pair)
-    same = (shown == target).all(-1)
-    return same if ordered else same | (shown == target.flip(0)).all(-1)
-
-
-def first_shown_at(pairs: torch.Tensor, trial: int, pair=DE) -> torch.Tensor:
-    """(batch,) bool: the pair (either order) is shown at `trial` and in no earlier trial."""
-    earlier = torch.zeros(pairs.shape[0], dtype=torch.bool)
-    for t in range(trial):
-        earlier |= shown_at(pairs, t, pair)
-    return shown_at(pairs, trial, pair) & ~earlier
 
 
 def reinstatement(rates: torch.Tensor, representations: torch.Tensor) -> torch.Tensor:
@@ -310,20 +58,112 @@ def reinstatement_by_pair(rates_step: torch.Tensor, representations: torch.Tenso
 
 
 # ---------------------------------------------------------------------------------------------------------
+# Fig. 6 (corrchanges34, corrchanges34_add23): episodes where a pair is first shown at a given trial.
+
+def _shows(pairs: torch.Tensor, pair) -> torch.Tensor:
+    low, high = sorted(int(k) for k in pair)
+    return (pairs.min(-1).values == low) & (pairs.max(-1).values == high)
+
+
+def withheld_selection(pairs: torch.Tensor, trial: int = 18, pair=DE, add_pair=None) -> torch.Tensor:
+    """(batch,) bool: `pair` (either order) is shown at `trial` (0-based) and in no earlier trial; with
+    `add_pair` (ADDBARREDPAIR, SHOWALLSELECTS off), that pair (either order) is also shown in no earlier
+    trial. pairs: (batch, ntrials, 2)."""
+    selected = _shows(pairs[:, trial], pair) & ~_shows(pairs[:, :trial], pair).any(1)
+    if add_pair is not None:
+        selected &= ~_shows(pairs[:, :trial], add_pair).any(1)
+    return selected
+
+
+def alignment_changes(alignment) -> dict:
+    """The numbers of Fig. 6 for the selected episodes. alignment: (episodes, 4, K), corr(psi_t2(X), w_out)
+    with P after each step of the trial. Returns episodes; mean and sd (4, K) of the alignment after each
+    step; change_feedback and change_delay (K,): mean change of each item's alignment at the feedback step
+    (step 3) and the delay step (step 4), with their sd (change_feedback_sd, change_delay_sd)."""
+    a = np.asarray(alignment, dtype=float)
+    feedback, delay = a[:, 2] - a[:, 1], a[:, 3] - a[:, 2]
+    return {"episodes": len(a), "mean": a.mean(0), "sd": a.std(0),
+            "change_feedback": feedback.mean(0), "change_feedback_sd": feedback.std(0),
+            "change_delay": delay.mean(0), "change_delay_sd": delay.std(0)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Reinstatement of an item against the change of its alignment (psitildetodeltapsi).
+
+RESPONSE_STEP, FEEDBACK_STEP, DELAY_STEP = 1, 2, 3  # 0-based steps within a trial (the paper's 2, 3, 4)
+
+
+def reinstatement_vs_change(recoded_cos, alignment, pairs, response, correct, trial: int = 18, item: int = 2,
+                            pair=DE) -> dict:
+    """Inputs of `figures.plot_reinstatement_vs_change`, for the episodes whose trial `trial` (0-based)
+    shows `pair` in either order (not only the first time).
+
+    recoded_cos: (batch, 4, K) cosine(psi~_t1(X), r) at each step of that trial, i.e.
+    `reinstatement(run.trial_rates(trial), recoded.v1)`; alignment: (batch, 4, K) corr(psi_t2(X), w_out)
+    with P after each step of that trial (`run.alignment[trial]`); pairs (batch, ntrials, 2); response
+    (batch, ntrials) +-1; correct (batch, ntrials) bool.
+
+    Returns numpy arrays over the selected episodes: reinstatement (cosine of `item` at the response step),
+    change (alignment of `item` after the delay step minus after the feedback step), response and correct
+    (of that trial), order (+1 where `pair` is shown in its own order, -1 reversed)."""
+    shown = _shows(pairs[:, trial], pair)
+    first = pairs[shown, trial, 0]
+    a = torch.as_tensor(alignment)[shown]
+    return {"reinstatement": torch.as_tensor(recoded_cos)[shown, RESPONSE_STEP, item].numpy(),
+            "change": (a[:, DELAY_STEP, item] - a[:, FEEDBACK_STEP, item]).numpy(),
+            "response": torch.as_tensor(response)[shown, trial].numpy(),
+            "correct": torch.as_tensor(correct)[shown, trial].numpy().astype(bool),
+            "order": np.where(first.numpy() == pair[0], 1, -1)}
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Similarity preservation: do the learned representations keep the similarity structure of the items?
+
+def similarity_preservation(psi1, psi2) -> np.ndarray:
+    """(batch,): per episode, how much of the items' similarity structure survives from psi1 to psi2.
+
+    psi1, psi2: (batch, K, n), e.g. psi_t1 (feedforward) and psi_t2 with P at the start of trial 20 (the
+    representations of Fig. 4b). In each episode, the Pearson correlations between the K items'
+    representations form two K x K matrices; their K (K - 1) / 2 entries above the diagonal form two
+    vectors, and the value is the Pearson correlation between these vectors (NaN if one is constant)."""
+    def similarities(psi):
+        x = torch.as_tensor(psi).double()
+        x = x - x.mean(-1, keepdim=True)
+        x = x / x.norm(dim=-1, keepdim=True).clamp_min(1e-300)
+        upper = torch.triu_indices(x.shape[1], x.shape[1], 1)
+        return (x @ x.transpose(1, 2))[:, upper[0], upper[1]].numpy()
+    a, b = similarities(psi1), similarities(psi2)
+    a, b = a - a.mean(1, keepdims=True), b - b.mean(1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (a * b).sum(1) / np.sqrt((a * a).sum(1) * (b * b).sum(1))
+
+
+def similarity_summary(values) -> dict:
+    """The numbers the original prints for `similarity_preservation`'s values: mean, sd (population),
+    min, median, max, the fraction of episodes above 0, and the number of episodes (NaN ignored)."""
+    v = np.asarray(values, dtype=float)
+    v = v[~np.isnan(v)]
+    if v.size == 0:
+        return {"episodes": 0, **{k: float("nan") for k in ("mean", "sd", "min", "median", "max", "fraction_positive")}}
+    return {"episodes": int(v.size), "mean": float(v.mean()), "sd": float(v.std()), "min": float(v.min()),
+            "median": float(np.median(v)), "max": float(v.max()), "fraction_positive": float((v > 0).mean())}
+
+
+# ---------------------------------------------------------------------------------------------------------
 # Decoding (Supplementary Fig. 5).
 
 DECODING_TARGETS = ("item 1 is A", "item 1 is D", "rank of item 1", "ordered (item 1 > item 2)",
                     "rank difference", "response correct", "response sign")
 
 
-def decoding_targets(data: EvalData) -> np.ndarray:
+def decoding_targets(data) -> np.ndarray:
     """(batch, ntrials, 7) targets, in the order of DECODING_TARGETS."""
     first, second = data.pairs[..., 0], data.pairs[..., 1]
     return torch.stack([first == 0, first == 3, first, first < second, second - first, data.correct,
                         data.response], -1).double().numpy()
 
 
-def decoding(data: EvalData, holdout: int = 200, step: int = 1) -> np.ndarray:
+def decoding(data, holdout: int = 200, step: int = 1) -> np.ndarray:
     """(ntrials, 7): per trial, least-squares linear regression from r at `step` to each target, fitted on
     all but the last `holdout` episodes; corr(prediction, truth) on those (NaN where truth is constant).
     With fewer than 5 * holdout episodes, the last fifth is held out."""
@@ -369,16 +209,18 @@ def toy_model(episodes: int = 1000, nbcues: int = ITEMS, trials: int = 20, reins
 
 
 def rank_correlation(values: np.ndarray) -> np.ndarray:
-    """Per episode, Pearson correlation between the values and the true order (A highest)."""
-    order = -np.arange(values.shape[1], dtype=float)
+    """Per episode, Pearson correlation between the values and the item index 0..K-1 (as the original:
+    np.arange). Item 0 ("A") ranks highest, so a well-ordered set of values gives a correlation near -1."""
+    index = np.arange(values.shape[1], dtype=float)
     centred = values - values.mean(1, keepdims=True)
-    o = order - order.mean()
+    o = index - index.mean()
     return centred @ o / (np.linalg.norm(centred, axis=1) * np.linalg.norm(o) + 1e-12)
 
 
 def toy_model_comparison(episodes: int = 1000, seed: int = 0) -> dict:
-    """For both update rules (every trial, errors only): final values and rank correlations with and without
-    reinstatement, and the Mann-Whitney test between the two."""
+    """For both update rules (every trial, errors only): final values, their correlations with the item index
+    (`rank_correlation`: more negative is better ordered) with and without reinstatement, and the two-sided
+    Mann-Whitney test between the two."""
     from scipy.stats import mannwhitneyu
     result = {}
     for errors_only in (False, True):
@@ -389,7 +231,3 @@ def toy_model_comparison(episodes: int = 1000, seed: int = 0) -> dict:
             "values": runs, "correlation": corr,
             "p": float(mannwhitneyu(corr[True], corr[False]).pvalue)}
     return result
-
-
-def item_letters(nbcues: int = ITEMS) -> list[str]:
-    return list(LETTERS[:nbcues])

@@ -1,4 +1,5 @@
-"""Speed of meta-training: the package's episode runner against the plain step-by-step one, same run."""
+"""Speed of meta-training: the package's episode runner against the plain step-by-step one (`compare`), and
+a population of networks trained at once against one trained alone (`population_speed`)."""
 from __future__ import annotations
 
 import time
@@ -40,3 +41,58 @@ def compare(episodes: int = 3, batch: int = 32, device="cpu") -> dict:
     plain = seconds_per_episode(run_episode_plain, episodes, batch, device=device)
     return {"device": str(device), "batch": batch, "episodes": episodes, "threads": torch.get_num_threads(),
             "fast_seconds_per_episode": fast, "plain_seconds_per_episode": plain, "speedup": plain / fast}
+
+
+def _synchronize(device) -> None:
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _timed_population_episodes(trainer, episodes: int) -> float:
+    """Wall time of `episodes` episodes of every member (no saving), after the caller's warm-up."""
+    _synchronize(trainer.device)
+    start = time.perf_counter()
+    for _ in range(episodes):
+        for member, _values in trainer.train_one_episode():
+            member.episode += 1
+    _synchronize(trainer.device)
+    return time.perf_counter() - start
+
+
+def population_speed(population: int, episodes: int, batch: int = 32, device="cpu", runner: str = "auto",
+                     warmup: int = 2, separate: bool = True) -> dict:
+    """Training speed of a population of `population` networks (seeds 0..population-1) trained at once, in
+    episodes per second summed over the members and per member, after `warmup` episodes (which include the
+    CUDA-graph capture on a GPU); with `separate`, also one network trained alone the usual way (`Trainer`),
+    for comparison. Continual regime, Adam steps from the first episode, nothing saved."""
+    import tempfile
+
+    from .population import PopulationTrainer
+    from .training import TrainConfig, Trainer
+
+    config = TrainConfig(episodes=warmup + episodes + 1, batch=batch, burn_in=0, device=str(device))
+    result = {"device": str(device), "batch": batch, "population": population, "episodes": episodes,
+              "threads": torch.get_num_threads()}
+    with tempfile.TemporaryDirectory() as folder:
+        trainer = PopulationTrainer(config, range(population), folder, progress=False, runner=runner)
+        _timed_population_episodes(trainer, warmup)
+        seconds = _timed_population_episodes(trainer, episodes) / episodes
+        result.update(runner=trainer.runner, cuda_graphs=bool(trainer.cuda_graphs and trainer._graphs),
+                      seconds_per_population_episode=seconds, seconds_per_member_episode=seconds / population,
+                      episodes_per_second=population / seconds, episodes_per_second_per_member=1 / seconds)
+        del trainer
+        if separate:
+            alone = Trainer(config, f"{folder}/alone.dat", progress=False)
+            for _ in range(warmup):
+                alone.train_one_episode()
+                alone.episode += 1
+            _synchronize(device)
+            start = time.perf_counter()
+            for _ in range(episodes):
+                alone.train_one_episode()
+                alone.episode += 1
+            _synchronize(device)
+            single = (time.perf_counter() - start) / episodes
+            result.update(separate_seconds_per_episode=single, separate_episodes_per_second=1 / single,
+                          member_episode_vs_separate=seconds / population / single)  # < 1: population faster
+    return result

@@ -3,30 +3,30 @@
 The paper finds two kinds of solutions among meta-trained networks (Miconi & Kay 2024, Fig. 1f, Fig. 3,
 Fig. 5, ED Fig. 1):
 
-- active: m(t) at step 2 of a trial (reward perceived) is negative whatever the reward, and the learning
-  that depends on the outcome happens at step 3 (delay), where m(t) follows the reward. These networks
-  reinstate related items and can link two separately learned lists.
-- passive: the outcome-dependent learning happens at step 2 itself (m(t) at step 2 follows the reward);
-  step 3 carries little. These networks learn each list but break the pairs around the link when two
-  lists are joined.
+- active: m(t) at the feedback step of a trial (the paper's step 3, reward perceived) is negative whatever
+  the reward, and the learning that depends on the outcome happens at the delay step (step 4), where m(t)
+  follows the reward. These networks reinstate related items and can link two separately learned lists.
+- passive: the outcome-dependent learning happens at the feedback step itself (m(t) there follows the
+  reward); the delay step carries little. These networks learn each list but break the pairs around the
+  link when two lists are joined.
 
-Indicator 1, behaviour (list linking, SPEC section 7). Run list linking and sham linking; score the last
-trial. Numbers: accuracy on across-list pairs in both conditions, and the accuracy on the pairs just around
-the link, CD, EF and CF (pooled), in the linking condition.
+Indicator 1, behaviour (list linking, docs/method.md "Experiments"). Run list linking and sham linking;
+score the last trial. Numbers: accuracy on across-list pairs in both conditions, and the accuracy on the
+pairs just around the link, CD, EF and CF (pooled), in the linking condition.
     - no verdict ("unclear") unless linking works at all: across-list accuracy >= 0.70 and at least 0.15
       above sham (otherwise the network has not learned the task well enough for the test to mean much);
     - "passive" when the pooled CD/EF/CF accuracy is below 0.30 (far below chance);
     - "active" when it is 0.40 or more (the paper's active network: about 0.55);
     - "unclear" in between.
 
-Indicator 2, m(t) (standard evaluation, SPEC section 6). For step 2 and step 3 of every trial (steps
-4t+2 and 4t+3), compare m(t) after rewarded and unrewarded responses with a standardised effect size,
+Indicator 2, m(t) (standard evaluation). For the feedback and the delay step of every trial, compare m(t)
+after rewarded and unrewarded responses with a standardised effect size,
     d = (mean m | rewarded - mean m | unrewarded) / pooled standard deviation   (Cohen's d),
-one for step 2 (d2) and one for step 3 (d3).
-    - "unclear" when m(t) hardly depends on the reward at either step: max(|d2|, |d3|) < 1.0;
-    - "active" when |d3| >= 1.5 |d2| and the mean m at step 2 has the same sign after rewarded and
-      unrewarded trials (in the paper's active network both are negative);
-    - "passive" when |d2| >= 1.5 |d3|;
+one for the feedback step (d feedback) and one for the delay step (d delay).
+    - "unclear" when m(t) hardly depends on the reward at either step: max(|d feedback|, |d delay|) < 1.0;
+    - "active" when |d delay| >= 1.5 |d feedback| and the mean m at the feedback step has the same sign
+      after rewarded and unrewarded trials (in the paper's active network both are negative);
+    - "passive" when |d feedback| >= 1.5 |d delay|;
     - "unclear" otherwise.
 The sign of d is not used: the sign of m(t) that means "strengthen" depends on the learned weights.
 
@@ -43,13 +43,15 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from .experiments import linking, linking_summary, run_schedules, standard
+from . import stats
 from .network import PlasticNetwork
+from .runs import Run, Runs, Settings
 from .task import STEPS_PER_TRIAL
 
 VERDICTS = ("active", "passive", "unclear")
 NEAR_LINK_PAIRS = ("CD", "EF", "CF")  # pairs around the link D-E, within and across the two lists
-REWARD_STEP, DELAY_STEP = 2, 3
+FEEDBACK_STEP, DELAY_STEP = 2, 3  # 0-based steps of a trial (the paper's steps 3 and 4)
+STEP_NAMES = {FEEDBACK_STEP: "feedback", DELAY_STEP: "delay"}
 
 
 @dataclass(frozen=True)
@@ -81,15 +83,16 @@ def effect_size(rewarded: torch.Tensor, unrewarded: torch.Tensor) -> float:
     return difference / pooled
 
 
-def modulation_numbers(record) -> dict:
-    """m(t) at steps 2 and 3 of every trial, split by the trial's reward, from a standard evaluation."""
-    modulation = record.modulation.detach().float().cpu()
-    rewarded = record.trial_rewards.detach().cpu() > 0
+def modulation_numbers(run: Run) -> dict:
+    """m(t) at the feedback and delay steps of every trial, split by the trial's reward (the reward input
+    at the feedback step), from a standard evaluation."""
+    modulation = run.modulation.float()
+    rewarded = run.feedback[:, FEEDBACK_STEP::STEPS_PER_TRIAL] > 0
     result = {}
-    for step in (REWARD_STEP, DELAY_STEP):
+    for step in (FEEDBACK_STEP, DELAY_STEP):
         m = modulation[:, step::STEPS_PER_TRIAL]  # (batch, ntrials)
         after_reward, after_error = m[rewarded], m[~rewarded]
-        result[f"step{step}"] = {
+        result[STEP_NAMES[step]] = {
             "mean_rewarded": _mean(after_reward), "mean_unrewarded": _mean(after_error),
             "sd_rewarded": _sd(after_reward), "sd_unrewarded": _sd(after_error),
             "n_rewarded": after_reward.numel(), "n_unrewarded": after_error.numel(),
@@ -147,22 +150,24 @@ def behaviour_verdict(numbers: dict, rule: Rule = Rule()) -> tuple[str, str]:
 
 
 def modulation_verdict(numbers: dict, rule: Rule = Rule()) -> tuple[str, str]:
-    d2, d3 = numbers["step2"]["effect_size"], numbers["step3"]["effect_size"]
+    d2, d3 = numbers["feedback"]["effect_size"], numbers["delay"]["effect_size"]
     if math.isnan(d2) or math.isnan(d3):
         return "unclear", "not enough rewarded or unrewarded trials"
     a2, a3 = abs(d2), abs(d3)
     if max(a2, a3) < rule.min_effect:
-        return "unclear", f"m(t) hardly follows the reward (|d2| {a2:.2f}, |d3| {a3:.2f} < {rule.min_effect:.1f})"
-    step2 = numbers["step2"]
+        return "unclear", (f"m(t) hardly follows the reward (|d feedback| {a2:.2f}, |d delay| {a3:.2f} < "
+                           f"{rule.min_effect:.1f})")
+    step2 = numbers["feedback"]
     same_sign = step2["mean_rewarded"] * step2["mean_unrewarded"] > 0
     if a3 >= rule.dominance * a2:
         if same_sign:
-            return "active", (f"reward acts at step 3 (|d3| {a3:.2f} >= {rule.dominance} x |d2| {a2:.2f}); "
-                              f"step-2 m has one sign whatever the reward")
-        return "unclear", "reward acts at step 3, but step-2 m changes sign with the reward"
+            return "active", (f"reward acts at the delay step (|d delay| {a3:.2f} >= {rule.dominance} x "
+                              f"|d feedback| {a2:.2f}); m at the feedback step has one sign whatever the reward")
+        return "unclear", "reward acts at the delay step, but m at the feedback step changes sign with the reward"
     if a2 >= rule.dominance * a3:
-        return "passive", f"reward acts at step 2 (|d2| {a2:.2f} >= {rule.dominance} x |d3| {a3:.2f})"
-    return "unclear", f"reward acts at both steps alike (|d2| {a2:.2f}, |d3| {a3:.2f})"
+        return "passive", (f"reward acts at the feedback step (|d feedback| {a2:.2f} >= {rule.dominance} x "
+                           f"|d delay| {a3:.2f})")
+    return "unclear", f"reward acts at both steps alike (|d feedback| {a2:.2f}, |d delay| {a3:.2f})"
 
 
 def combine(behaviour: str, modulation: str, test_accuracy: float | None = None,
@@ -181,33 +186,31 @@ def combine(behaviour: str, modulation: str, test_accuracy: float | None = None,
 
 # ---------------------------------------------------------------------------------------------------------
 
-@torch.no_grad()
 def classify(net: PlasticNetwork, batch: int = 1000, seed: int = 0, rule: Rule = Rule(), chunk: int = 128,
-             behaviour: bool = True) -> dict:
+             behaviour: bool = True, runs: Runs | None = None, log=None) -> dict:
     """Classify a network; returns the verdicts and every number behind them.
 
-    `batch` episodes are run for each of: standard evaluation, list linking, sham linking. The m(t)
-    indicator is precise already with a few hundred episodes; the behavioural one scores one trial per
-    episode, so its pair accuracies rest on about batch/28 trials per pair (about 3 x batch/28 pooled).
-    `behaviour=False` skips list linking (the behavioural verdict is then "unclear").
+    `batch` episodes are run for each of: standard evaluation, list linking, sham linking (or the runs of
+    `runs`, when given, are used: the same runs as the figures). The m(t) indicator is precise already with
+    a few hundred episodes; the behavioural one scores one trial per episode, so its pair accuracies rest on
+    about batch/28 trials per pair (about 3 x batch/28 pooled). `behaviour=False` skips list linking (the
+    behavioural verdict is then "unclear").
     """
-    torch.manual_seed(seed)
-    record = run_schedules(net, standard(batch), chunk=chunk)[0]
-    m_numbers = modulation_numbers(record)
+    if runs is None:
+        runs = Runs(net, Settings(batch=batch, linking_batch=batch, seed=seed, chunk=chunk, progress=log is not None),
+                    log=log)
+    standard = runs.standard
+    m_numbers = modulation_numbers(standard)
     m_verdict, m_reason = modulation_verdict(m_numbers, rule)
-    test = record.correct[:, -10:].float().mean().item()
+    test = standard.test_correct.float().mean().item()
     if behaviour:
-        torch.manual_seed(seed + 1)
-        linked = _linking_with_counts(net, batch, sham=False, chunk=chunk)
-        torch.manual_seed(seed + 2)
-        sham = _linking_with_counts(net, batch, sham=True, chunk=chunk)
-        b_numbers = behaviour_numbers(linked, sham)
+        b_numbers = behaviour_numbers(_linking_with_counts(runs.linking), _linking_with_counts(runs.sham))
         b_verdict, b_reason = behaviour_verdict(b_numbers, rule)
     else:
         b_numbers, b_verdict, b_reason = {}, "unclear", "not run"
     verdict, agreement = combine(b_verdict, m_verdict, test, rule)
     return {
-        "verdict": verdict, "agreement": agreement, "batch": batch, "seed": seed,
+        "verdict": verdict, "agreement": agreement, "batch": standard.batch, "seed": runs.settings.seed,
         "test_accuracy": test,
         "behaviour": {"verdict": b_verdict, "reason": b_reason, **b_numbers},
         "modulation": {"verdict": m_verdict, "reason": m_reason, **m_numbers},
@@ -215,14 +218,11 @@ def classify(net: PlasticNetwork, batch: int = 1000, seed: int = 0, rule: Rule =
     }
 
 
-def _linking_with_counts(net, batch: int, sham: bool, chunk: int) -> dict:
-    record = run_schedules(net, linking(batch, sham), chunk=chunk)[-1]
-    summary = linking_summary(record)
-    last = record.pairs[:, -1]
-    low, high = last.min(-1).values, last.max(-1).values
-    letters = "ABCDEFGH"
-    summary["count_by_pair"] = {p: int(((low == letters.index(p[0])) & (high == letters.index(p[1]))).sum())
-                                for p in NEAR_LINK_PAIRS}
+def _linking_with_counts(run: Run) -> dict:
+    last = run.pairs[:, -1]
+    summary = stats.linking(last, run.correct[:, -1]).as_dict()
+    names = [stats.pair_name(i, j) for i, j in last.tolist()]
+    summary["count_by_pair"] = {p: names.count(p) for p in NEAR_LINK_PAIRS}
     return summary
 
 
@@ -239,9 +239,9 @@ def format_report(result: dict, name: str = "") -> str:
     else:
         lines.append(f"  behaviour: {b['verdict']} - {b['reason']}")
     lines.append(f"  m(t): {m['verdict']} - {m['reason']}")
-    for step in ("step2", "step3"):
+    for step in ("feedback", "delay"):
         s = m[step]
-        lines.append(f"    {step}: mean m rewarded {s['mean_rewarded']:+.3f} (sd {s['sd_rewarded']:.3f}), "
+        lines.append(f"    {step} step: mean m rewarded {s['mean_rewarded']:+.3f} (sd {s['sd_rewarded']:.3f}), "
                      f"unrewarded {s['mean_unrewarded']:+.3f} (sd {s['sd_unrewarded']:.3f}); "
                      f"d = {s['effect_size']:+.2f}; m < 0 in {100 * s['negative_fraction']:.0f}%")
     return "\n".join(lines)

@@ -1,7 +1,10 @@
-"""Command line: `python -m transitive COMMAND ...` (see `python -m transitive --help`).
+"""Command line: `transitive COMMAND ...`, the same as `python -m transitive COMMAND ...` (see `--help`).
 
 Each command is a small function taking the parsed arguments; `COMMANDS` maps names to (function, setup of
-its arguments). Errors the user can fix (a bad file, impossible options) end in one line and exit code 2.
+its arguments, one-line description). Errors the user can fix (a bad file, impossible options, an output
+place that cannot be written) end in one line and exit code 2, and output places are checked before any work.
+`train` and `sweep` have one option per field of `TrainConfig` and of its loss weights (`--loss-<name>`),
+made from the fields themselves (`transitive.options`). What the settings mean: docs/method.md.
 """
 from __future__ import annotations
 
@@ -11,27 +14,13 @@ import sys
 
 import torch
 
-from .io import ParameterFileError
-
-
-class UsageError(Exception):
-    """Impossible options; the message is one line for the user."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, no usage dump
-        raise UsageError(f"{self.prog}: {message}")
+from .io import OutputPathError, ParameterFileError, check_output_file, check_output_folder
+from .options import PROG, HelpFormatter, Parser, UsageError, add_dataclass_options, config_from_options, \
+    positive_number, positive_whole_number, whole_number
 
 
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {value}")
-    return number
 
 
 def _print_json(result: dict) -> None:
@@ -42,51 +31,84 @@ def _seed(args) -> None:
     torch.manual_seed(args.seed)
 
 
+def _set_threads(args) -> None:
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+
+
+def _add_threads_device(p, device=None):
+    p.add_argument("--threads", type=positive_whole_number, default=None, metavar="N",
+                   help="CPU threads for torch (1 is best on a busy machine; default: torch's choice)")
+    p.add_argument("--device", default=device or default_device(), help="cpu, cuda or cuda:K")
+
+
+def _parse_seed_list(text: str) -> list[int]:
+    from .sweep import SweepError, parse_seeds
+    try:
+        return parse_seeds(text)
+    except SweepError as error:
+        raise UsageError(f"--seeds: {error}") from None
+
+
 # ---------------------------------------------------------------------------------------------------------
+# Spellings kept from earlier versions, beside the generated `--<field>` / `--loss-<field>` options.
+TRAIN_ALIASES = {"alpha_shape": ["--alpha"], "loss.step3_modulation": ["--step3-penalty"],
+                 "loss.step3_ratio": ["--step3-ratio-penalty"], "loss.step3_drive": ["--step3-drive-penalty"],
+                 "loss.lda": ["--lda"]}
+POSITIVE_FIELDS = ("episodes", "batch", "save_every", "log_every", "resets_every", "learning_trials",
+                   "test_trials", "min_items", "max_items")
+NOT_FOR_SWEEP = ("seed", "device")  # a sweep has --seeds, and its jobs pick their device
+
+
+def _add_config_options(p, exclude=()):
+    """Every field of TrainConfig and of its loss weights as an option (see transitive.options)."""
+    from .training import REGIMES, TrainConfig
+    add_dataclass_options(p, TrainConfig, exclude=exclude, aliases=TRAIN_ALIASES,
+                          defaults={"device": default_device()}, positive=POSITIVE_FIELDS,
+                          choices={"regime": REGIMES, "alpha_shape": ("synapse", "neuron", "scalar")},
+                          title="training settings (TrainConfig; loss weights as --loss-<name>; docs/method.md)")
+
+
+def _config(args, command: str, exclude=(), **overrides):
+    from .training import TrainConfig
+    config = config_from_options(TrainConfig, args, exclude=exclude, **overrides)
+    try:
+        config.validate()
+    except ValueError as error:
+        raise UsageError(f"{command}: {error}") from None
+    return config
+
+
 def _setup_train(p):
-    p.add_argument("--out", required=True, help="parameter file to write (net.dat); checkpoint and curve beside it")
-    p.add_argument("--episodes", type=_positive, default=30000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--regime", choices=("simple", "continual"), default="continual")
+    p.add_argument("--out", required=True,
+                   help="parameter file to write (net.dat; checkpoint net.ckpt and learning curve net.csv beside "
+                        "it); with --seeds, a folder holding one seed_<k>/net.dat per seed")
+    p.add_argument("--seeds", default=None, metavar="SEEDS",
+                   help="train several seeds at once in one process, e.g. 0-29 or 0,3,5-7 (instead of --seed)")
     p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
     p.add_argument("--start-from", metavar="CKPT", default=None,
                    help="branch from another run's checkpoint (parameters, optimizer, random state, episode); "
                         "this run's options apply from there on; ignored once this run has its own checkpoint")
-    p.add_argument("--batch", type=_positive, default=32)
-    p.add_argument("--save-every", type=_positive, default=200)
-    p.add_argument("--alpha", choices=("synapse", "neuron", "scalar"), default="synapse",
-                   help="plasticity coefficient per synapse (default), per neuron, or one scalar")
-    p.add_argument("--positive-alpha", action="store_true", help="|alpha| at initialisation")
-    p.add_argument("--clip-alpha", action="store_true", help="with --positive-alpha: clip alpha at 0 after each step")
-    p.add_argument("--frozen-input", action="store_true", help="never update the input weights (i2h)")
-    p.add_argument("--step3-penalty", type=float, default=0.0,
-                   help="L1 penalty on |m(t)| at step 3 of each trial (favours the passive solution)")
-    p.add_argument("--step3-ratio-penalty", type=float, default=0.0,
-                   help="penalty on mean |m| at step 3 / mean |m| at step 2 (favours the passive solution)")
-    p.add_argument("--step3-drive-penalty", type=float, default=0.0,
-                   help="penalty on mean |m(t)|/DAmult at step 3 (favours the passive solution; the gain DAmult "
-                        "is left free)")
-    p.add_argument("--lda", type=float, default=0.0, help="L1 penalty on |m(t)|/DAmult")
-    p.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch")
-    p.add_argument("--device", default=default_device())
+    p.add_argument("--threads", type=positive_whole_number, default=None, metavar="N",
+                   help="CPU threads for torch (1 is best on a busy machine; default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_options(p)
 
 
 def cmd_train(args):
-    from .loss import LossWeights
-    from .training import TrainConfig, train
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    config = TrainConfig(episodes=args.episodes, seed=args.seed, regime=args.regime, batch=args.batch,
-                         save_every=args.save_every, alpha_shape=args.alpha, positive_alpha=args.positive_alpha,
-                         clip_alpha=args.clip_alpha, frozen_input=args.frozen_input, device=args.device,
-                         loss=LossWeights(step3_modulation=args.step3_penalty, step3_ratio=args.step3_ratio_penalty,
-                                         step3_drive=args.step3_drive_penalty,
-                                         lda=args.lda))
-    try:
-        config.validate()
-    except ValueError as error:
-        raise UsageError(f"train: {error}") from None
+    seeds = _parse_seed_list(args.seeds) if args.seeds is not None else None
+    if seeds is not None and args.start_from:
+        raise UsageError("train: --start-from works for one seed, not with --seeds")
+    config = _config(args, "train")
+    if seeds is None:
+        check_output_file(args.out)
+    else:
+        check_output_folder(args.out)
+    _set_threads(args)
+    if seeds is not None:
+        _train_population(config, seeds, args)
+        return
+    from .training import train
     trainer = train(config, args.out, resume=args.resume, progress=not args.quiet, start_from=args.start_from)
     last = trainer.curve[-10:]
     correct = sum(r["percent_correct"] for r in last) / max(len(last), 1)
@@ -95,19 +117,41 @@ def cmd_train(args):
           f"{trainer.seconds:.0f} s, recent test-trial correct {correct:.1f}%, saved {args.out}")
 
 
+def _optional_feature(module: str, function: str, option: str):
+    """A function of a module that may be missing from this version; a missing one is a one-line error."""
+    import importlib
+    try:
+        found = getattr(importlib.import_module(f"{__package__}.{module}"), function, None)
+    except ModuleNotFoundError as error:
+        if error.name != f"{__package__}.{module}":
+            raise
+        found = None
+    if found is None:
+        raise UsageError(f"{option} is not available in this version (no {__package__}.{module}.{function})")
+    return found
+
+
+def _train_population(config, seeds, args):
+    train_population = _optional_feature("population", "train_population", "train --seeds")
+    trainer = train_population(config, seeds, args.out, resume=args.resume, progress=not args.quiet)
+    status = "stopped (resume with --resume)" if getattr(trainer, "stop_requested", False) else "done"
+    episodes = sorted({m.episode for m in getattr(trainer, "members", [])})
+    reached = f", episode {'-'.join(map(str, episodes[::max(len(episodes) - 1, 1)]))}/{config.episodes}" \
+        if episodes else ""
+    print(f"{status}: seeds {args.seeds}{reached}; each in {args.out}/seed_<k>/ (net.dat, net.ckpt, net.csv)")
+
+
 def _setup_eval(p):
     p.add_argument("file", help="parameter file (net.dat)")
-    p.add_argument("--batch", type=_positive, default=2000)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=positive_whole_number, default=2000, metavar="N", help="episodes evaluated")
+    p.add_argument("--seed", type=whole_number, default=0, metavar="N", help="seed of the random draws")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
-    p.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch (1 is best on a busy machine)")
-    p.add_argument("--device", default=default_device())
+    _add_threads_device(p)
 
 
 def _load(args):
     from .io import load_network
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _set_threads(args)
     return load_network(args.file, args.device)
 
 
@@ -152,17 +196,29 @@ def cmd_linking(args):
 
 
 def _setup_bench(p):
-    p.add_argument("--episodes", type=_positive, default=3)
-    p.add_argument("--batch", type=_positive, default=32)
-    p.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch")
-    p.add_argument("--device", default=default_device())
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--episodes", type=positive_whole_number, default=3, metavar="N",
+                   help="timed training episodes (after one warm-up)")
+    p.add_argument("--batch", type=positive_whole_number, default=32, metavar="N", help="episodes per batch")
+    p.add_argument("--population", type=positive_whole_number, default=None, metavar="N",
+                   help="time a population of N networks trained at once instead, and report episodes per "
+                        "second summed over the population")
+    _add_threads_device(p)
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
 
 
 def cmd_bench(args):
+    _set_threads(args)
+    if args.population:
+        population_speed = _optional_feature("benchmark", "population_speed", "bench --population")
+        result = population_speed(args.population, args.episodes, args.batch, args.device)
+        if args.json or not isinstance(result, dict):
+            _print_json(result) if isinstance(result, dict) else print(result)
+            return
+        print(f"population of {args.population}, batch {args.batch}, {args.device}:")
+        for key, value in result.items():
+            print(f"  {key}: {value:.3f}" if isinstance(value, float) else f"  {key}: {value}")
+        return
     from .benchmark import compare
-    if args.threads:
-        torch.set_num_threads(args.threads)
     result = compare(args.episodes, args.batch, args.device)
     if args.json:
         _print_json(result)
@@ -192,36 +248,49 @@ def cmd_classify(args):
 def _setup_sweep(p):
     p.add_argument("--seeds", required=True, help="seeds to train, e.g. 0-29 or 0,3,5-7")
     p.add_argument("--out", required=True, help="sweep folder: one seed_<k>/net.dat per seed, logs/ for the jobs")
-    p.add_argument("--episodes", type=_positive, default=30000)
-    p.add_argument("--regime", choices=("simple", "continual"), default="continual")
     p.add_argument("--executor", choices=("slurm", "local"), required=True,
                    help="slurm: one job per seed (an array); local: jobs on this machine (see --parallel)")
-    p.add_argument("--partition", default=None, help="SLURM partition")
-    p.add_argument("--time", type=_positive, default=24 * 60, help="time limit per job in minutes (default 1440); "
-                   "a job that reaches it is checkpointed and requeued (3 times at most)")
-    p.add_argument("--gpus", type=int, default=0, help="GPUs per job (default 0: train on CPU)")
-    p.add_argument("--cpus", type=_positive, default=1, help="CPUs per job, also its torch threads (default 1)")
-    p.add_argument("--mem", type=float, default=4, help="memory per job in GB")
-    p.add_argument("--parallel", type=_positive, default=None,
-                   help="local: jobs at once (default 1); slurm: most array tasks running at once")
+    p.add_argument("--population", type=positive_whole_number, default=None, metavar="K",
+                   help="K seeds per job, trained at once in one process (default: one seed per job)")
+    p.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's)")
+    p.add_argument("--time", type=positive_whole_number, default=24 * 60, metavar="MINUTES",
+                   help="time limit per job in minutes; a job that reaches it is checkpointed and requeued "
+                        "(3 times at most)")
+    p.add_argument("--gpus", type=whole_number, default=0, metavar="N", help="GPUs per job (0: train on CPU)")
+    p.add_argument("--cpus", type=positive_whole_number, default=1, metavar="N",
+                   help="CPUs per job, also its torch threads")
+    p.add_argument("--mem", type=positive_number, default=4, metavar="GB", help="memory per job in GB")
+    p.add_argument("--parallel", type=positive_whole_number, default=None, metavar="N",
+                   help="local: jobs at once (default 1); slurm: most array tasks running at once (default all)")
     p.add_argument("--wait", action="store_true", help="stay and print progress until every job has ended")
-    p.add_argument("--poll", type=float, default=60.0, help="seconds between progress checks")
+    p.add_argument("--poll", type=positive_number, default=60.0, metavar="SECONDS",
+                   help="seconds between progress checks")
     p.add_argument("--dry-run", action="store_true", help="only say what would be done for each seed")
+    _add_config_options(p, exclude=NOT_FOR_SWEEP)
 
 
 def cmd_sweep(args):
-    from .sweep import Resources, SweepError, parse_seeds, plan_sweep, run_sweep
-    from .training import TrainConfig
+    import inspect
+    from dataclasses import asdict
+    from .sweep import Resources, SweepError, plan_sweep, run_sweep
+    seeds = _parse_seed_list(args.seeds)
+    config = _config(args, "sweep", exclude=NOT_FOR_SWEEP)
+    check_output_folder(args.out)
+    extra = {}
+    if args.population:
+        if "population" not in inspect.signature(run_sweep).parameters:
+            raise UsageError("sweep --population is not available in this version (run_sweep has no population)")
+        extra["population"] = args.population
     try:
-        seeds = parse_seeds(args.seeds)
         if args.dry_run:
-            for state in plan_sweep(seeds, args.out, TrainConfig(episodes=args.episodes, regime=args.regime)):
+            for state in plan_sweep(seeds, args.out, config):
                 print(f"seed {state.seed}: {state.action}" + (f" ({state.note})" if state.note != state.action else ""))
             return
         resources = Resources(executor=args.executor, partition=args.partition, time_min=args.time, gpus=args.gpus,
                               cpus=args.cpus, mem_gb=args.mem, parallel=args.parallel)
-        result = run_sweep(seeds, args.out, episodes=args.episodes, regime=args.regime, resources=resources,
-                           wait=args.wait, poll_s=args.poll)
+        settings = {k: getattr(config, k) for k in asdict(config) if k not in NOT_FOR_SWEEP + ("episodes", "regime")}
+        result = run_sweep(seeds, args.out, episodes=config.episodes, regime=config.regime, resources=resources,
+                           wait=args.wait, poll_s=args.poll, **settings, **extra)
     except SweepError as error:
         raise UsageError(f"sweep: {error}") from None
     failed = [s for s, r in result["results"].items() if "error" in r]
@@ -232,14 +301,16 @@ def cmd_sweep(args):
 def _setup_curves(p):
     p.add_argument("folder", help="sweep folder (holding seed_<k>/net.csv)")
     p.add_argument("--out", required=True, help="figure to write (PNG, PDF, ...); the summary table goes beside it (.csv)")
-    p.add_argument("--batch", type=_positive, default=200, help="episodes per experiment when classifying each run")
+    p.add_argument("--batch", type=positive_whole_number, default=200, metavar="N",
+                   help="episodes per experiment when classifying each run")
     p.add_argument("--no-classify", action="store_true", help="do not classify the runs (no grey curves)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--seed", type=whole_number, default=0, metavar="N", help="seed of the classification's draws")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K")
 
 
 def cmd_curves(args):
     from pathlib import Path
+    check_output_file(args.out)
     from .sweep import SweepError, format_summary, learning_curves
     try:
         rows = learning_curves(args.folder, args.out, batch=args.batch, classify=not args.no_classify,
@@ -251,11 +322,12 @@ def cmd_curves(args):
 
 
 def _setup_figures(p):
-    p.add_argument("file", nargs="?", default="net_active.dat", help="parameter file (default net_active.dat)")
+    p.add_argument("file", nargs="?", default="net_active.dat", help="parameter file")
     p.add_argument("--out", required=True, help="folder for the figures (PNG and PDF) and key_numbers.json/.md")
-    p.add_argument("--batch", type=_positive, default=2000, help="standard-evaluation episodes (list linking: twice as many)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--massed", type=_positive, default=None, metavar="K",
+    p.add_argument("--batch", type=positive_whole_number, default=2000, metavar="N",
+                   help="standard-evaluation episodes (list linking: twice as many)")
+    p.add_argument("--seed", type=whole_number, default=0, metavar="N", help="seed of the random draws")
+    p.add_argument("--massed", type=positive_whole_number, default=None, metavar="K",
                    help="also the massed-presentation figure with K D,E trials (Supplementary Note 9)")
     p.add_argument("--curve", action="append", default=[], metavar="CSV",
                    help="learning-curve CSV for Fig. 1f (repeatable; default: FILE with .csv if it exists)")
@@ -263,14 +335,14 @@ def _setup_figures(p):
                    help="comma-separated figure groups instead of all, e.g. fig2,fig3 (see transitive.report.GROUPS)")
     p.add_argument("--records", action="store_true",
                    help="also outcomes_0.npz and allrates_thisep_0.npy of the standard run (~190 MB for 2000)")
-    p.add_argument("--recode-steps", type=_positive, default=1000,
-                   help="Adam steps of the recoded-representation fit (Supplementary Note 8; default 1000)")
-    p.add_argument("--threads", type=_positive, default=None, help="CPU threads for torch")
-    p.add_argument("--device", default=default_device())
+    p.add_argument("--recode-steps", type=positive_whole_number, default=1000, metavar="N",
+                   help="Adam steps of the recoded-representation fit (Supplementary Note 8)")
+    _add_threads_device(p)
 
 
 def cmd_figures(args):
     from pathlib import Path
+    check_output_folder(args.out)
     from .report import GROUPS, STANDARD_GROUPS, Evaluation, Options
     groups = STANDARD_GROUPS + (["massed"] if args.massed else [])
     if args.only:
@@ -282,13 +354,9 @@ def cmd_figures(args):
     if args.batch < 20:
         raise UsageError(f"figures: --batch must be at least 20 (10 splits of 2 episodes), not {args.batch}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"figures: --out {out} exists and is not a folder")
     for curve in args.curve:
         if not Path(curve).is_file():
             raise UsageError(f"figures: learning-curve file not found: {curve}")
-    if args.threads:
-        torch.set_num_threads(args.threads)
     net = _load(args)
     default_curve = Path(args.file).with_suffix(".csv")
     curves = args.curve or ([default_curve] if default_curve.is_file() else [])
@@ -300,7 +368,8 @@ def cmd_figures(args):
 
 
 COMMANDS = {
-    "train": (cmd_train, _setup_train, "meta-train a network (A2C, SPEC section 5)"),
+    "train": (cmd_train, _setup_train, "meta-train a network by advantage actor-critic (docs/method.md, "
+                                       "'Meta-training')"),
     "eval": (cmd_eval, _setup_eval, "standard evaluation: 20 learning + 10 test trials, 8 items"),
     "linking": (cmd_linking, _setup_linking, "list linking (Fig. 3a) or sham (Fig. 3b)"),
     "bench": (cmd_bench, _setup_bench, "seconds per training episode: package vs plain step-by-step"),
@@ -312,11 +381,14 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m transitive",
-                     description="Plastic networks for transitive inference and list linking (Miconi & Kay 2024).")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = Parser(prog=PROG, formatter_class=HelpFormatter,
+                     description="Plastic networks for transitive inference and list linking (Miconi & Kay 2024); "
+                                 "the method: docs/method.md. Also run as `python -m transitive`.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"transitive {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
     for name, (function, setup, help_text) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
         setup(p)
         p.set_defaults(function=function)
     return parser
@@ -328,7 +400,7 @@ def main(argv=None) -> int:
         if getattr(args, "device", "cpu").startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"{args.command}: --device {args.device} asked for, but CUDA is not available")
         args.function(args)
-    except (UsageError, ParameterFileError) as error:
+    except (UsageError, ParameterFileError, OutputPathError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

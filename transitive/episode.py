@@ -1,6 +1,7 @@
 """Running episodes: the fast batched runner and the plain step-by-step one it must equal.
 
-The fast runner exploits the trial structure (SPEC section 4). r and H are reset at every trial start, so:
+The fast runner exploits the trial structure (docs/method.md, time loop). r and H are reset at every trial
+start, so:
 - step 0 has no recurrent input: its rates depend on the stimulus only and are computed for all trials
   at once;
 - the trace is 0 after step 0 and eta * tanh(r1 r0^T) after step 1, so P changes only at steps 2 and 3,
@@ -8,7 +9,8 @@ The fast runner exploits the trial structure (SPEC section 4). r and H are reset
 - outputs, values and m(t) of every step are computed after the loop in one batched product each, and
   the actions that do not affect the dynamics (all but step 1's) are sampled then.
 Blank steps at the start of an episode change nothing from a fresh state and are skipped then; with a
-carried state they are run as plain steps.
+carried state they are run as plain steps. Options that break these assumptions (a penalty on action 1,
+which makes every step's action matter; r or H carried across trials) are run by the plain runner.
 
 On the CPU each trial runs through a compiled kernel with a hand-derived backward (`transitive.kernels`);
 the PyTorch version of the same trial loop (`_trials_torch`) serves other devices and is the fallback.
@@ -22,7 +24,7 @@ import torch.nn.functional as F
 
 from . import kernels
 from .network import PLASTIC_CLIP, NetworkState, PlasticNetwork
-from .task import FEEDBACK, RESPONSE, STEPS_PER_TRIAL, Trials, base_inputs, feedback_inputs
+from .task import FEEDBACK, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs, feedback_inputs
 
 BLANK_STEPS = 2
 
@@ -34,7 +36,8 @@ class EpisodeRecord:
     pairs: torch.Tensor  # (batch, ntrials, 2)
     inputs: torch.Tensor  # (batch, nsteps, 37)
     actions: torch.Tensor  # (batch, nsteps) long, sampled at every step
-    rewards: torch.Tensor  # (batch, nsteps): +-1 at step 1 of every trial, 0 elsewhere
+    rewards: torch.Tensor  # (batch, nsteps): +-1 at step 1 of every trial, 0 elsewhere, minus the action
+    #                        penalty (if any) at every step where action 1 was taken
     correct: torch.Tensor  # (batch, ntrials) bool: the response (step 1) was right
     logits: torch.Tensor  # (batch, nsteps, 2)
     values: torch.Tensor  # (batch, nsteps)
@@ -57,9 +60,10 @@ class EpisodeRecord:
         return self.rewards[:, RESPONSE::STEPS_PER_TRIAL]
 
 
-def sample_actions(logits: torch.Tensor) -> torch.Tensor:
+def sample_actions(logits: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     probabilities = torch.softmax(logits.detach(), -1)
-    return torch.multinomial(probabilities.reshape(-1, probabilities.shape[-1]), 1).reshape(logits.shape[:-1])
+    return torch.multinomial(probabilities.reshape(-1, probabilities.shape[-1]), 1,
+                             generator=generator).reshape(logits.shape[:-1])
 
 
 def _reward(action: torch.Tensor, correct_action: torch.Tensor) -> torch.Tensor:
@@ -81,19 +85,30 @@ def _matvec(matrices: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:
 
 def run_episode(net: PlasticNetwork, trials: Trials, state: NetworkState | None = None,
                 actions: torch.Tensor | None = None, snapshot_trials=(),
-                reset_plastic_every_trial: bool = False) -> EpisodeRecord:
+                reset_plastic_every_trial: bool = False, generator: torch.Generator | None = None,
+                action_penalty: float = 0.0, reset_rates_every_trial: bool = True,
+                reset_trace_every_trial: bool = True) -> EpisodeRecord:
     """Run one episode for the whole batch, fast. `state` None means fresh (zero) state.
 
     actions: optional (batch, nsteps) long tensor forcing the actions instead of sampling them.
     snapshot_trials: trials for which P after each of the 4 steps is kept (float16).
     reset_plastic_every_trial: P is set to 0 at every trial start (the RESETPWEVERYTRIAL control: no
     learning across trials).
+    generator: the random number generator for the sampled actions (None: torch's global one).
+    action_penalty: subtracted from the reward of every step at which action 1 is taken (the original's
+    `wp`); it enters the rewards, hence the returns, and the reward input of the next step.
+    reset_rates_every_trial, reset_trace_every_trial: r (resp. H) is set to 0 at every trial start (the
+    original's RESETHIDDENEVERYTRIAL, RESETETEVERYTRIAL); False carries it over from the previous trial.
+    A nonzero action penalty or a False reset flag runs the episode with `run_episode_plain`.
 
     On the CPU (float32) the trials run through the compiled kernel of `transitive.kernels` (forward and
     hand-derived backward); elsewhere, or when it cannot be built, or with TRANSITIVE_KERNEL=torch,
     through the PyTorch code below. Both give the same results as `run_episode_plain` up to float32
     rounding, and the same sampled actions for the same random seed (except for ties within rounding).
     """
+    if action_penalty or not (reset_rates_every_trial and reset_trace_every_trial):
+        return run_episode_plain(net, trials, state, actions, snapshot_trials, reset_plastic_every_trial,
+                                 generator, action_penalty, reset_rates_every_trial, reset_trace_every_trial)
     batch, ntrials = trials.batch, trials.ntrials
     device = net.w.device
     n = net.hidden_size
@@ -108,7 +123,7 @@ def run_episode(net: PlasticNetwork, trials: Trials, state: NetworkState | None 
     correct_action = trials.correct_action
     # The response of each trial is action 1 when uniform < p(action 1); forced actions replace it.
     forced = None if actions is None else actions[:, RESPONSE::STEPS_PER_TRIAL]
-    uniform = torch.rand(ntrials, batch, device=device) if actions is None else None
+    uniform = torch.rand(ntrials, batch, device=device, generator=generator) if actions is None else None
     run_trials = _trials_kernel if kernels.use_kernel(net) else _trials_torch
     rates, response, plastic, final_trace, snapshots = run_trials(
         net, plastic, drive, stimulus_rates, correct_action, forced, uniform, snapshot_trials,
@@ -119,7 +134,7 @@ def run_episode(net: PlasticNetwork, trials: Trials, state: NetworkState | None 
     inputs[:, :, 2] += feedback_inputs(reward.flatten(), response.flatten()).reshape(batch, ntrials, -1)
     logits = net.h2o(rates).reshape(batch, -1, 2)
     if actions is None:
-        actions = sample_actions(logits)
+        actions = sample_actions(logits, generator)
         actions.view(batch, ntrials, STEPS_PER_TRIAL)[:, :, RESPONSE] = response
     rewards = torch.zeros(batch, ntrials, STEPS_PER_TRIAL, device=device)
     rewards[:, :, RESPONSE] = reward
@@ -215,8 +230,15 @@ def _trials_torch(net, plastic, drive, stimulus_rates, correct_action, forced, u
 
 def run_episode_plain(net: PlasticNetwork, trials: Trials, state: NetworkState | None = None,
                       actions: torch.Tensor | None = None, snapshot_trials=(),
-                      reset_plastic_every_trial: bool = False) -> EpisodeRecord:
-    """The same episode, one `net.step` at a time over every step (the definition the fast path must equal)."""
+                      reset_plastic_every_trial: bool = False, generator: torch.Generator | None = None,
+                      action_penalty: float = 0.0, reset_rates_every_trial: bool = True,
+                      reset_trace_every_trial: bool = True) -> EpisodeRecord:
+    """The same episode, one `net.step` at a time over every step (the definition the fast path must equal).
+
+    The options are those of `run_episode`. The reward input (33) of each step is the reward of the step
+    before (0 at the first step of the episode): the trial's reward at step 2 and, with an action penalty,
+    the penalty at any step following an action 1 (also across trials).
+    """
     batch, ntrials = trials.batch, trials.ntrials
     device = net.w.device
     n = net.hidden_size
@@ -226,24 +248,32 @@ def run_episode_plain(net: PlasticNetwork, trials: Trials, state: NetworkState |
     correct_action = trials.correct_action
     out = {k: [] for k in ("inputs", "actions", "rewards", "logits", "values", "modulation", "rates")}
     responses, snapshots = [], {}
-    response = trial_reward = None  # set at step 1 of each trial, reported at step 2
+    response = None  # the action of step 1 of each trial, reported at step 2
+    previous_reward = torch.zeros(batch, device=device)  # what input 33 shows at the next step
     for t in range(ntrials):
-        zeros = torch.zeros(batch, n, device=device)
+        rates = torch.zeros(batch, n, device=device) if reset_rates_every_trial else state.rates
+        trace = torch.zeros(batch, n, n, device=device) if reset_trace_every_trial else state.trace
         plastic = torch.zeros_like(state.plastic_weights) if reset_plastic_every_trial else state.plastic_weights
-        state = NetworkState(zeros, torch.zeros(batch, n, n, device=device), plastic)
+        state = NetworkState(rates, trace, plastic)
         steps = []
         for s in range(STEPS_PER_TRIAL):
             step_input = inputs[:, t, s]
             if s == FEEDBACK:
-                step_input = step_input + feedback_inputs(trial_reward, response)
+                step_input = step_input + feedback_inputs(previous_reward, response)
+            elif action_penalty:
+                step_input = step_input.clone()
+                step_input[:, REWARD] = previous_reward
             logits, value, modulation, state = net.step(step_input, state)
             step = t * STEPS_PER_TRIAL + s
-            action = sample_actions(logits) if actions is None else actions[:, step]
+            action = sample_actions(logits, generator) if actions is None else actions[:, step]
             reward = torch.zeros(batch, device=device)
             if s == RESPONSE:
                 response = action
-                reward = trial_reward = _reward(action, correct_action[:, t])
+                reward = _reward(action, correct_action[:, t])
                 responses.append(action)
+            if action_penalty:
+                reward = reward - action_penalty * (action == 1).float()
+            previous_reward = reward
             for key, value_ in zip(out, (step_input, action, reward, logits, value, modulation, state.rates)):
                 out[key].append(value_)
             steps.append(state.plastic_weights)

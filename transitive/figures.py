@@ -1,8 +1,9 @@
 """Plotting the paper's panels (matplotlib, no pyplot: safe with any backend, in threads and in Colab).
 
-Each `plot_*` function takes numbers (see `analysis`) and returns a `matplotlib.figure.Figure`;
-`save_figure` writes it as PNG and PDF. Steps are labelled as in the paper (Step 1..4 for the 0-based steps
-0..3); trial numbers in titles are the 0-based indices of the SPEC.
+Each `plot_*` function takes numbers (see `analysis` and `stats`) and returns a `matplotlib.figure.Figure`;
+`save_figure` writes it as PNG and PDF. Callers pass 0-based trial and step indices; titles and axes use the
+paper's numbering: trials 1-30 (0-based trial t is "trial t+1") and steps 1-4 (stimulus, response,
+feedback, delay).
 """
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from .analysis import (MACAQUE_ERRORS, MACAQUE_PAIRS, MODEL_PAIRS, adjacent_ordered_pairs, item_letters,
-                       median_iqr, pair_distances, pair_labels)
+from .analysis import adjacent_ordered_pairs
+from .stats import (MACAQUE_ERRORS, MACAQUE_PAIRS, MODEL_PAIRS, item_letters, median_iqr, pair_distances,
+                    pair_labels)
 
-STEPS = ("Step 1", "Step 2", "Step 3", "Step 4")
+STEP_ROLES = ("stimulus", "response", "feedback", "delay")
+STEPS = tuple(f"Step {k + 1} ({role})" for k, role in enumerate(STEP_ROLES))
 DISTANCE_COLOURS = ["C0", "C1", "C2", "C3", "C4", "C5", "C7"]
 PAIR_STYLES = {"DE": dict(color="#4b3f9e", marker="D", linestyle="-"),
                "ED": dict(color="#3fb8c4", marker="D", linestyle="--")}
@@ -97,41 +100,54 @@ def plot_pair_performance(splits: np.ndarray, title: str = "", chance: bool = Fa
     return fig
 
 
-def plot_error_by_distance(linked: dict, sham: dict) -> Figure:
-    """Fig. 3c: % error by symbolic distance of the test pair, linked vs unlinked (sham)."""
+def plot_error_by_distance(linked: dict, sham: dict, nbcues: int = 8) -> Figure:
+    """Fig. 3c (comp_treichler2003): % error by symbolic distance 1..nbcues-1 of the test pair, linked vs
+    unlinked (sham). linked, sham: distance -> error rate (0-1); a distance never tested is left blank."""
     fig = _figure(3.6, 3.0)
     ax = fig.add_subplot()
-    for values, label, style in ((sham, "Unlinked", dict(color="0.6", linestyle="--", marker="o", mfc="white")),
+    distances = np.arange(1, nbcues)
+    for values, label, style in ((sham, "Unlinked (sham)", dict(color="0.6", linestyle="--", marker="o", mfc="white")),
                                  (linked, "Linked", dict(color="black", marker="o"))):
-        d = sorted(values)
-        ax.plot(d, [100 * values[k] for k in d], label=label, **style)
+        ax.plot(distances, [100 * values.get(int(d), np.nan) for d in distances], label=label, **style)
     ax.set_xlabel("Symbolic distance")
-    ax.set_ylabel("% incorrect")
-    ax.set_xticks(range(1, 8))
+    ax.set_ylabel("% error")
+    ax.set_xticks(distances)
+    ax.set_xlim(0.5, nbcues - 0.5)
     ax.legend(frameon=False)
     return fig
 
 
+def macaque_percent_correct() -> list[list[float]]:
+    """Treichler & Van Tilburg's error rates as % correct, the whole list reversed (as the original): the
+    macaques learned list A-E last, the model its list A-D first; reversing the list and reading the
+    letters backwards (J..F as A..E) puts the list learned first on the left in both panels, so the labels
+    stay AE BE CE DE | AF .. | EG .. | FG .. FJ."""
+    flat = [100 * (1 - e) for group in MACAQUE_ERRORS for e in group][::-1]
+    sizes = [len(g) for g in MACAQUE_PAIRS]
+    return [flat[sum(sizes[:k]):sum(sizes[:k + 1])] for k in range(len(sizes))]
+
+
 def plot_treichler(model: list[list[float]]) -> Figure:
-    """Macaque error rates around the link (Treichler & Van Tilburg 1996, Table 2) next to the model's
-    percent correct for the corresponding pairs of list linking."""
+    """Pairs around the link, macaques (Treichler & Van Tilburg 1996, Table 2; see
+    `macaque_percent_correct`) next to the model. model: % correct of the groups AD BD CD | AE BE CE |
+    DF DG DH | EF EG EH of list linking, the median over the 10 splits (`stats.treichler_model`)."""
     fig = _figure(8.0, 3.0)
-    for ax, groups, names, title, ylabel in (
-            (fig.add_subplot(1, 2, 1), [[100 * e for e in g] for g in MACAQUE_ERRORS], MACAQUE_PAIRS,
-             "Macaques (lists A-E, F-J; link EF)", "% error"),
-            (fig.add_subplot(1, 2, 2), model, MODEL_PAIRS, "Model (lists A-D, E-H; link DE)", "% correct")):
+    for k, (groups, names, title) in enumerate((
+            (macaque_percent_correct(), MACAQUE_PAIRS, "Macaques (lists A-E, F-J; link EF)"),
+            (model, MODEL_PAIRS, "Model (lists A-D, E-H; link DE), median of 10 splits"))):
+        ax = fig.add_subplot(1, 2, k + 1)
         x0, ticks, labels = 0, [], []
-        for g, (values, pairs) in enumerate(zip(groups, names)):
+        for values, pairs in zip(groups, names):
             x = np.arange(len(values)) + x0
-            ax.plot(x, values, marker="o", color=f"C{g}")
+            ax.plot(x, values, marker="o", color="C0")
             ticks += list(x)
-            labels += pairs
+            labels += [("\n" if i % 2 else "") + p for i, p in enumerate(pairs)]
             x0 += len(values) + 1
         ax.set_xticks(ticks)
-        ax.set_xticklabels(labels, fontsize=7, rotation=90)
+        ax.set_xticklabels(labels, fontsize=7)
         ax.set_title(title, fontsize=9)
-        ax.set_ylabel(ylabel)
-        ax.set_ylim(0, 100)
+        ax.set_ylabel("% correct")
+        ax.set_ylim(0, 105)
     return fig
 
 
@@ -170,20 +186,37 @@ def plot_learning_curves(curves: dict, width: int = 10) -> Figure:
 # ---------------------------------------------------------------------------------------------------------
 # Neuromodulation (Fig. 5).
 
-def _modulation_trace(modulation: np.ndarray) -> np.ndarray:
+def _modulation_trace(modulation: np.ndarray, blank_first_steps: bool = True) -> np.ndarray:
+    """m(t) per step; with `blank_first_steps`, 0 at steps 1 and 2 of each trial, where it has no effect
+    when the trace is reset at every trial (the original blanks them only then in `traces`, always in
+    `zoom`)."""
     m = np.array(modulation, dtype=float).reshape(-1, 4)
-    m[:, :2] = 0.0  # m at steps 0 and 1 has no effect (the trace is 0 there)
+    if blank_first_steps:
+        m[:, :2] = 0.0
     return m.reshape(-1)
 
 
-def plot_traces(modulation: np.ndarray, feedback: np.ndarray) -> Figure:
-    """Fig. 5a: m(t) (0 at steps 1, 2 of each trial) and the reward perceived, for 4 example episodes."""
+def _trial_axis(nsteps: int) -> np.ndarray:
+    """x of each step in trial units, in the paper's numbering: trial k spans [k, k + 1)."""
+    return 1 + np.arange(nsteps) / 4
+
+
+def plot_traces(modulation: np.ndarray, feedback: np.ndarray, highlight=None, blank_first_steps: bool = True) -> Figure:
+    """Fig. 5a: m(t) and the reward perceived R(t) for the first 4 episodes given. modulation, feedback:
+    (episodes, nsteps). highlight: (first, last) 0-based trials, inclusive, shaded orange (the massed
+    trials); blank_first_steps: see `_modulation_trace` (False when rates and trace carry across trials)."""
     fig = _figure(8.0, 5.0)
+    nsteps = modulation.shape[1]
+    ntrials = nsteps // 4
     for k in range(min(4, len(modulation))):
         ax = fig.add_subplot(2, 2, k + 1)
-        t = np.arange(modulation.shape[1]) / 4
-        ax.plot(t, _modulation_trace(modulation[k]), color="red", linewidth=1, label="m(t)")
-        ax.plot(t, feedback[k], color="black", linewidth=1, label="R(t)")
+        t = _trial_axis(nsteps)
+        ax.plot(t, _modulation_trace(modulation[k], blank_first_steps), color="red", linewidth=1, label="m(t)")
+        ax.plot(t, feedback[k], color="blue", linewidth=1, label="R(t)")
+        if highlight is not None:
+            ax.axvspan(highlight[0] + 1, highlight[1] + 2, color="orange", alpha=0.2, linewidth=0)
+        ax.set_xticks([1] + list(range(10, ntrials + 1, 10)))
+        ax.set_xlim(1, ntrials + 1)
         if k >= 2:
             ax.set_xlabel("Trial")
         if k == 0:
@@ -192,47 +225,58 @@ def plot_traces(modulation: np.ndarray, feedback: np.ndarray) -> Figure:
     return fig
 
 
-def plot_zoom(modulation: np.ndarray, feedback: np.ndarray, first: int = 4, last: int = 8) -> Figure:
-    """Fig. 5b: trials first..last of one episode; m at step 3 (circle) and step 4 (cross)."""
-    fig = _figure(4.0, 2.6)
+def plot_zoom(modulation: np.ndarray, feedback: np.ndarray, first: int = 4, trials: int = 4) -> Figure:
+    """Fig. 5b: one episode (modulation, feedback: (nsteps,)), `trials` trials from 0-based trial `first`
+    and one more step (17 steps by default: the paper's trials 5-8 and the first step of trial 9); m at the
+    feedback step (circle) and the delay step (cross), R(t) on a twin axis."""
+    fig = _figure(4.5, 3.0)
     ax = fig.add_subplot()
-    steps = np.arange(first * 4, (last + 1) * 4)
-    t = steps / 4
+    steps = np.arange(first * 4, min(first * 4 + 4 * trials + 1, len(modulation)))
+    t = _trial_axis(len(modulation))[steps]
     m = _modulation_trace(modulation)[steps]
+    role = steps % 4
     ax.plot(t, m, color="red", linewidth=1)
-    ax.plot(t[2::4], m[2::4], "o", color="red", label="Step 3")
-    ax.plot(t[3::4], m[3::4], "x", color="red", markersize=8, label="Step 4")
-    for trial in range(first, last + 1):
-        ax.axvline(trial, color="0.7", linestyle="--", linewidth=0.8)
+    ax.plot(t[role == 2], m[role == 2], "o", color="red", label="Step 3 (feedback)")
+    ax.plot(t[role == 3], m[role == 3], "x", color="red", markersize=8, label="Step 4 (delay)")
+    starts = np.arange(first + 1, first + trials + 2)
+    for trial in starts:
+        ax.axvline(trial, color="0.3", linestyle=":", linewidth=0.8)
+    limit = max(4.0, 1.1 * np.abs(m).max())
+    ax.set_ylim(-limit, limit)
     ax.set_ylabel("m(t)", color="red")
     ax.set_xlabel("Trial")
-    ax.set_xticks(range(first, last + 1))
+    ax.set_xticks(starts)
     twin = ax.twinx()
-    twin.plot(t, feedback[steps], color="black", linewidth=1)
-    twin.set_ylabel("R(t)")
+    twin.plot(t, feedback[steps], color="blue", linewidth=1)
+    twin.set_ylabel("R(t)", color="blue")
     twin.set_ylim(-1.5, 1.5)
+    twin.set_yticks((-1, 0, 1))
     ax.legend(frameon=False, fontsize=7, loc="upper right")
     return fig
 
 
 def plot_violin(by_reward: dict, trial: int) -> Figure:
-    """Fig. 5c: m at step 3 and 4 (0-based 2, 3) of one trial, split by that trial's reward."""
+    """Fig. 5c: m at the feedback and delay steps of one trial (0-based), split by that trial's reward.
+    by_reward: `stats.modulation_by_reward` ({"feedback"/"delay": {"values": {+1, -1}, "p"}}). Violin
+    widths are proportional to the share of episodes in each group (as the original)."""
     fig = _figure(4.0, 2.8)
-    for k, step in enumerate((2, 3)):
+    for k, (name, step) in enumerate((("feedback", 2), ("delay", 3))):
         ax = fig.add_subplot(1, 2, k + 1)
-        groups = [by_reward[step]["values"][r] for r in (-1, 1)]
+        groups = [np.asarray(by_reward[name]["values"][r]) for r in (-1, 1)]
+        total = sum(len(g) for g in groups)
         present = [i for i, g in enumerate(groups) if len(g)]
         if present:
-            parts = ax.violinplot([groups[i] for i in present], positions=present, showextrema=False)
+            parts = ax.violinplot([groups[i] for i in present], positions=present, showextrema=False,
+                                  showmedians=True, widths=[len(groups[i]) / total for i in present])
             for body in parts["bodies"]:
                 body.set_facecolor("red")
                 body.set_alpha(0.5)
         ax.set_xticks([0, 1])
-        ax.set_xticklabels(["-1", "1"])
-        ax.set_xlabel("R(t)")
-        ax.set_title(f"{STEPS[step]}\n{format_p(by_reward[step]['p'])}", fontsize=8)
+        ax.set_xticklabels(["Rew-", "Rew+"])
+        ax.set_xlim(-0.6, 1.6)
+        ax.set_title(f"{STEPS[step]}\n{format_p(by_reward[name]['p'])}", fontsize=8)
         if k == 0:
-            ax.set_ylabel(f"m(t), trial {trial}")
+            ax.set_ylabel(f"m(t), trial {trial + 1}")
     return fig
 
 
@@ -240,7 +284,9 @@ def plot_violin(by_reward: dict, trial: int) -> Figure:
 # Representations (Figs. 4, 6, 7, 8, Extended Data Fig. 3).
 
 def plot_pca(pca: dict, response, ordered, correct, first_item, trial: int) -> Figure:
-    """Fig. 4a: PCA of r at step 2 (0-based 1) of a trial, 4 colourings; w_out as an arrow."""
+    """Fig. 4a: PCA of r at the response step of `trial` (0-based), 4 colourings; w_out as an arrow
+    (its direction in the PC plane, not shifted by the mean). first_item: item 1 (0-based); the last panel
+    shows items A-D."""
     scores = pca["scores"]
     fig = _figure(12.0, 3.2)
     panels = [
@@ -264,7 +310,8 @@ def plot_pca(pca: dict, response, ordered, correct, first_item, trial: int) -> F
             ax.set_ylabel("PC2")
         ax.set_title(title, fontsize=9)
         ax.legend(frameon=False, fontsize=7, markerscale=3, loc="upper left")
-    fig.suptitle(f"r at step 2 of trial {trial}; corr(PC1, w_out) = {pca['pc1_wout_corr']:.2f}", fontsize=9)
+    fig.suptitle(f"r at step 2 (response) of trial {trial + 1}; corr(PC1, w_out) = {pca['pc1_wout_corr']:.2f}",
+                 fontsize=9)
     return fig
 
 
@@ -314,7 +361,7 @@ def plot_alignment_changes(alignment: np.ndarray, title: str) -> Figure:
         change = alignment[:, s] - alignment[:, s - 1]
         ax.bar(range(nbcues), change.mean(0), yerr=change.std(0), color="C3", ecolor="black")
         ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_ylim(-0.6, 0.6)
+        ax.set_ylim(-0.7, 0.7)
         _item_axis(ax, nbcues)
     fig.suptitle(title, fontsize=9)
     return fig
@@ -342,10 +389,12 @@ def plot_reinstatement(by_order: dict, ylabel: str, title: str) -> Figure:
 
 
 def plot_reinstatement_heatmap(table: np.ndarray, title: str) -> Figure:
-    """Fig. 8: mean cosine(psi~_t1(X), r) at step 2 for each ordered adjacent pair shown (items x pairs)."""
+    """Fig. 8: mean cosine(psi~_t1(X), r) at the response step for each ordered adjacent pair shown (items
+    x pairs); colours symmetric around 0 up to the largest |value| (as the original)."""
     fig = _figure(6.0, 3.6)
     ax = fig.add_subplot()
-    image = ax.imshow(table, cmap="bwr", vmin=-0.3, vmax=0.3, aspect="auto")
+    limit = float(np.nanmax(np.abs(table))) if np.isfinite(table).any() else 1.0
+    image = ax.imshow(table, cmap="bwr", vmin=-limit, vmax=limit, aspect="auto")
     pairs = adjacent_ordered_pairs(table.shape[0])
     letters = item_letters(table.shape[0])
     ax.set_xticks(range(len(pairs)))
@@ -369,37 +418,61 @@ def plot_recoded_output(by_response: dict, title: str) -> Figure:
             ax.errorbar(range(4), values.mean(0), yerr=values.std(0), ecolor="black", capsize=0, **styles[sign])
     ax.axhline(0, color="0.8", linewidth=0.8)
     ax.set_xticks(range(4))
-    ax.set_xticklabels(STEPS)
+    ax.set_xticklabels([s.replace(" (", "\n(") for s in STEPS], fontsize=7)
     ax.set_title(title, fontsize=9)
     ax.legend(frameon=False, fontsize=7)
     return fig
 
 
-def plot_reinstatement_vs_change(x: np.ndarray, y: np.ndarray, order: np.ndarray, item: str, trial: int) -> Figure:
-    """psi~ reinstatement of an item at step 2 (x, signed: multiplied by +1 for D,E and -1 for E,D, so
-    that both orders read alike) against the change of its alignment at step 4 (y)."""
-    fig = _figure(3.6, 3.2)
-    ax = fig.add_subplot()
-    for name, sign in (("DE", 1), ("ED", -1)):
-        mask = order == sign
-        ax.scatter(x[mask], y[mask], s=8, color=PAIR_STYLES[name]["color"], label=name)
-    r = np.corrcoef(x, y)[0, 1] if len(x) > 2 and x.std() > 0 and y.std() > 0 else float("nan")
-    ax.set_xlabel(f"cos($\\tilde\\psi_{{t1}}$({item}), r) at step 2\n(sign flipped for E,D)")
-    ax.set_ylabel(f"change of corr($\\psi_{{t2}}$({item}), w$_{{out}}$) at step 4")
-    ax.set_title(f"trial {trial}, episodes showing D,E or E,D: r = {r:.2f}", fontsize=8)
-    ax.axhline(0, color="0.8", linewidth=0.8)
-    ax.axvline(0, color="0.8", linewidth=0.8)
-    ax.legend(frameon=False, fontsize=7)
+def plot_reinstatement_vs_change(reinstatement, change, response, correct, item: str = "C", trial: int = 18,
+                                 order=None) -> Figure:
+    """psitildetodeltapsi: how strongly an item's recoded representation is reinstated at the response step
+    against how much its output alignment then changes at the delay step, for the episodes whose trial
+    `trial` (0-based) shows the barred pair (D,E or E,D). Inputs, one value per episode (see
+    `analysis.reinstatement_vs_change`, which computes them):
+
+    reinstatement: cosine(psi~_t1(item), r) at step 2 (response) of that trial (recoded psi~, Supp. Note 8);
+    change: corr(psi_t2(item), w_out) with P after step 4 (delay) minus the same after step 3 (feedback);
+    response: the response of that trial (+1 choose item 1, -1 choose item 2); correct: bool;
+    order (optional): +1 where the pair is shown in its own order (D,E), -1 reversed (E,D).
+
+    Left: reinstatement vs change (reversed-order episodes marked apart when `order` is given). Right:
+    reinstatement x response vs change, correct and incorrect trials apart (as the original)."""
+    x, y = np.asarray(reinstatement, float), np.asarray(change, float)
+    response, correct = np.asarray(response, float), np.asarray(correct, bool)
+    fig = _figure(7.0, 3.2)
+    left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, sharey=None)
+    if order is None:
+        left.scatter(x, y, s=6, color="C0")
+    else:
+        for sign, label, style in ((1, "in order", dict(color="#4b3f9e")), (-1, "reversed", dict(color="#3fb8c4"))):
+            mask = np.asarray(order) == sign
+            left.scatter(x[mask], y[mask], s=6, label=f"{label} ({mask.sum()})", **style)
+        left.legend(frameon=False, fontsize=7)
+    right.scatter(x[correct] * response[correct], y[correct], s=14, marker="+", color="c",
+                  label=f"Correct ({correct.sum()})")
+    right.scatter(x[~correct] * response[~correct], y[~correct], s=6, color="r", label=f"Incorrect ({(~correct).sum()})")
+    right.legend(frameon=False, fontsize=7)
+    reinstated = f"cos($\\tilde\\psi_{{t1}}$({item}), r) at step 2"
+    left.set_xlabel(reinstated)
+    right.set_xlabel(reinstated + " x response")
+    left.set_ylabel(f"change of corr($\\psi_{{t2}}$({item}), w$_{{out}}$)\nat step 4 (delay)")
+    for ax in (left, right):
+        ax.axhline(0, color="0.8", linewidth=0.8)
+        ax.axvline(0, color="0.8", linewidth=0.8)
+    fig.suptitle(f"Trial {trial + 1}, episodes showing the barred pair ({len(x)})", fontsize=9)
     return fig
 
 
 def plot_decoding(table: np.ndarray, names, first_test: int = 20) -> Figure:
-    """Supplementary Fig. 5: per trial, held-out corr(prediction, truth) of linear decoders from r at step 2."""
+    """Supplementary Fig. 5: per trial (table row t = trial t+1), held-out corr(prediction, truth) of
+    linear decoders from r at the response step; a dashed line before the first test trial (0-based)."""
     fig = _figure(6.0, 3.4)
     ax = fig.add_subplot()
+    trials = np.arange(1, table.shape[0] + 1)
     for k, name in enumerate(names):
-        ax.plot(range(table.shape[0]), table[:, k], marker=".", label=name)
-    ax.axvline(first_test - 0.5, color="0.6", linestyle="--", linewidth=0.8)
+        ax.plot(trials, table[:, k], marker=".", label=name)
+    ax.axvline(first_test + 0.5, color="0.6", linestyle="--", linewidth=0.8)
     ax.set_xlabel("Trial")
     ax.set_ylabel("corr(decoded, true)\n(held-out episodes)")
     ax.set_ylim(-0.2, 1.05)
@@ -413,7 +486,7 @@ def plot_decoding(table: np.ndarray, names, first_test: int = 20) -> Figure:
 def plot_matrices(w: np.ndarray, alpha: np.ndarray, plastic: np.ndarray) -> Figure:
     fig = _figure(10.0, 3.2)
     for k, (matrix, title) in enumerate(((w, "W$_{rec}$"), (alpha, "A (plasticity)"),
-                                        (plastic, "P, end of episode 0"))):
+                                        (plastic, "P at the end of the first episode"))):
         ax = fig.add_subplot(1, 3, k + 1)
         limit = np.abs(matrix).max() or 1.0
         image = ax.imshow(matrix, cmap="bwr", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
@@ -422,34 +495,44 @@ def plot_matrices(w: np.ndarray, alpha: np.ndarray, plastic: np.ndarray) -> Figu
     return fig
 
 
-def plot_last_trial_items(stimuli: np.ndarray, names) -> Figure:
-    """The two items shown in the last trial of a few episodes. stimuli: (episodes, 2, 15)."""
-    fig = _figure(6.0, 0.45 * len(stimuli) + 1.0)
-    ax = fig.add_subplot()
-    gap = np.zeros((len(stimuli), 1))
-    image = np.hstack([stimuli[:, 0], gap, stimuli[:, 1]])
-    ax.imshow(image, cmap="gray", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
-    ax.set_yticks(range(len(stimuli)))
-    ax.set_yticklabels(names)
-    ax.set_xticks([7, 23])
-    ax.set_xticklabels(["item 1", "item 2"])
-    ax.set_title("Items of the last trial", fontsize=9)
+def _pair_letters(pair) -> str | None:
+    """'DF' from (3, 5) or from 'DF' (in the order shown); None stays None."""
+    if pair is None or isinstance(pair, str):
+        return pair
+    return "".join(item_letters(26)[int(k)] for k in pair)
+
+
+def plot_last_trial_items(stimuli: np.ndarray, pair=None) -> Figure:
+    """lasttrial_cues: the two items (+-1 vectors) shown in the last trial of one episode (the original
+    shows batch element 0). stimuli: (2, item size); pair (optional, for the labels): the items' 0-based
+    indices in the order shown, e.g. (3, 5), or their letters, e.g. "DF"."""
+    fig = _figure(2.4, 3.6)
+    letters = _pair_letters(pair)
+    for k in range(2):
+        ax = fig.add_subplot(1, 2, k + 1)
+        ax.imshow(np.asarray(stimuli[k])[:, None], cmap="gray", vmin=-1, vmax=1, aspect="auto",
+                  interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_xlabel(f"Item {k + 1}" + (f"\n({letters[k]})" if letters else ""), fontsize=8)
+    fig.suptitle("Items of the last trial", fontsize=9)
     return fig
 
 
-def plot_last_trial_rates(rates: np.ndarray, names) -> Figure:
-    """Rates of the 4 steps of the last trial, for a few episodes. rates: (episodes, 4, n)."""
-    fig = _figure(8.0, 1.0 * len(rates) + 0.8)
-    for k, (r, name) in enumerate(zip(rates, names)):
-        ax = fig.add_subplot(len(rates), 1, k + 1)
-        ax.imshow(r, cmap="bwr", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
-        ax.set_yticks(range(4))
-        ax.set_yticklabels(STEPS, fontsize=6)
-        ax.set_ylabel(name, fontsize=7)
-        if k < len(rates) - 1:
-            ax.set_xticks([])
-    fig.axes[-1].set_xlabel("Neuron")
-    fig.suptitle("Rates in the last trial", fontsize=9)
+def plot_last_trial_rates(rates: np.ndarray, pair=None) -> Figure:
+    """lasttrial_rnn: r at the 4 steps of the last trial of one episode (the original shows batch element
+    0). rates: (4, n); neurons down, steps across; pair (optional): as in `plot_last_trial_items`."""
+    fig = _figure(3.0, 6.0)
+    ax = fig.add_subplot()
+    image = ax.imshow(np.asarray(rates).T, cmap="bwr", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+    ax.set_xticks(range(4))
+    ax.set_xticklabels([f"{k + 1} {role}" for k, role in enumerate(STEP_ROLES)], fontsize=7, rotation=45,
+                       ha="right")
+    ax.set_xlabel("Step")
+    ax.set_ylabel("Neuron")
+    letters = _pair_letters(pair)
+    ax.set_title("Rates in the last trial" + (f"\n(items {letters[0]}, {letters[1]})" if letters else ""), fontsize=9)
+    fig.colorbar(image, ax=ax, shrink=0.5)
     return fig
 
 
@@ -458,7 +541,8 @@ def plot_last_trial_rates(rates: np.ndarray, names) -> Figure:
 
 def plot_toy_model(comparison: dict) -> Figure:
     """Final value per item (mean +- s.d.) with and without reinstatement, for both update rules, and the
-    distributions of the correlation between values and true order."""
+    distributions of the correlation between final values and item index (`analysis.rank_correlation`,
+    as the original: A is item 0 and ranks highest, so good ordering is near -1)."""
     fig = _figure(10.0, 3.0)
     boxes, labels = [], []
     for k, (rule, title) in enumerate((("every_trial", "Update every trial"), ("errors_only", "Update on errors only"))):
@@ -478,6 +562,6 @@ def plot_toy_model(comparison: dict) -> Figure:
     ax.boxplot(boxes, showfliers=False)
     ax.set_xticks(range(1, len(labels) + 1))
     ax.set_xticklabels(labels, fontsize=7)
-    ax.set_ylabel("corr(values, true order)")
+    ax.set_ylabel("corr(final values, item index)\n(-1: perfectly ordered)")
     ax.set_title("Toy model, 20 trials", fontsize=9)
     return fig

@@ -3,7 +3,8 @@
 Parameter files are `torch.save(state_dict)` in the layout of the original release. They are read with
 `weights_only=True` onto the device in use, and every way a file can be wrong ends in one
 `ParameterFileError` with a one-line message. Files are written atomically (temporary file, then rename),
-so a crash never leaves a half-written file.
+so a crash never leaves a half-written file. `check_output_folder` and `check_output_file` find out, before
+any work starts, whether a command will be able to write where it was asked to.
 """
 from __future__ import annotations
 
@@ -18,6 +19,59 @@ from .network import PlasticNetwork
 
 class ParameterFileError(Exception):
     """A parameter file or checkpoint that cannot be used; the message is one line for the user."""
+
+
+class OutputPathError(Exception):
+    """A place a command cannot write to; the message is one line for the user."""
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
+
+
+def _folder_problem(folder: Path) -> str | None:
+    """Why `folder` cannot be made or written (None if it can): creates it, writes and removes a probe file."""
+    if folder.exists() and not folder.is_dir():
+        return "exists and is not a folder"
+    for above in folder.parents:
+        if above.exists():
+            if not above.is_dir():
+                return f"cannot be created: {above} is a file, not a folder"
+            break
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        return f"cannot be created ({_reason(error)})"
+    try:
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as error:
+        return f"cannot be written ({_reason(error)})"
+    return None
+
+
+def check_output_folder(path, option: str = "--out") -> Path:
+    """Create the folder `path` if needed and prove it writable by writing and removing a probe file.
+
+    Raises `OutputPathError`, one line naming `option`, when the folder cannot be created or written."""
+    folder = Path(path)
+    problem = _folder_problem(folder)
+    if problem:
+        raise OutputPathError(f"{option} {folder}: this folder {problem}")
+    return folder
+
+
+def check_output_file(path, option: str = "--out") -> Path:
+    """Prove that the file `path` can be written (atomically, beside its final name): its folder is created
+    if needed and must be writable, and `path` itself must not be a folder. Raises `OutputPathError`."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputPathError(f"{option} {path}: is a folder; give a file name (e.g. {path / 'net.dat'})")
+    problem = _folder_problem(path.parent)
+    if problem:
+        raise OutputPathError(f"{option} {path}: its folder {path.parent} {problem}")
+    return path
 
 
 def _umask() -> int:
@@ -53,6 +107,10 @@ def atomic_write_text(text: str, path) -> None:
     os.replace(tmp, path)
 
 
+# torch.save writes a zip archive (PK..), or a pickle (protocol byte 0x80) in its legacy format.
+TORCH_FILE_STARTS = (b"PK\x03\x04", b"PK\x05\x06", b"\x80")
+
+
 def read_torch_file(path, device="cpu", what="parameter file"):
     path = Path(path)
     if not path.exists():
@@ -60,8 +118,17 @@ def read_torch_file(path, device="cpu", what="parameter file"):
     if path.is_dir():
         raise ParameterFileError(f"{what} is a folder, not a file: {path}")
     try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError as error:
+        raise ParameterFileError(f"cannot read {what} {path} ({_reason(error)})") from None
+    if not head:
+        raise ParameterFileError(f"{path} is empty, not a PyTorch {what}")
+    if not head.startswith(TORCH_FILE_STARTS):
+        raise ParameterFileError(f"{path} is not a PyTorch {what} (it was not written by torch.save)")
+    try:
         return torch.load(path, map_location=device, weights_only=True)
-    except Exception as error:  # truncated, not a torch file, or holding unsafe objects
+    except Exception as error:  # truncated, or holding unsafe objects
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ParameterFileError(f"cannot read {what} {path}: not a complete torch file ({reason[:120]})") from None
 

@@ -1,28 +1,47 @@
-"""The advantage actor-critic loss of one episode (SPEC section 5)."""
+"""The advantage actor-critic loss of one episode (see docs/method.md, meta-training).
+
+`loss_terms` returns every term as it enters the total (weights applied, divided by the episode length
+where the original divides), so the terms add up to the loss; `a2c_loss` returns the total only.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
 from .episode import EpisodeRecord
-from .task import STEPS_PER_TRIAL
+from .task import DELAY, FEEDBACK, STEPS_PER_TRIAL
 
 
 @dataclass
 class LossWeights:
-    discount: float = 0.9  # gamma of the returns
-    entropy: float = 0.1  # weight of the sum-of-squares "entropy" term (blossv in the original)
-    value: float = 0.1  # weight of the critic's squared advantage
-    late_multiplier: float = 3.0  # policy weight of the steps after eplen - 4 * late_trials
-    late_trials: int = 10
-    plastic_l2: float = 1e-4  # penalty on mean(P_final^2)
-    lda: float = 0.0  # L1 penalty on |m(t)| / DAmult, mean over batch, summed over steps, / eplen
-    lhl1: float = 0.0  # L1 penalty on mean |r(t)|
-    wp: float = 0.0  # penalty for choosing action 1 (mean over batch of its probability, summed, / eplen)
-    step3_modulation: float = 0.0  # L1 penalty on |m| at step 3 of each trial
-    step3_ratio: float = 0.0  # penalty on mean |m| at step 3 / mean |m| at step 2 (favours the passive solution)
-    step3_drive: float = 0.0  # penalty on mean |m| / DAmult at step 3: the modulator's drive, whatever its gain
+    discount: float = field(default=0.9, metadata={
+        "help": "discount factor of the returns (gr)"})
+    entropy: float = field(default=0.1, metadata={
+        "help": "weight of the sum-of-squares stand-in for the entropy bonus (bent)"})
+    value: float = field(default=0.1, metadata={
+        "help": "weight of the critic's squared advantage (blossv)"})
+    late_multiplier: float = field(default=3.0, metadata={
+        "help": "policy-loss multiplier for the steps of the last late_trials trials (testlmult)"})
+    late_trials: int = field(default=10, metadata={
+        "help": "how many final trials get the late multiplier (nbtesttrials in the original's rule)"})
+    plastic_l2: float = field(default=1e-4, metadata={
+        "help": "penalty on the mean square of the final plastic weights, not divided by episode length (lpw)"})
+    lda: float = field(default=0.0, metadata={
+        "help": "L1 penalty on |m(t)| / DAmult, summed over steps and batch, divided by episode length (lda)"})
+    lhl1: float = field(default=0.0, metadata={
+        "help": "L1 penalty on the mean |r(t)|, summed over steps, divided by episode length (lhl1)"})
+    wp: float = field(default=0.0, metadata={
+        "help": "penalty subtracted from the reward of every step at which action 1 is taken (wp)"})
+    l2: float = field(default=0.0, metadata={
+        "help": "L2 weight decay of the Adam optimizer (l2)"})
+    step3_modulation: float = field(default=0.0, metadata={
+        "help": "L1 penalty on |m(t)| at the delay step (step 4) of each trial, mean over batch"})
+    step3_ratio: float = field(default=0.0, metadata={
+        "help": "penalty on mean |m| at the delay step over mean |m| at the feedback step (favours the passive "
+                "solution)"})
+    step3_drive: float = field(default=0.0, metadata={
+        "help": "penalty on mean |m| / DAmult at the delay step: the modulator's drive, whatever its gain"})
 
 
 def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
@@ -35,33 +54,43 @@ def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
     return returns
 
 
-def a2c_loss(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> torch.Tensor:
+def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> dict:
+    """The loss's terms (scalar tensors) and their sum under "loss". Always present: policy, entropy,
+    value, plastic_penalty; the optional penalties appear only when their weight is nonzero.
+    `net` (for DAmult) is needed by the lda and step3_drive penalties only."""
     batch, eplen = record.rewards.shape
     advantage = discounted_returns(record.rewards, weights.discount) - record.values
     log_probs = torch.log_softmax(record.logits, -1)
     chosen = log_probs.gather(-1, record.actions.unsqueeze(-1)).squeeze(-1)  # (batch, eplen)
     steps = torch.arange(eplen, device=chosen.device)
     multiplier = torch.where(steps > eplen - STEPS_PER_TRIAL * weights.late_trials, weights.late_multiplier, 1.0)
-    policy = -(multiplier * (chosen * advantage.detach()).sum(0)).sum() / batch
-    entropy = weights.entropy * (log_probs.exp() ** 2).sum() / batch
-    value = (advantage ** 2).sum() / batch
-    loss = (policy + entropy + weights.value * value) / eplen
-    loss = loss + weights.plastic_l2 * (record.final_state.plastic_weights ** 2).mean()
+    modulation = record.modulation
+    terms = {
+        "policy": -(multiplier * (chosen * advantage.detach()).sum(0)).sum() / batch / eplen,
+        "entropy": weights.entropy * (log_probs.exp() ** 2).sum() / batch / eplen,
+        "value": weights.value * (advantage ** 2).sum() / batch / eplen,
+        "plastic_penalty": weights.plastic_l2 * (record.final_state.plastic_weights ** 2).mean(),
+    }
     if weights.lda:
-        loss = loss + weights.lda * (record.modulation.abs() / net.DAmult).sum() / batch / eplen
+        # Summed over the batch, not averaged (as in the original); 1e-8 guards a zero gain.
+        terms["modulation_penalty"] = weights.lda * (modulation.abs() / (1e-8 + net.DAmult)).sum() / eplen
+    if weights.lhl1:
+        terms["rate_penalty"] = weights.lhl1 * record.rates.abs().mean()
+    delay = modulation[:, DELAY::STEPS_PER_TRIAL].abs()
     if weights.step3_modulation:
-        loss = loss + weights.step3_modulation * record.modulation[:, 3::STEPS_PER_TRIAL].abs().sum() / batch / eplen
+        terms["step3_modulation"] = weights.step3_modulation * delay.sum() / batch / eplen
     if weights.step3_ratio:
         # Scale-free: shrinking m everywhere does not lower it, only a quieter step 3 relative to step 2.
-        step2 = record.modulation[:, 2::STEPS_PER_TRIAL].abs().mean()
-        step3 = record.modulation[:, 3::STEPS_PER_TRIAL].abs().mean()
-        loss = loss + weights.step3_ratio * step3 / (step2 + 1e-3)
+        feedback = modulation[:, FEEDBACK::STEPS_PER_TRIAL].abs()
+        terms["step3_ratio"] = weights.step3_ratio * delay.mean() / (feedback.mean() + 1e-3)
     if weights.step3_drive:
         # Dividing by DAmult leaves the gain free: a shared gain cannot be shrunk to silence step 3
         # (and step 2 with it), and a loud step 2 is not rewarded either.
-        loss = loss + weights.step3_drive * record.modulation[:, 3::STEPS_PER_TRIAL].abs().mean() / net.DAmult.abs().squeeze()
-    if weights.lhl1:
-        loss = loss + weights.lhl1 * record.rates.abs().mean()
-    if weights.wp:
-        loss = loss + weights.wp * log_probs[..., 1].exp().sum() / batch / eplen
-    return loss
+        terms["step3_drive"] = weights.step3_drive * delay.mean() / net.DAmult.abs().squeeze()
+    terms["loss"] = sum(terms.values())
+    return terms
+
+
+def a2c_loss(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> torch.Tensor:
+    """The total loss of one episode (the sum of `loss_terms`)."""
+    return loss_terms(record, net, weights)["loss"]

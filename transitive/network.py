@@ -1,4 +1,4 @@
-"""The plastic recurrent network (SPEC section 1).
+"""The plastic recurrent network (docs/method.md, network).
 
 The parameter names (`w`, `alpha`, `etaet`, `DAmult`, `i2h`, `h2DA`, `h2o`, `h2v`) are the file format of
 the original release and are kept as they are; readable aliases are provided as properties.
@@ -46,11 +46,15 @@ class PlasticNetwork(nn.Module):
     """Recurrent network with neuromodulated Hebbian plasticity.
 
     alpha_shape: "synapse" (one plasticity coefficient per synapse, the paper's network), "neuron" (one per
-    postsynaptic neuron) or "scalar" (one shared). positive_alpha takes |alpha| at initialisation.
+    postsynaptic neuron) or "scalar" (one shared). positive_alpha takes |alpha| at initialisation (keeping
+    it positive during training is the trainer's job, see `clip_alpha_at_zero`).
+    frozen_input: the "frozen input weights" control (Supplementary Note 6): rows n//3 and above of the
+    input weights and biases start at 0, so only the first third of the neurons receive input, and the
+    input layer is excluded from training (requires_grad False).
     """
 
     def __init__(self, hidden_size: int = HIDDEN_SIZE, input_size: int = INPUT_SIZE,
-                 alpha_shape: str = "synapse", positive_alpha: bool = False):
+                 alpha_shape: str = "synapse", positive_alpha: bool = False, frozen_input: bool = False):
         super().__init__()
         if alpha_shape not in ALPHA_SHAPES:
             raise ValueError(f"alpha_shape must be one of {ALPHA_SHAPES}, not {alpha_shape!r}")
@@ -66,6 +70,11 @@ class PlasticNetwork(nn.Module):
         self.h2DA = nn.Linear(n, 2)
         self.h2o = nn.Linear(n, 2)
         self.h2v = nn.Linear(n, 1)
+        if frozen_input:
+            with torch.no_grad():
+                self.i2h.weight[n // 3:] = 0.0
+                self.i2h.bias[n // 3:] = 0.0
+            self.i2h.requires_grad_(False)
 
     # Readable names for the file-format parameters.
     @property
@@ -112,7 +121,7 @@ class PlasticNetwork(nn.Module):
         return torch.tanh(post.unsqueeze(2) * pre.unsqueeze(1))
 
     def step(self, inputs: torch.Tensor, state: NetworkState):
-        """One plain time step of SPEC section 1. Returns (logits, value, modulation, new state)."""
+        """One plain time step (the equations above). Returns (logits, value, modulation, new state)."""
         recurrent = torch.bmm(self.effective_weights(state.plastic_weights), state.rates.unsqueeze(2)).squeeze(2)
         rates = torch.tanh(self.i2h(inputs) + recurrent)
         modulation = self.modulation(rates)

@@ -1,72 +1,88 @@
-"""The switches of main.ipynb (the original notebook's names) and the helpers its cells call.
+"""main.ipynb's switches (the original notebook's names) and the few helpers its cells call.
 
-    config = NotebookConfig(EVAL=True, LINKEDLISTSEVAL=False, ...)
-    config.validate()                      # ConfigError with a one-line message for impossible combinations
-    net = config.load_network()            # net.dat (output weights from MIXNETWORKSFILE with MIXNETWORKS)
-    ev = config.evaluation(net, "figures")
-    show_group(config, ev, "fig2")         # runs what the figure needs, saves PNG + PDF, displays the PNGs
+    config = NotebookConfig.from_namespace(globals()).validate()   # one clear line for impossible combinations
+    net = config.load_network()          # NETFILE (output weights from MIXNETWORKSFILE with MIXNETWORKS)
+    runs = config.runs(net)              # the experiments, run on first use (transitive.runs)
+    if config.makes("SDE"): ...          # the figure cells: the bodies of transitive.panels' functions
 
-Exactly one experiment is selected by the switches, as in the original: list linking (LINKEDLISTSEVAL, sham
-with LINKINGISSHAM), massed presentation (NBMASSEDTRIALS > 0), 'only two last adjacent' (ONLYTWOLASTADJ),
-or, by default, the standard evaluation, whose cells then produce every figure of the paper (list linking,
-sham and massed presentation with 10 trials included). FIXEDCUES, RESETPWEVERYTRIAL, MIXNETWORKS and
-HALFNOBARREDPAIRUNTILT18 modify the runs of whichever experiment is selected.
+One experiment is selected by the switches, as in the original: list linking (LINKEDLISTSEVAL, sham with
+LINKINGISSHAM), massed presentation (NBMASSEDTRIALS > 0), 'only two last adjacent' (ONLYTWOLASTADJ), or, by
+default, the standard evaluation, whose cells then make every figure of the paper. The analysis cells of the
+original that also run in an experiment mode (e.g. SDE and traces with massed trials; treichler, traces and
+violin with list linking) use that experiment's run.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from .network import ALPHA_SHAPES
-
 DEFAULT_MASSED_TRIALS = 10
+PAIR_SWITCHES = ("BARREDPAIR", "MASSEDPAIR", "ADDBARREDPAIR")
 
 
 class ConfigError(ValueError):
     """An impossible combination of switches; the message is one line for the user."""
 
+    def _render_traceback_(self):  # IPython shows this instead of a traceback
+        return [f"ConfigError: {self}"]
+
+
+class StopNotebook(Exception):
+    """Stops 'run all' with one line (IPython shows `_render_traceback_` instead of a traceback)."""
+
+    def _render_traceback_(self):
+        return [str(self)]
+
 
 @dataclass
 class NotebookConfig:
-    EVAL: bool = True  # True: analyse NETFILE; False: meta-train (continual regime) and save NETFILE every 200
+    EVAL: bool = True  # True: analyse NETFILE; False: meta-train (continual regime), saving NETFILE every 200 episodes
     LINKEDLISTSEVAL: bool = False  # list linking (Fig. 3a)
     LINKINGISSHAM: bool = False  # with LINKEDLISTSEVAL: the sham control (Fig. 3b)
-    HALFNOBARREDPAIRUNTILT18: bool = False  # half the batch sees D,E first at trial 18 (more samples for Fig. 6)
-    NBMASSEDTRIALS: int = 0  # > 0: massed presentation of D,E after learning (Supplementary Note 9)
-    ONLYTWOLASTADJ: bool = False  # 7 items, tests on {A,C} {C,E} {E,G} {A,D} {D,G}
-    FIXEDCUES: bool = False  # the same item vectors in the whole batch
+    SHOWFIRSTHALFFIRST: bool = True  # list linking: A-D learned before E-H (False: E-H first)
+    NBMASSEDTRIALS: int = 0  # > 0: that many trials of MASSEDPAIR after learning (Supplementary Note 9)
+    MASSEDPAIR: list = field(default_factory=lambda: [3, 4])  # the massed pair, in this order (D, E)
+    ONLYTWOLASTADJ: bool = False  # 7 items; test trials on AC, CE, EG, AD, DG
+    HALFNOBARREDPAIRUNTILT18: bool = False  # batch elements above BATCHSIZE // 2 first see BARREDPAIR at trial 19
+    BARREDPAIR: list = field(default_factory=lambda: [3, 4])  # the withheld pair (Fig. 6)
+    ADDBARREDPAIR: list = field(default_factory=lambda: [2, 3])  # with SHOWALLSELECTS off: a neighbour pair also unseen
+    SHOWALLSELECTS: bool = True  # False: also corrchanges34_add23 (Fig. 6 with ADDBARREDPAIR unseen before trial 19)
+    FIXEDCUES: bool = False  # the same item vectors in the whole batch (debugging)
     RESETPWEVERYTRIAL: bool = False  # control: plastic weights reset every trial (no learning)
-    MIXNETWORKS: bool = False  # output weights (h2o) from MIXNETWORKSFILE
-    MIXNETWORKSFILE: str = "net2.dat"
-    ALPHATYPE: str = "synapse"  # plasticity coefficients: per "synapse", per "neuron", or one "scalar"
-    POSALPHA: bool = False  # meta-training: |alpha| at initialisation
-    CLIPALPHA: bool = False  # meta-training, with POSALPHA: clip alpha at 0 after every step
-    BATCHSIZE: int = 2000  # evaluation episodes (meta-training uses batches of 32)
+    RESETHIDDENEVERYTRIAL: bool = True  # rates r reset at every trial start (False: carried across trials)
+    RESETETEVERYTRIAL: bool = True  # eligibility trace H reset at every trial start (False: carried)
+    MIXNETWORKS: bool = False  # evaluation with the output weights (h2o) of MIXNETWORKSFILE
+    MIXNETWORKSFILE: str = "netB.dat"
+    VECTALPHA: bool = False  # one plasticity coefficient per neuron instead of per synapse
+    SCALARALPHA: bool = False  # one plasticity coefficient shared by all synapses
+    POSALPHA: bool = False  # meta-training: |alpha| at initialisation, clipped at 0 after every step
+    POSALPHAINITONLY: bool = False  # meta-training: |alpha| at initialisation only
+    FROZENINPUTWEIGHTS: bool = False  # meta-training: input weights frozen at their initial values (Suppl. Note 6)
+    PROBAOLDDATA: float = 0.25  # meta-training: chance that a test trial shows an earlier episode's items
+    NBEPSBWRESETS: int = 3  # meta-training: episodes between resets of the network state
+    TRAINEPISODES: int = 30000  # meta-training: number of episodes
+    BATCHSIZE: int = 2000  # evaluation episodes (list linking: twice as many); meta-training uses batches of 32
     NETFILE: str = "net.dat"
-    TRAINEPISODES: int = 30000
+    FIGURES: str = "figures"  # folder for the figures (PNG and PDF) and key numbers
     SEED: int = 0
 
     @classmethod
     def from_namespace(cls, namespace: dict) -> "NotebookConfig":
         """Pick the switches out of a dict such as the notebook's globals()."""
-        return cls(**{k: namespace[k] for k in asdict(cls()) if k in namespace})
+        return cls(**{f.name: namespace[f.name] for f in fields(cls) if f.name in namespace})
 
     # -----------------------------------------------------------------------------------------------------
     def validate(self) -> "NotebookConfig":
-        for name, value in asdict(self).items():
-            expected = type(getattr(NotebookConfig, name))
-            if expected is int and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigError(f"{name} must be an integer, not {value!r}")
-            if expected is bool and not isinstance(value, bool):
-                raise ConfigError(f"{name} must be True or False, not {value!r}")
-            if expected is str and not isinstance(value, str):
-                raise ConfigError(f"{name} must be a string, not {value!r}")
-        if self.ALPHATYPE not in ALPHA_SHAPES:
-            raise ConfigError(f"ALPHATYPE must be one of {', '.join(ALPHA_SHAPES)}, not {self.ALPHATYPE!r}")
-        if self.CLIPALPHA and not self.POSALPHA:
-            raise ConfigError("CLIPALPHA needs POSALPHA = True (alpha is clipped at 0 only when it starts positive)")
+        self._check_types()
+        if self.VECTALPHA and self.SCALARALPHA:
+            raise ConfigError("VECTALPHA and SCALARALPHA each choose the shape of alpha: set at most one")
+        if self.POSALPHA and self.POSALPHAINITONLY:
+            raise ConfigError("POSALPHA (|alpha| at init, then clipped at 0) and POSALPHAINITONLY (at init only): "
+                              "set at most one")
         if self.NBMASSEDTRIALS < 0:
             raise ConfigError(f"NBMASSEDTRIALS must be 0 or more, not {self.NBMASSEDTRIALS}")
+        if not 0 <= self.PROBAOLDDATA <= 1:
+            raise ConfigError(f"PROBAOLDDATA is a probability (0 to 1), not {self.PROBAOLDDATA}")
         if self.LINKINGISSHAM and not self.LINKEDLISTSEVAL:
             raise ConfigError("LINKINGISSHAM is a variant of list linking: set LINKEDLISTSEVAL = True too")
         schedules = [name for name, on in (("LINKEDLISTSEVAL", self.LINKEDLISTSEVAL),
@@ -75,6 +91,12 @@ class NotebookConfig:
                                            ("HALFNOBARREDPAIRUNTILT18", self.HALFNOBARREDPAIRUNTILT18)) if on]
         if len(schedules) > 1:
             raise ConfigError(f"{' and '.join(schedules)} each choose the pairs shown: use one at a time")
+        if abs(self.BARREDPAIR[0] - self.BARREDPAIR[1]) != 1:
+            raise ConfigError(f"BARREDPAIR must be two adjacent items such as [3, 4], not {self.BARREDPAIR}")
+        if not self.SHOWALLSELECTS and not _adjacent(self.ADDBARREDPAIR, self.BARREDPAIR):
+            raise ConfigError("ADDBARREDPAIR must be an adjacent pair next to BARREDPAIR, such as [2, 3] for [3, 4]")
+        if self.HALFNOBARREDPAIRUNTILT18 and self.FIXEDCUES:
+            raise ConfigError("HALFNOBARREDPAIRUNTILT18 cannot be combined with FIXEDCUES (as in the original)")
         if not self.EVAL:
             eval_only = [name for name in ("LINKEDLISTSEVAL", "LINKINGISSHAM", "HALFNOBARREDPAIRUNTILT18",
                                            "ONLYTWOLASTADJ", "FIXEDCUES", "RESETPWEVERYTRIAL", "MIXNETWORKS")
@@ -82,11 +104,26 @@ class NotebookConfig:
             if eval_only:
                 raise ConfigError(f"{', '.join(eval_only)} only apply when EVAL = True (evaluation); "
                                   "meta-training always uses the standard task")
-            if self.TRAINEPISODES < 1:
-                raise ConfigError(f"TRAINEPISODES must be positive, not {self.TRAINEPISODES}")
+            if self.TRAINEPISODES < 1 or self.NBEPSBWRESETS < 1:
+                raise ConfigError("TRAINEPISODES and NBEPSBWRESETS must be positive")
         elif self.BATCHSIZE < 20:
             raise ConfigError(f"BATCHSIZE must be at least 20 for evaluation (10 splits), not {self.BATCHSIZE}")
         return self
+
+    def _check_types(self) -> None:
+        for f in fields(self):
+            value, expected = getattr(self, f.name), f.type
+            if expected == "bool" and not isinstance(value, bool):
+                raise ConfigError(f"{f.name} must be True or False, not {value!r}")
+            if expected == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+                raise ConfigError(f"{f.name} must be a whole number, not {value!r}")
+            if expected == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise ConfigError(f"{f.name} must be a number, not {value!r}")
+            if expected == "str" and not isinstance(value, str):
+                raise ConfigError(f"{f.name} must be a string, not {value!r}")
+            if f.name in PAIR_SWITCHES and not _is_pair(value):
+                raise ConfigError(f"{f.name} must be two different item indices from 0 to 7 such as [3, 4], "
+                                  f"not {value!r}")
 
     # -----------------------------------------------------------------------------------------------------
     @property
@@ -99,62 +136,103 @@ class NotebookConfig:
             return "onlytwolastadj"
         return "standard"
 
-    def groups(self) -> list[str]:
-        """The figure groups (see report.GROUPS) this configuration produces."""
-        from .report import STANDARD_GROUPS
-        if self.experiment == "standard":
-            return STANDARD_GROUPS + ["massed", "curve"]
-        return [self.experiment]
+    @property
+    def alpha_shape(self) -> str:
+        return "neuron" if self.VECTALPHA else "scalar" if self.SCALARALPHA else "synapse"
+
+    def makes(self, figure: str) -> bool:
+        """Whether the selected experiment makes this figure (see transitive.panels.FIGURES)."""
+        from .panels import FIGURES
+        made = FIGURES[figure].made_with(self.settings())
+        if not made:
+            print(f"({figure}: not made in the '{self.experiment}' experiment with these switches)")
+        return made
+
+    def settings(self):
+        from .runs import Settings
+        return Settings(batch=self.BATCHSIZE, seed=self.SEED, experiment=self.experiment, fixed_items=self.FIXEDCUES,
+                        reset_plastic_every_trial=self.RESETPWEVERYTRIAL,
+                        reset_rates_every_trial=self.RESETHIDDENEVERYTRIAL,
+                        reset_trace_every_trial=self.RESETETEVERYTRIAL,
+                        withhold_in_standard=self.HALFNOBARREDPAIRUNTILT18, barred_pair=tuple(self.BARREDPAIR),
+                        add_barred_pair=None if self.SHOWALLSELECTS else tuple(self.ADDBARREDPAIR),
+                        massed_trials=self.NBMASSEDTRIALS or DEFAULT_MASSED_TRIALS, massed_pair=tuple(self.MASSEDPAIR),
+                        first_half_first=self.SHOWFIRSTHALFFIRST)
+
+    def runs(self, net, log=print):
+        from .runs import Runs
+        curve = Path(self.NETFILE).with_suffix(".csv")
+        return Runs(net, self.settings(), log=log, curves={"this run": curve} if curve.exists() else {})
 
     def load_network(self, device: str = "cpu"):
         """NETFILE, with the output weights of MIXNETWORKSFILE when MIXNETWORKS."""
         from .io import load_network
         net = load_network(self.NETFILE, device)
-        if net.alpha_shape != self.ALPHATYPE:
-            raise ConfigError(f"{self.NETFILE} has plasticity coefficients per {net.alpha_shape}, "
-                              f"but ALPHATYPE = {self.ALPHATYPE!r}: set ALPHATYPE = {net.alpha_shape!r}")
+        if net.alpha_shape != self.alpha_shape:
+            switch = {"synapse": "VECTALPHA = SCALARALPHA = False", "neuron": "VECTALPHA = True",
+                      "scalar": "SCALARALPHA = True"}[net.alpha_shape]
+            raise ConfigError(f"{self.NETFILE} has plasticity coefficients per {net.alpha_shape}: set {switch}")
         if self.MIXNETWORKS:
             other = load_network(self.MIXNETWORKSFILE, device)
             net.h2o.load_state_dict(other.h2o.state_dict())
         return net
 
-    def evaluation(self, net, out, log=print):
-        from .report import Evaluation, Options
-        curve = Path(self.NETFILE).with_suffix(".csv")
-        options = Options(batch=self.BATCHSIZE, seed=self.SEED, fixed_items=self.FIXEDCUES,
-                          reset_plastic_every_trial=self.RESETPWEVERYTRIAL,
-                          withhold_in_standard=self.HALFNOBARREDPAIRUNTILT18,
-                          massed_trials=self.NBMASSEDTRIALS or DEFAULT_MASSED_TRIALS,
-                          curves={"this run": curve} if curve.exists() else {})
-        return Evaluation(net, out, options, log=log)
-
     def train_config(self, device: str = "cpu"):
+        """The meta-training settings: the package's defaults (transitive.training.TrainConfig, the paper's
+        values) with the switches of this notebook."""
         from .training import TrainConfig
         return TrainConfig(episodes=self.TRAINEPISODES, regime="continual", seed=self.SEED, save_every=200,
-                           alpha_shape=self.ALPHATYPE, positive_alpha=self.POSALPHA, clip_alpha=self.CLIPALPHA,
-                           device=device)
+                           alpha_shape=self.alpha_shape, positive_alpha=self.POSALPHA,
+                           positive_alpha_init_only=self.POSALPHAINITONLY, frozen_input=self.FROZENINPUTWEIGHTS,
+                           old_items_probability=self.PROBAOLDDATA, resets_every=self.NBEPSBWRESETS,
+                           reset_rates_every_trial=self.RESETHIDDENEVERYTRIAL,
+                           reset_trace_every_trial=self.RESETETEVERYTRIAL, device=device)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
 
 
-def show_group(config: NotebookConfig, ev, group: str) -> None:
-    """Produce one figure group if this configuration selects it, and display its PNGs (the files are in
-    ev.out)."""
-    if group not in config.groups():
-        print(f"({group}: not part of the selected experiment '{config.experiment}')")
-        return
-    show(ev.group(group))
+def _adjacent(added, barred) -> bool:
+    low, high = sorted(added)
+    return high - low == 1 and sorted(added) != sorted(barred) and bool(set(added) & set(barred))
 
 
-def show(paths) -> None:
-    """Display the PNG files among `paths` (in a notebook; prints the names elsewhere)."""
-    pngs = [Path(p) for p in paths if str(p).endswith(".png")]
+def _is_pair(value) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and 0 <= v < 8 for v in value)
+            and value[0] != value[1])
+
+
+def meta_train(config: NotebookConfig, device: str = "cpu"):
+    """EVAL = False: meta-train into NETFILE (resuming its checkpoint if there is one). Stops the notebook
+    with one line when the training did not reach its last episode (interrupted)."""
+    from .training import Trainer
+    trainer = Trainer(config.train_config(device), config.NETFILE, resume=True)
+    trainer.train()
+    if not trainer.finished:
+        raise StopNotebook(f"meta-training stopped at episode {trainer.episode} of {config.TRAINEPISODES}; "
+                           f"{config.NETFILE} and its checkpoint are saved: run this cell again to resume")
+    print(f"meta-training done: {trainer.episode} episodes, parameters in {config.NETFILE}")
+    return trainer
+
+
+def save_and_show(fig, name: str, folder) -> list[Path]:
+    """Save a figure as PNG and PDF under its original file name, and display it (in a notebook)."""
+    from .figures import save_figure
+    if fig is None:
+        print(f"{name}: nothing to plot")
+        return []
+    paths = save_figure(fig, folder, name)
+    show_png(paths[0])
+    return paths
+
+
+def show_png(path) -> None:
     try:
         from IPython import get_ipython
         from IPython.display import Image, display
         if get_ipython() is None:
             raise ImportError
     except ImportError:
-        for p in pngs:
-            print(p)
+        print(path)
         return
-    for p in pngs:
-        display(Image(filename=str(p)))
+    display(Image(filename=str(path)))

@@ -15,6 +15,10 @@ the training while the main thread stays free for that signal, the job trains in
 SIGTERM (or Ctrl-C, SIGINT) also stops the training after the current episode and saves; the job then ends
 unfinished, and SLURM's own requeue or re-running the sweep resumes it.
 
+Populations. With `population=K` (> 1) the seeds still to train are grouped K per job, in seed order, and
+each job trains its K seeds at once in one process (`transitive.population`); every seed keeps its own
+folder and checkpoint, so resuming, skipping and preemption work seed by seed as above.
+
 Re-running the same sweep command skips seeds whose checkpoint has reached the final episode, skips seeds
 whose last submitted job is still queued or running, and submits the others (resuming where a checkpoint
 exists). A checkpoint made with other settings is reported and its seed left alone.
@@ -238,6 +242,120 @@ class TrainingJob:
         return submitit.helpers.DelayedSubmission(TrainingJob(self.config, self.params, self.threads))
 
 
+class PopulationJob:
+    """The callable submitted for a group of seeds trained at once (`transitive.population`): `job()` trains
+    them (each resuming from its checkpoint if it has one) and returns {"population": [per-seed outcome]}."""
+
+    def __init__(self, config: TrainConfig, out, seeds, threads: int | None = None):
+        self.config, self.out, self.seeds, self.threads = config, str(out), [int(s) for s in seeds], threads
+        self._trainer = None
+        self._thread = None
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_trainer"] = state["_thread"] = None
+        return state
+
+    @property
+    def name(self) -> str:
+        return f"seeds {','.join(map(str, self.seeds))}"
+
+    def __call__(self) -> dict:
+        import torch
+        from .population import PopulationTrainer
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        config = replace(self.config)
+        if config.device == "auto":
+            config.device = "cuda" if torch.cuda.is_available() else "cpu"
+        trainer = PopulationTrainer(config, self.seeds, self.out, resume=True, progress=False)
+        self._trainer = trainer
+        began = time.time()
+        for member in trainer.members:
+            verb = f"resuming at episode {member.episode}" if member.episode else "starting"
+            print(f"seed {member.config.seed}: {verb} of {config.episodes} in a population of {len(self.seeds)} "
+                  f"({trainer.runner} runner, {config.device}) -> {member.paths['params']}", flush=True)
+            member.save = _reporting_save(member, began)
+        error: list[BaseException] = []
+
+        def work():
+            try:
+                if self.threads:
+                    torch.set_num_threads(self.threads)
+                trainer.train()
+            except BaseException as exc:
+                error.append(exc)
+
+        def terminate(signum, frame):
+            print(f"{self.name}: SIGTERM, stopping after the current episode", flush=True)
+            trainer.stop_requested = True
+
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGTERM, terminate)
+        self._thread = threading.Thread(target=work, name="train-population", daemon=True)
+        self._thread.start()
+        try:
+            while self._thread.is_alive():
+                self._thread.join(timeout=0.5)
+        except KeyboardInterrupt:
+            self._stop(wait_s=120)
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+        if error:
+            raise error[0]
+        outcomes = []
+        for member in trainer.members:
+            recent = member.curve[-10:]
+            outcomes.append({"seed": member.config.seed, "episode": member.episode, "episodes": config.episodes,
+                             "finished": member.finished, "params": str(member.paths["params"]),
+                             "final_percent_correct": sum(r["percent_correct"] for r in recent) / len(recent)
+                             if recent else None})
+        return {"population": outcomes}
+
+    def _stop(self, wait_s: float) -> None:
+        if self._trainer is not None:
+            self._trainer.stop_requested = True
+        if self._thread is not None:
+            self._thread.join(timeout=wait_s)
+
+    def checkpoint(self, *args, **kwargs):
+        """submitit's protocol: stop after the current episode, save every member, and requeue."""
+        import submitit
+        self._stop(wait_s=60)
+        episodes = [m.episode for m in self._trainer.members] if self._trainer is not None else "?"
+        print(f"{self.name}: checkpointed at episodes {episodes}; requeued, will resume", flush=True)
+        return submitit.helpers.DelayedSubmission(PopulationJob(self.config, self.out, self.seeds, self.threads))
+
+
+def _reporting_save(member, began: float):
+    """The member's save, followed by a progress line in the job's log."""
+    save = member.save
+    first = member.episode
+
+    def save_and_report():
+        save()
+        recent = member.curve[-10:]
+        correct = sum(r["percent_correct"] for r in recent) / len(recent) if recent else float("nan")
+        elapsed = time.time() - began
+        rate = (member.episode - first) / elapsed if elapsed > 0 else float("nan")
+        print(f"seed {member.config.seed}: episode {member.episode}/{member.config.episodes}, recent test-trial "
+              f"correct {correct:.1f}%, {rate:.2f} episodes/s, saved {member.paths['params']}", flush=True)
+    return save_and_report
+
+
+def job_seed_result(outcome: dict, seed: int) -> dict:
+    """One seed's outcome from a job's result (a single seed's dict, or a population's)."""
+    if "population" in outcome:
+        for entry in outcome["population"]:
+            if entry["seed"] == seed:
+                return entry
+        return {"seed": seed, "error": "not in its job's result"}
+    return outcome
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Submission.
 
@@ -343,17 +461,28 @@ def plan_sweep(seeds, out, config: TrainConfig, check_jobs: bool = True) -> list
     return states
 
 
+def group_seeds(seeds, population: int) -> list[tuple[int, ...]]:
+    """Seeds in order, `population` per group (the last group may be smaller)."""
+    seeds = list(seeds)
+    return [tuple(seeds[i:i + population]) for i in range(0, len(seeds), population)]
+
+
 def run_sweep(seeds, out, episodes: int = 30000, regime: str = "continual", resources: Resources | None = None,
-              wait: bool = False, poll_s: float = 60.0, echo=print, **config_options) -> dict:
+              wait: bool = False, poll_s: float = 60.0, echo=print, population: int = 1,
+              **config_options) -> dict:
     """Submit one training per seed that is not finished yet; optionally wait for all of them.
 
-    `config_options` are further TrainConfig fields (batch, save_every, burn_in, log_every, ...), for tests
-    and variants; the defaults are the paper's. With the local executor at most `resources.parallel` jobs
-    (default 1) run at once: if more seeds are waiting, this call stays until all are submitted, and it
-    waits for the end when `wait` is true. Returns {"states": [...], "jobs": {seed: job}, "results": {...}}.
+    `population` K > 1: the seeds to train go K per job, trained at once in one process (with `resources.gpus`
+    1, one job per GPU). `config_options` are further TrainConfig fields (batch, save_every, burn_in,
+    log_every, ...), for tests and variants; the defaults are the paper's. With the local executor at most
+    `resources.parallel` jobs (default 1) run at once: if more are waiting, this call stays until all are
+    submitted, and it waits for the end when `wait` is true. Returns {"states": [...], "jobs": {seed: job},
+    "results": {seed: outcome}} (the seeds of one job share it).
     """
     resources = resources or Resources()
     out = Path(out)
+    if not isinstance(population, int) or population < 1:
+        raise SweepError(f"population must be a positive whole number, not {population!r}")
     config = TrainConfig(episodes=episodes, regime=regime, device="auto", **config_options)
     try:
         replace(config, device="cpu").validate()
@@ -366,6 +495,8 @@ def run_sweep(seeds, out, episodes: int = 30000, regime: str = "continual", reso
     record = read_record(out)
     record.update({"executor": resources.executor, "episodes": episodes, "regime": regime,
                    "config": {k: v for k, v in asdict(config).items() if k not in ("seed", "device")}})
+    if population > 1:
+        record["population"] = population
     record.setdefault("jobs", {})
     result = {"states": states, "jobs": {}, "results": {}}
     if not todo:
@@ -374,53 +505,67 @@ def run_sweep(seeds, out, episodes: int = 30000, regime: str = "continual", reso
     logs = out / "logs"
     executor = make_executor(resources, logs)
 
-    def job_for(seed):
-        params = seed_params(out, seed)
-        params.parent.mkdir(parents=True, exist_ok=True)
-        return TrainingJob(replace(config, seed=seed), params, threads=resources.cpus)
+    def job_for(group):
+        for seed in group:
+            seed_params(out, seed).parent.mkdir(parents=True, exist_ok=True)
+        if population == 1:
+            return TrainingJob(replace(config, seed=group[0]), seed_params(out, group[0]), threads=resources.cpus)
+        return PopulationJob(config, out, group, threads=resources.cpus)
 
-    def remember(seed, job):
-        result["jobs"][seed] = job
-        record["jobs"][str(seed)] = {"job_id": str(job.job_id), "executor": resources.executor,
-                                     "submitted": time.strftime("%Y-%m-%d %H:%M:%S"),
-                                     "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}
+    def remember(group, job):
+        entry = {"job_id": str(job.job_id), "executor": resources.executor,
+                 "submitted": time.strftime("%Y-%m-%d %H:%M:%S"),
+                 "stdout": str(job.paths.stdout), "stderr": str(job.paths.stderr)}
+        if population > 1:
+            entry["seeds"] = list(group)
+        for seed in group:
+            result["jobs"][seed] = job
+            record["jobs"][str(seed)] = dict(entry)
         _write_record(out, record)
-        echo(f"seed {seed}: submitted job {job.job_id}; log {job.paths.stdout}")
+        name = f"seed {group[0]}" if len(group) == 1 else f"seeds {','.join(map(str, group))}"
+        echo(f"{name}: submitted job {job.job_id}; log {job.paths.stdout}")
 
+    groups = group_seeds(todo, population)
     if resources.executor == "slurm":
         with executor.batch():
-            pending = [(seed, executor.submit(job_for(seed))) for seed in todo]
-        for seed, job in pending:
-            remember(seed, job)
+            pending = [(group, executor.submit(job_for(group))) for group in groups]
+        for group, job in pending:
+            remember(group, job)
         echo(f"{len(pending)} jobs submitted to SLURM; logs in {logs}/")
-        waiting: list[int] = []
+        waiting: list[tuple[int, ...]] = []
     else:
         slots = max(1, resources.parallel or 1)
-        waiting = list(todo)
-        while waiting and len(result["jobs"]) < slots:
-            seed = waiting.pop(0)
-            remember(seed, executor.submit(job_for(seed)))
+        waiting = list(groups)
+        while waiting and _job_count(result["jobs"]) < slots:
+            group = waiting.pop(0)
+            remember(group, executor.submit(job_for(group)))
         if waiting:
-            echo(f"{len(waiting)} more seeds wait for a free slot ({slots} at once); staying to submit them")
+            echo(f"{len(waiting)} more jobs wait for a free slot ({slots} at once); staying to submit them")
     if wait or waiting:
-        _follow(result, out, config, seeds, waiting, lambda seed: remember(seed, executor.submit(job_for(seed))),
+        _follow(result, out, config, seeds, waiting, lambda group: remember(group, executor.submit(job_for(group))),
                 resources, poll_s, echo, wait)
     return result
 
 
+def _job_count(jobs: dict) -> int:
+    return len({id(job) for job in jobs.values()})
+
+
 def _follow(result, out, config, seeds, waiting, submit, resources, poll_s, echo, wait_all) -> None:
-    """Poll jobs, print progress, submit waiting seeds into free local slots, collect results."""
+    """Poll jobs, print progress, submit waiting seed groups into free local slots, collect results."""
     jobs = result["jobs"]
     slots = max(1, resources.parallel or 1)
     last_line, last_print = "", 0.0
     while True:
-        running = [s for s, j in jobs.items() if s not in result["results"] and not j.done()]
+        running = {id(j) for s, j in jobs.items() if s not in result["results"] and not j.done()}
         for seed, job in jobs.items():
-            if seed in result["results"] or seed in running:
+            if seed in result["results"] or id(job) in running:
                 continue
             try:
-                result["results"][seed] = job.result()
-                if not result["results"][seed].get("finished"):
+                result["results"][seed] = job_seed_result(job.result(), seed)
+                if "error" in result["results"][seed]:
+                    echo(f"seed {seed}: job {job.job_id}: {result['results'][seed]['error']}")
+                elif not result["results"][seed].get("finished"):
                     echo(f"seed {seed}: job {job.job_id} stopped at episode {result['results'][seed].get('episode')}; "
                          "run the sweep again to resume it")
             except Exception as error:  # the job failed: say where to look
@@ -429,17 +574,19 @@ def _follow(result, out, config, seeds, waiting, submit, resources, poll_s, echo
                 echo(f"seed {seed}: job {job.job_id} FAILED ({result['results'][seed]['error'][:200]}); "
                      f"see {job.paths.stderr}")
         while waiting and len(running) < slots:
-            seed = waiting.pop(0)
-            submit(seed)
-            running.append(seed)
+            group = waiting.pop(0)
+            submit(group)
+            running.add(id(jobs[group[0]]))
         progress = []
         for seed in seeds:
             ended = result["results"].get(seed, {})
             episode = ended.get("episode") if "episode" in ended else curve_episode(seed_params(out, seed))
             progress.append(f"{seed}:{episode or 0}")
         done = sum(1 for r in result["results"].values() if r.get("finished"))
-        line = (f"[{time.strftime('%H:%M:%S')}] {done}/{len(jobs) + len(waiting)} finished, {len(running)} running, "
-                f"{len(waiting)} waiting; episodes per seed (of {config.episodes}; running ones: as last logged): "
+        waiting_seeds = sum(len(g) for g in waiting)
+        running_seeds = sum(1 for j in jobs.values() if id(j) in running)
+        line = (f"[{time.strftime('%H:%M:%S')}] {done}/{len(jobs) + waiting_seeds} finished, {running_seeds} running, "
+                f"{waiting_seeds} waiting; episodes per seed (of {config.episodes}; running ones: as last logged): "
                 f"{' '.join(progress)}")
         now = time.time()
         if line.split("] ", 1)[1] != last_line or now - last_print > 10 * poll_s:
@@ -458,7 +605,7 @@ def _follow(result, out, config, seeds, waiting, submit, resources, poll_s, echo
 # Fig. 1f from a sweep folder.
 
 SUMMARY_COLUMNS = ("seed", "last_logged_episode", "final_percent_correct", "verdict", "agreement",
-                   "near_link_accuracy", "step2_effect_size", "step3_effect_size")
+                   "near_link_accuracy", "feedback_effect_size", "delay_effect_size")
 PASSIVE_COLOUR = "0.6"
 
 
@@ -499,14 +646,14 @@ def learning_curves(folder, out, batch: int = 200, classify: bool = True, seed: 
             continue
         row = {"seed": seed, "last_logged_episode": int(curve[-1]["episode"]),
                "final_percent_correct": final_accuracy(curve), "verdict": "not classified", "agreement": "",
-               "near_link_accuracy": float("nan"), "step2_effect_size": float("nan"),
-               "step3_effect_size": float("nan")}
+               "near_link_accuracy": float("nan"), "feedback_effect_size": float("nan"),
+               "delay_effect_size": float("nan")}
         if classify and params.exists():
             verdict = classifier(params)
             row.update(verdict=verdict["verdict"], agreement=verdict.get("agreement", ""),
                        near_link_accuracy=verdict.get("behaviour", {}).get("near_link_accuracy", float("nan")),
-                       step2_effect_size=verdict["modulation"]["step2"]["effect_size"],
-                       step3_effect_size=verdict["modulation"]["step3"]["effect_size"])
+                       feedback_effect_size=verdict["modulation"]["feedback"]["effect_size"],
+                       delay_effect_size=verdict["modulation"]["delay"]["effect_size"])
             echo(f"seed {seed}: {verdict['verdict']} ({verdict.get('agreement', '')})")
         elif classify:
             row["verdict"] = "no network file"
@@ -559,11 +706,11 @@ def learning_curves(folder, out, batch: int = 200, classify: bool = True, seed: 
 def format_summary(rows: list[dict]) -> str:
     def number(x, fmt):
         return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
-    lines = [f"{'seed':>5} {'last ep.':>9} {'final %':>8}  {'verdict':<16} {'CD/EF/CF':>8} {'d2':>6} {'d3':>6}  how"]
+    lines = [f"{'seed':>5} {'last ep.':>9} {'final %':>8}  {'verdict':<16} {'CD/EF/CF':>8} {'d fb':>6} {'d del':>6}  how"]
     for r in rows:
         lines.append(f"{r['seed']:>5} {r['last_logged_episode']:>9} {number(r['final_percent_correct'], '.1f'):>8}  "
                      f"{r['verdict']:<16} {number(r['near_link_accuracy'], '.2f'):>8} "
-                     f"{number(r['step2_effect_size'], '+.2f'):>6} {number(r['step3_effect_size'], '+.2f'):>6}  "
+                     f"{number(r['feedback_effect_size'], '+.2f'):>6} {number(r['delay_effect_size'], '+.2f'):>6}  "
                      f"{r['agreement']}")
     verdicts = [r["verdict"] for r in rows]
     lines.append(", ".join(f"{v}: {verdicts.count(v)}" for v in dict.fromkeys(verdicts)))

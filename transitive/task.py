@@ -55,7 +55,7 @@ class Trials:
 
 
 def draw_items(batch: int, nbcues: int, cue_size: int = CUE_SIZE, max_agreement: float = 0.66,
-               device=None) -> torch.Tensor:
+               device=None, generator: torch.Generator | None = None) -> torch.Tensor:
     """Random +-1 item vectors (batch, nbcues, cue_size); a candidate is redrawn while it agrees with an
     earlier item of the same list in more than `max_agreement` of positions."""
     items = torch.empty(batch, nbcues, cue_size, device=device)
@@ -63,7 +63,7 @@ def draw_items(batch: int, nbcues: int, cue_size: int = CUE_SIZE, max_agreement:
         todo = torch.ones(batch, dtype=torch.bool, device=device)
         while True:
             count = int(todo.sum())
-            candidates = torch.randint(0, 2, (count, cue_size), device=device).float() * 2 - 1
+            candidates = torch.randint(0, 2, (count, cue_size), device=device, generator=generator).float() * 2 - 1
             items[todo, k] = candidates
             if k == 0:
                 break
@@ -85,18 +85,18 @@ def present(items: torch.Tensor, pairs: torch.Tensor) -> Trials:
 # ---------------------------------------------------------------------------------------------------------
 # Pair schedules: functions returning (batch, ntrials, 2) long tensors.
 
-def adjacent_pairs(batch: int, ntrials: int, low: int, high: int, device=None) -> torch.Tensor:
+def adjacent_pairs(batch: int, ntrials: int, low: int, high: int, device=None, generator=None) -> torch.Tensor:
     """Uniform over ordered adjacent pairs of items low..high (inclusive)."""
-    first = torch.randint(low, high, (batch, ntrials), device=device)
+    first = torch.randint(low, high, (batch, ntrials), device=device, generator=generator)
     pair = torch.stack([first, first + 1], -1)
-    flip = torch.rand(batch, ntrials, device=device) < 0.5
+    flip = torch.rand(batch, ntrials, device=device, generator=generator) < 0.5
     return torch.where(flip.unsqueeze(-1), pair.flip(-1), pair)
 
 
-def any_pairs(batch: int, ntrials: int, nbcues: int, device=None) -> torch.Tensor:
+def any_pairs(batch: int, ntrials: int, nbcues: int, device=None, generator=None) -> torch.Tensor:
     """Uniform over ordered pairs of two different items among 0..nbcues-1."""
-    first = torch.randint(0, nbcues, (batch, ntrials), device=device)
-    second = (first + torch.randint(1, nbcues, (batch, ntrials), device=device)) % nbcues
+    first = torch.randint(0, nbcues, (batch, ntrials), device=device, generator=generator)
+    second = (first + torch.randint(1, nbcues, (batch, ntrials), device=device, generator=generator)) % nbcues
     return torch.stack([first, second], -1)
 
 
@@ -105,65 +105,17 @@ def fixed_pairs(batch: int, pairs, device=None) -> torch.Tensor:
     return torch.tensor(pairs, device=device).reshape(1, -1, 2).expand(batch, -1, -1).clone()
 
 
-def random_order(pairs: torch.Tensor) -> torch.Tensor:
+def random_order(pairs: torch.Tensor, generator=None) -> torch.Tensor:
     """Each trial's pair shown in either order with probability 1/2."""
-    flip = torch.rand(pairs.shape[:2], device=pairs.device) < 0.5
+    flip = torch.rand(pairs.shape[:2], device=pairs.device, generator=generator) < 0.5
     return torch.where(flip.unsqueeze(-1), pairs.flip(-1), pairs)
 
 
-def standard_schedule(batch: int, nbcues: int, n_learning: int = 20, n_test: int = 10, device=None):
-    """Learning trials of adjacent pairs, then test trials of any pair (SPEC section 3)."""
-    return torch.cat([adjacent_pairs(batch, n_learning, 0, nbcues - 1, device),
-                      any_pairs(batch, n_test, nbcues, device)], 1)
-
-
-def massed_schedule(batch: int, extra: int, nbcues: int = 8, pair=(3, 4), n_learning: int = 20,
-                    n_test: int = 10, device=None):
-    """Supplementary Note 9: after learning, `extra` trials all showing one pair (D, E), then the tests."""
-    return torch.cat([adjacent_pairs(batch, n_learning, 0, nbcues - 1, device),
-                      fixed_pairs(batch, [pair] * extra, device),
-                      any_pairs(batch, n_test, nbcues, device)], 1)
-
-
-def withheld_pair_schedule(batch: int, nbcues: int = 8, pair=(3, 4), reveal_trial: int = 18,
-                           n_learning: int = 20, n_test: int = 10, device=None):
-    """HALFNOBARREDPAIRUNTILT18: in the first half of the batch, learning trials before `reveal_trial`
-    never show `pair` (either order) and trial `reveal_trial` shows it in random order."""
-    pairs = standard_schedule(batch, nbcues, n_learning, n_test, device)
-    half = batch // 2
-    low = min(pair)
-    learning = pairs[:half, :reveal_trial]
-    barred = learning.min(-1).values == low
-    while barred.any():  # redraw the barred trials among the other adjacent pairs
-        redraw = adjacent_pairs(half, reveal_trial, 0, nbcues - 1, device)
-        learning = torch.where(barred.unsqueeze(-1), redraw, learning)
-        barred = learning.min(-1).values == low
-    pairs[:half, :reveal_trial] = learning
-    pairs[:half, reveal_trial] = random_order(fixed_pairs(half, [pair], device))[:, 0]
-    return pairs
-
-
-def only_two_last_adjacent_schedule(batch: int, nbcues: int = 7, n_learning: int = 20, device=None):
-    """ONLYTWOLASTADJ (7 items): tests 20..27 show {A,C} {C,E} {E,G} {A,D} {D,G}; 28, 29 show adjacent
-    pairs not involving A or G."""
-    if nbcues != 7:
-        raise ValueError("the 'only two last adjacent' schedule needs 7 items")
-    choices = torch.tensor([[0, 2], [2, 4], [4, 6], [0, 3], [3, 6]], device=device)
-    pick = choices[torch.randint(0, len(choices), (batch, 8), device=device)]
-    return torch.cat([adjacent_pairs(batch, n_learning, 0, nbcues - 1, device), random_order(pick),
-                      adjacent_pairs(batch, 2, 1, nbcues - 2, device)], 1)
-
-
-def linking_schedules(batch: int, sham: bool = False, device=None):
-    """List linking (Fig. 3a) or sham (Fig. 3b): three episodes run with state carried over.
-
-    1: 10 trials of adjacent pairs of A..D;  2: 10 trials of adjacent pairs of E..H;
-    3: 4 trials of the linking pair D,E in random order (sham: one trial of B,C in that order),
-       then one test trial of any pair of A..H, which is scored.
-    """
-    link = fixed_pairs(batch, [(1, 2)], device) if sham else random_order(fixed_pairs(batch, [(3, 4)] * 4, device))
-    return [adjacent_pairs(batch, 10, 0, 3, device), adjacent_pairs(batch, 10, 4, 7, device),
-            torch.cat([link, any_pairs(batch, 1, 8, device)], 1)]
+def standard_schedule(batch: int, nbcues: int, n_learning: int = 20, n_test: int = 10, device=None,
+                      generator=None):
+    """Learning trials of adjacent pairs, then test trials of any pair."""
+    return torch.cat([adjacent_pairs(batch, n_learning, 0, nbcues - 1, device, generator),
+                      any_pairs(batch, n_test, nbcues, device, generator)], 1)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -189,14 +141,3 @@ def feedback_inputs(reward: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     inputs[:, REWARD] = reward
     inputs[:, ACTION] = torch.nn.functional.one_hot(action, 2).float()
     return inputs
-
-
-def pair_name(i: int, j: int) -> str:
-    """Unordered pair name, 'AB' for (0, 1) or (1, 0)."""
-    a, b = sorted((int(i), int(j)))
-    return LETTERS[a] + LETTERS[b]
-
-
-def pair_order(nbcues: int = 8):
-    """Pairs ordered by symbolic distance, then position: AB BC ... GH AC BD ... AH."""
-    return [(i, i + d) for d in range(1, nbcues) for i in range(nbcues - d)]

@@ -1,0 +1,163 @@
+"""The command line's options come from the one configuration: every TrainConfig and LossWeights field is an
+option of `train` and `sweep`, setting it reaches the configuration, every --help shows defaults, and
+argument errors name the option and the expected value in plain words."""
+import dataclasses
+import re
+import typing
+
+import pytest
+
+from transitive import cli
+from transitive.training import TrainConfig
+
+
+def config_fields():
+    """(key, field, nested) for every field, nested ones included: 'batch', 'loss.discount', ..."""
+    hints = typing.get_type_hints(TrainConfig)
+    rows = []
+    for field in dataclasses.fields(TrainConfig):
+        if dataclasses.is_dataclass(hints[field.name]):
+            rows += [(f"{field.name}.{f.name}", f, True) for f in dataclasses.fields(hints[field.name])]
+        else:
+            rows.append((field.name, field, False))
+    return rows
+
+
+def option_for(key: str) -> str:
+    prefix, _, name = key.rpartition(".")
+    return "--" + (f"{prefix}_{name}" if prefix else name).replace("_", "-")
+
+
+def other_value(key: str, field):
+    """Command-line words that set `field` to a valid value other than its default, and that value."""
+    default = field.default if field.default is not dataclasses.MISSING else field.default_factory()
+    option = option_for(key)
+    if isinstance(default, bool):
+        return ([f"--no-{option[2:]}"] if default else [option]), not default
+    if isinstance(default, int):
+        value = default + 1
+    elif isinstance(default, float):
+        value = default / 2 if default else 0.5
+    elif key == "regime":
+        value = "simple" if default == "continual" else "continual"
+    elif key == "alpha_shape":
+        value = "neuron" if default != "neuron" else "synapse"
+    elif key == "device":
+        value = "cpu:0"  # another spelling of the CPU: no GPU needed
+    else:
+        value = f"{default}x"
+    return [option, str(value)], value
+
+
+def value_of(config, key):
+    for part in key.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def parse(*words):
+    return cli.build_parser().parse_args(list(map(str, words)))
+
+
+def test_every_field_has_an_option_with_help_and_default():
+    text = " ".join(cli.build_parser()._subparsers._group_actions[0].choices["train"].format_help().split())
+    for key, field, _ in config_fields():
+        assert option_for(key) in text, key
+        assert field.metadata.get("help"), f"{key} has no help text in its metadata"
+
+
+@pytest.mark.parametrize("key,field", [(k, f) for k, f, _ in config_fields()], ids=lambda x: str(x)[:30])
+def test_setting_each_field_reaches_the_train_config(key, field, tmp_path):
+    words, expected = other_value(key, field)
+    args = parse("train", "--out", tmp_path / "net.dat", *words)
+    config = cli._config(args, "train")
+    assert value_of(config, key) == expected
+    untouched = TrainConfig(device=cli.default_device())
+    for other, _, _ in config_fields():  # nothing else moved
+        if other != key:
+            assert value_of(config, other) == value_of(untouched, other), other
+
+
+def test_train_command_trains_with_the_options(monkeypatch, tmp_path):
+    seen = {}
+
+    class Done:
+        curve, episode, episodes_run, seconds, stop_requested = [], 7, 0, 0.0, False
+
+    def fake_train(config, out, resume=False, progress=True, start_from=None):
+        seen.update(config=config, out=out, resume=resume, progress=progress)
+        return Done()
+
+    monkeypatch.setattr("transitive.training.train", fake_train)
+    out = tmp_path / "net.dat"
+    assert cli.main(["train", "--out", str(out), "--lr", "3e-4", "--burn-in", "5", "--loss-discount", "0.5",
+                     "--step3-drive-penalty", "1.0", "--alpha", "scalar", "--positive-alpha", "--quiet",
+                     "--regime", "simple"]) == 0
+    config = seen["config"]
+    assert (config.lr, config.burn_in, config.loss.discount, config.loss.step3_drive) == (3e-4, 5, 0.5, 1.0)
+    assert (config.alpha_shape, config.positive_alpha, config.regime) == ("scalar", True, "simple")
+    assert seen["out"] == str(out) and seen["progress"] is False
+
+
+def test_sweep_passes_every_setting(monkeypatch, tmp_path):
+    seen = {}
+
+    def fake_run_sweep(seeds, out, episodes=30000, regime="continual", resources=None, wait=False, poll_s=60.0,
+                       echo=print, **config_options):
+        seen.update(seeds=seeds, episodes=episodes, regime=regime, options=config_options)
+        return {"states": [], "jobs": {}, "results": {}}
+
+    monkeypatch.setattr("transitive.sweep.run_sweep", fake_run_sweep)
+    assert cli.main(["sweep", "--seeds", "0-2", "--out", str(tmp_path / "sweep"), "--executor", "local",
+                     "--episodes", "50", "--batch", "4", "--loss-entropy", "0.2", "--lr", "2e-4"]) == 0
+    assert seen["seeds"] == [0, 1, 2] and seen["episodes"] == 50
+    options = seen["options"]
+    assert options["batch"] == 4 and options["lr"] == 2e-4 and options["loss"].entropy == 0.2
+    expected = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device", "episodes", "regime"}
+    assert set(options) == expected
+    # --population needs a run_sweep that takes it
+    assert cli.main(["sweep", "--seeds", "0-1", "--out", str(tmp_path / "s2"), "--executor", "local",
+                     "--population", "2"]) == 2
+
+
+def test_every_help_shows_defaults():
+    parser = cli.build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert set(commands) == set(cli.COMMANDS)
+    for name, sub in commands.items():
+        text = " ".join(sub.format_help().split())
+        shown = 0
+        for action in sub._actions:
+            if action.default in (None, False, [], "==SUPPRESS==") or action.required or not action.option_strings:
+                continue
+            assert f"(default: {action.default})" in text, f"{name} {action.option_strings[0]}"
+            shown += 1
+        assert shown >= 1, name
+    assert "(default: 0.0001)" in " ".join(commands["train"].format_help().split())
+
+
+def error_line(capsys, *words):
+    assert cli.main(list(map(str, words))) == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_argument_errors_in_plain_words(capsys, tmp_path):
+    assert error_line(capsys, "linking", "x.dat", "--batch", "abc") == \
+        "error: --batch: expected a positive whole number, got 'abc'"
+    assert error_line(capsys, "eval", "x.dat", "--batch", "0") == \
+        "error: --batch: expected a positive whole number, got '0'"
+    out = tmp_path / "net.dat"
+    assert error_line(capsys, "train", "--out", out, "--lr", "fast") == "error: --lr: expected a number, got 'fast'"
+    assert error_line(capsys, "train", "--out", out, "--seed", "1.5") == \
+        "error: --seed: expected a whole number, got '1.5'"
+    line = error_line(capsys, "train", "--out", out, "--regime", "weird")
+    assert line.startswith("error: --regime: expected one of simple, continual, got 'weird'")
+    line = error_line(capsys, "train", "--out", out, "--loss-entropy", "x")
+    assert line == "error: --loss-entropy: expected a number, got 'x'"
+    line = error_line(capsys, "figures", "--out", tmp_path, "--batch")
+    assert line == "error: --batch: expected a value after it"
+    for line in (error_line(capsys, "nonsense"), error_line(capsys, "eval"),
+                 error_line(capsys, "train", "--out", out, "--no-such-option")):
+        assert not re.search(r"_positive|invalid \w+ value|Traceback", line), line

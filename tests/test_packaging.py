@@ -1,0 +1,99 @@
+"""The package as installed: its console command, its declared dependencies, the pinned set, the README's set-up."""
+import ast
+import re
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
+PROJECT = PYPROJECT["project"]
+# Import name -> distribution name, where they differ.
+DISTRIBUTION_OF = {"IPython": "ipython", "PIL": "pillow", "sklearn": "scikit-learn", "yaml": "pyyaml"}
+
+
+def requirement_name(text: str) -> str:
+    return re.split(r"[<>=!~;\[ ]", text, maxsplit=1)[0].strip().lower()
+
+
+def third_party_imports() -> dict[str, set[str]]:
+    """Top-level modules imported anywhere in the package (also inside functions) -> files importing them."""
+    found: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "transitive").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "transitive":
+                    found.setdefault(top, set()).add(path.name)
+    return found
+
+
+def test_console_command_is_the_cli_main():
+    assert PROJECT["scripts"] == {"transitive": "transitive.cli:main"}
+    from transitive import cli
+    assert callable(cli.main)
+    main_module = (ROOT / "transitive" / "__main__.py").read_text()
+    assert "from .cli import main" in main_module and "sys.exit(main())" in main_module
+
+
+def test_installed_entry_point_matches():
+    from importlib import metadata
+    points = list(metadata.entry_points(group="console_scripts", name="transitive"))
+    if not points:
+        pytest.skip("the package is not installed here (tools/install.py installs it)")
+    assert points[0].value == "transitive.cli:main"
+
+
+def test_dependencies_cover_every_third_party_import():
+    declared = {requirement_name(r) for r in PROJECT["dependencies"]}
+    optional = {requirement_name(r) for extra in PROJECT["optional-dependencies"].values() for r in extra}
+    imports = third_party_imports()
+    assert {"torch", "numpy", "scipy", "matplotlib", "tqdm"} <= set(imports)  # the scan itself works
+    missing = {name: files for name, files in imports.items()
+               if DISTRIBUTION_OF.get(name, name).lower() not in declared | optional}
+    assert not missing, f"imported but not declared in pyproject.toml: {missing}"
+    # the core runs with the required dependencies alone: optional ones are imported only inside functions
+    for name in ("submitit", "IPython"):
+        assert DISTRIBUTION_OF.get(name, name).lower() not in declared
+    # nothing declared that the package never imports (the test and notebook tools excepted)
+    unused = declared - {DISTRIBUTION_OF.get(name, name).lower() for name in imports}
+    assert not unused, f"declared but never imported: {unused}"
+
+
+def test_every_requirement_is_pinned_and_requirements_installs_the_extras():
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.lower()] = version
+    wanted = PROJECT["dependencies"] + [r for extra in ("notebook", "sweep", "test")
+                                        for r in PROJECT["optional-dependencies"][extra]]
+    assert {requirement_name(r) for r in wanted} <= set(pins)
+    assert re.fullmatch(r"\d+\.\d+\.\d+", pins["torch"])  # no +cpu: one line for either build
+    lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
+             if line.strip() and not line.startswith("#")]
+    assert lines == ["-c constraints.txt", "-e .[notebook,sweep,test]"]
+    assert "transitive/csrc/*.cpp" in {f"transitive/{p}" for p in PYPROJECT["tool"]["setuptools"]["package-data"]["transitive"]}
+    assert list((ROOT / "transitive" / "csrc").glob("*.cpp"))
+
+
+def test_readme_setup_is_two_commands_and_ci_runs_the_test_command():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"## Set-up\s+```bash\n(.*?)```", readme, re.S).group(1)
+    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+    assert len(commands) == 2
+    install, tests = commands
+    assert install.startswith("python tools/install.py") and "transitive figures net_active.dat --out figures" in install
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
+          if line.strip() and not line.startswith("#")]
+    assert ci[-1] == tests
+    assert "python tools/install.py" in ci

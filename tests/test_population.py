@@ -1,0 +1,300 @@
+"""Population training: K seeds in one process equal K separate runs, resume, files in the sweep layout, and the
+stacked runner (and, with a GPU, its CUDA-graph capture) against the per-network runner."""
+import warnings
+from dataclasses import replace
+
+import pytest
+import torch
+
+from transitive.episode import run_episode
+from transitive.loss import a2c_loss
+from transitive.network import NetworkState, PlasticNetwork
+from transitive.population import PopulationTrainer, _zero_state, train_population
+from transitive.stacked import (PARAMETER_NAMES, draw_noise, member_parameters, sample_from_exponential,
+                                stack_parameters, stack_states, stacked_episode)
+from transitive.sweep import learning_curves, seed_params, seed_state
+from transitive.task import draw_items, present, standard_schedule
+from transitive.training import TrainConfig, Trainer, paths_for, read_curve
+
+cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def tiny(**changes):
+    """Continual regime (carried state after episode 0, reset at 3), short episodes, a save every 2."""
+    values = dict(episodes=5, batch=3, save_every=2, log_every=1, burn_in=1, max_items=5, learning_trials=4,
+                  test_trials=3, regime="continual")
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def separate(config, seeds, folder):
+    runs = []
+    for seed in seeds:
+        trainer = Trainer(replace(config, seed=seed), folder / f"alone_{seed}.dat", progress=False)
+        trainer.train()
+        runs.append(trainer)
+    return runs
+
+
+def biggest_difference(a, b) -> float:
+    return max((p - q).abs().max().item() for p, q in zip(a.net.state_dict().values(), b.net.state_dict().values()))
+
+
+def timeless(curve):
+    return [{k: v for k, v in row.items() if k != "episodes_per_second"} for row in curve]
+
+
+def close_curves(a, b, tolerance):
+    assert len(a) == len(b)
+    for row_a, row_b in zip(timeless(a), timeless(b)):
+        assert row_a.keys() == row_b.keys()
+        for key in row_a:
+            assert row_a[key] == pytest.approx(row_b[key], rel=tolerance, abs=tolerance), key
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The population against separate runs, on the CPU.
+
+def test_population_equals_separate_runs(tmp_path):
+    config = tiny()
+    alone = separate(config, [0, 1], tmp_path)
+    population = train_population(config, [0, 1], tmp_path / "pop", progress=False)
+    assert population.runner == "members"  # the CPU keeps the compiled kernel
+    assert [m.config.seed for m in population.members] == [0, 1]
+    for run, member in zip(alone, population.members):
+        assert member.episode == 5
+        assert biggest_difference(run, member) <= 1e-5
+        close_curves(run.curve, member.curve, 1e-5)
+    assert biggest_difference(population.members[0], population.members[1]) > 1e-3  # different seeds differ
+
+
+def test_stacked_runner_equals_separate_runs(tmp_path):
+    """The stacked runner (the GPU path, here uncaptured on the CPU) trains each member as its own run would."""
+    config = tiny(episodes=4, batch=2)
+    alone = separate(config, [0, 1], tmp_path)
+    population = train_population(config, [0, 1], tmp_path / "pop", progress=False, runner="stacked")
+    for run, member in zip(alone, population.members):
+        assert biggest_difference(run, member) <= 1e-5
+        close_curves(run.curve, member.curve, 1e-4)
+        assert torch.equal(run.generator.get_state(), member.generator.get_state())  # same draws, same count
+
+
+def stop_population_after(config, seeds, out, episodes, runner="auto"):
+    first = PopulationTrainer(config, seeds, out, progress=False, runner=runner)
+    original = first.train_one_episode
+
+    def one_episode():
+        result = original()
+        if result[0][0].episode == episodes - 1:
+            first.stop_requested = True
+        return result
+
+    first.train_one_episode = one_episode
+    first.train()
+    assert [m.episode for m in first.members] == [episodes] * len(seeds)
+
+
+@pytest.mark.parametrize("runner", ["members", "stacked"])
+def test_population_resumes_as_if_uninterrupted(tmp_path, runner):
+    config = tiny(episodes=6, batch=2)
+    whole = train_population(config, [0, 1], tmp_path / "whole", progress=False, runner=runner)
+    stop_population_after(config, [0, 1], tmp_path / "parts", 3, runner)  # not a save point, between resets
+    with pytest.raises(Exception, match="--resume"):
+        PopulationTrainer(config, [0, 1], tmp_path / "parts", progress=False)
+    resumed = train_population(config, [0, 1], tmp_path / "parts", resume=True, progress=False, runner=runner)
+    for a, b in zip(whole.members, resumed.members):
+        assert b.episode == 6
+        assert biggest_difference(a, b) == 0
+        assert timeless(a.curve) == timeless(b.curve)
+
+
+def test_members_at_different_episodes_catch_up(tmp_path):
+    """A member whose checkpoint is ahead waits until the others reach it; all end as separate runs."""
+    config = tiny(episodes=4)
+    alone = separate(config, [0, 1], tmp_path)
+    Trainer(replace(config, seed=1, episodes=2), seed_params(tmp_path / "pop", 1), progress=False).train()
+    population = train_population(config, [0, 1], tmp_path / "pop", resume=True, progress=False)
+    for run, member in zip(alone, population.members):
+        assert biggest_difference(run, member) == 0
+
+
+def test_files_in_the_sweep_layout(tmp_path):
+    config = tiny(episodes=3)
+    out = tmp_path / "pop"
+    train_population(config, [2, 5], out, progress=False)
+    for seed in (2, 5):
+        params = seed_params(out, seed)
+        paths = paths_for(params)
+        assert params.exists() and paths["checkpoint"].exists() and paths["curve"].exists()
+        assert [int(r["episode"]) for r in read_curve(paths["curve"])] == [0, 1, 2]
+        assert seed_state(out, seed, replace(config, seed=seed)).action == "skip"  # the sweep sees it finished
+    rows = learning_curves(out, tmp_path / "fig.png", classify=False, echo=lambda *_: None)
+    assert [r["seed"] for r in rows] == [2, 5]
+
+
+def test_bad_population_requests():
+    with pytest.raises(ValueError, match="distinct"):
+        PopulationTrainer(tiny(), [1, 1], "unused", progress=False)
+    with pytest.raises(ValueError, match="action penalty"):
+        config = tiny()
+        config.loss.wp = 0.1
+        PopulationTrainer(config, [0], "unused", progress=False, runner="stacked")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The stacked runner's parts.
+
+def test_noise_reproduces_torch_sampling():
+    """draw_noise + sample_from_exponential draw what run_episode's torch.rand and torch.multinomial would."""
+    logits = torch.randn(3, 28, 2)
+    probabilities = torch.softmax(logits, -1)
+    first, second = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    uniform = torch.rand(7, 3, generator=first)
+    sampled = torch.multinomial(probabilities.reshape(-1, 2), 1, generator=first).reshape(3, 28)
+    noise_uniform, exponential = draw_noise([second], batch=3, ntrials=7, device="cpu")
+    assert torch.equal(noise_uniform[0], uniform)
+    assert torch.equal(sample_from_exponential(probabilities, exponential[0].reshape(3, 28, 2)), sampled)
+    assert torch.equal(first.get_state(), second.get_state())
+
+
+def members_and_trials(count=2, batch=3, nbcues=5):
+    nets, trials = [], []
+    for k in range(count):
+        torch.manual_seed(k)
+        nets.append(PlasticNetwork())
+        trials.append(present(draw_items(batch, nbcues), standard_schedule(batch, nbcues, 4, 3)))
+    return nets, trials
+
+
+def run_stacked(nets, trials, generators, states):
+    uniform, exponential = draw_noise(generators, trials[0].batch, trials[0].ntrials, "cpu")
+    params = stack_parameters(nets)
+    records = stacked_episode(params, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
+                              uniform, exponential, states)
+    return params, records
+
+
+def test_stacked_episode_equals_run_episode():
+    """Records and gradients of each member match run_episode with the member's generator, fresh and carried."""
+    nets, trials = members_and_trials()
+    generators = [torch.Generator().manual_seed(10 + k) for k in range(2)]
+    copies = [torch.Generator().manual_seed(0) for _ in range(2)]
+    states = [None, None]
+    for episode in range(2):  # fresh, then carried
+        for generator, copy in zip(generators, copies):
+            copy.set_state(generator.get_state())
+        alone = [run_episode(net, t, state=s, generator=g) for net, t, s, g in zip(nets, trials, states, generators)]
+        for net in nets:
+            net.zero_grad()
+        sum(a2c_loss(r, net) for r, net in zip(alone, nets)).backward()
+        expected = [[p.grad.clone() for p in member_parameters(net)] for net in nets]
+        for net in nets:
+            net.zero_grad()
+        params, together = run_stacked(nets, trials, copies, stack_states(states))
+        sum(a2c_loss(r, params.member(k)) for k, r in enumerate(together)).backward()
+        for k in range(2):
+            assert torch.equal(alone[k].actions, together[k].actions)
+            assert torch.equal(alone[k].rewards, together[k].rewards)
+            for name in ("logits", "values", "modulation", "rates", "inputs"):
+                torch.testing.assert_close(getattr(together[k], name), getattr(alone[k], name), rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(together[k].final_state.plastic_weights, alone[k].final_state.plastic_weights,
+                                       rtol=1e-5, atol=1e-5)
+            for name, grad, p in zip(PARAMETER_NAMES, expected[k], member_parameters(nets[k])):
+                torch.testing.assert_close(p.grad, grad, rtol=1e-4, atol=1e-6, msg=name)
+        states = [r.final_state.detach() for r in alone]
+
+
+def test_zero_state_is_exactly_a_fresh_start():
+    """What lets one CUDA graph serve fresh and carried episodes: blank steps from a zero state change nothing,
+    in values and in gradients, to the last bit."""
+    nets, trials = members_and_trials()
+    results = []
+    for state in (None, _zero_state(2, 3, 200, "cpu")):
+        for net in nets:
+            net.zero_grad()
+        generators = [torch.Generator().manual_seed(k) for k in range(2)]
+        params, records = run_stacked(nets, trials, generators, state)
+        sum(a2c_loss(r, params.member(k)) for k, r in enumerate(records)).backward()
+        results.append(([r.logits.detach() for r in records], [r.final_state.plastic_weights.detach() for r in records],
+                        [p.grad.clone() for net in nets for p in member_parameters(net)]))
+    for first, second in zip(*results):
+        assert all(torch.equal(a, b) for a, b in zip(first, second))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# CUDA (skipped without a GPU).
+
+@cuda
+def test_cuda_graphs_equal_uncaptured(tmp_path):
+    config = tiny(episodes=6, batch=4, device="cuda")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a failed capture warns and falls back: fail instead
+        graphed = train_population(config, [0, 1, 2], tmp_path / "graphs", progress=False, cuda_graphs=True)
+    assert graphed.cuda_graphs and graphed._graphs
+    plain = train_population(config, [0, 1, 2], tmp_path / "plain", progress=False, cuda_graphs=False)
+    for a, b in zip(graphed.members, plain.members):
+        assert biggest_difference(a, b) <= 1e-5
+        close_curves(a.curve, b.curve, 1e-4)
+
+
+@cuda
+def test_cuda_population_equals_separate_runs(tmp_path):
+    config = tiny(episodes=6, batch=4, device="cuda")
+    alone = separate(config, [0, 1], tmp_path)
+    population = train_population(config, [0, 1], tmp_path / "pop", progress=False)
+    assert population.runner == "stacked" and population.cuda_graphs
+    for run, member in zip(alone, population.members):
+        assert biggest_difference(run, member) <= 1e-5
+        close_curves(run.curve, member.curve, 1e-4)
+        assert torch.equal(run.generator.get_state(), member.generator.get_state())
+
+
+@cuda
+def test_cuda_population_resumes(tmp_path):
+    config = tiny(episodes=6, batch=4, device="cuda")
+    whole = train_population(config, [0, 1], tmp_path / "whole", progress=False)
+    stop_population_after(config, [0, 1], tmp_path / "parts", 3)
+    resumed = train_population(config, [0, 1], tmp_path / "parts", resume=True, progress=False)
+    for a, b in zip(whole.members, resumed.members):
+        assert biggest_difference(a, b) <= 1e-6
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Sweeps with K seeds per job.
+
+def test_grouping_seeds():
+    from transitive.sweep import group_seeds
+    assert group_seeds([0, 1, 2, 3, 4], 2) == [(0, 1), (2, 3), (4,)]
+    assert group_seeds([3, 5], 1) == [(3,), (5,)]
+
+
+def test_local_sweep_with_a_population(tmp_path, one_thread):
+    from transitive.sweep import Resources, SweepError, checkpoint_episode, read_record, run_sweep
+    options = dict(batch=2, save_every=2, burn_in=1, log_every=1, learning_trials=4, test_trials=3)
+    out = tmp_path / "sweep"
+    # seed 1 trained part-way before: its job must resume it, not restart it (the sentinel survives)
+    partial = seed_params(out, 1)
+    Trainer(TrainConfig(episodes=2, seed=1, **options), partial, progress=False).train()
+    checkpoint = paths_for(partial)["checkpoint"]
+    saved = torch.load(checkpoint, weights_only=True)
+    saved["curve"][0]["loss"] = 12345.0
+    torch.save(saved, checkpoint)
+
+    lines = []
+    result = run_sweep([0, 1, 2], out, episodes=4, resources=Resources(executor="local", cpus=1, parallel=2),
+                       wait=True, poll_s=0.2, echo=lines.append, population=2, **options)
+    assert result["jobs"][0] is result["jobs"][1] and result["jobs"][2] is not result["jobs"][0]
+    assert any(line.startswith("seeds 0,1: submitted job") for line in lines)
+    assert all(result["results"][seed]["finished"] for seed in (0, 1, 2))
+    for seed in (0, 1, 2):
+        assert checkpoint_episode(seed_params(out, seed))[0] == 4
+    assert read_curve(paths_for(partial)["curve"])[0]["loss"] == 12345.0
+    assert read_record(out)["jobs"]["0"]["seeds"] == [0, 1]
+    log = (tmp_path / "sweep" / "logs").glob(f"{result['jobs'][0].job_id}_0_log.out")
+    assert "seed 1: resuming at episode 2" in next(log).read_text()
+
+    again = run_sweep([0, 1, 2], out, episodes=4, resources=Resources(executor="local", cpus=1), echo=lines.append,
+                      population=2, **options)
+    assert again["jobs"] == {} and {s.action for s in again["states"]} == {"skip"}
+    with pytest.raises(SweepError, match="population"):
+        run_sweep([0], out, episodes=4, population=0, echo=lines.append, **options)

@@ -1,0 +1,127 @@
+"""The evaluation layer: each experiment runs once per Runs, from its own generator, reduced correctly."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import reference_file
+from transitive import representations as rp
+from transitive import runs as runs_module
+from transitive import stats
+from transitive.episode import run_episode
+from transitive.io import load_network
+from transitive.network import PlasticNetwork
+from transitive.runs import Runs, Settings, run_experiment
+from transitive.task import draw_items, present, standard_schedule
+
+
+def net() -> PlasticNetwork:
+    torch.manual_seed(0)
+    return PlasticNetwork()
+
+
+def small(**kwargs) -> Settings:
+    return Settings(**{"batch": 20, "chunk": 8, "progress": False, **kwargs})
+
+
+def test_reduction_equals_the_plain_record_and_its_snapshots():
+    network = net()
+    g = torch.Generator().manual_seed(5)
+    pairs, items = standard_schedule(6, 8, generator=g), draw_items(6, 8, generator=g)
+    run = run_experiment(network, "standard", [pairs], items, torch.Generator().manual_seed(1),
+                         small(chunk=4), alignment_trials=(18,))
+    assert run.rates.shape == (6, 120, 200) and run.alignment[18].shape == (6, 4, 8)
+    assert torch.allclose(run.alignment[18][:, 0], run.alignment[18][:, 1])  # P is unchanged at steps 1, 2
+    assert run.final_plastic.shape == (200, 200) and run.episode_trials == (30,)
+    # The first chunk again, directly: same draws from the same generator, same numbers.
+    with torch.no_grad():
+        record = run_episode(network, present(items[:4], pairs[:4]), snapshot_trials=(18,),
+                             generator=torch.Generator().manual_seed(1))
+        direct = rp.output_alignment(network, rp.psi_t2(network, rp.psi_t1(network, items[:4]),
+                                                        record.snapshots[18][:, 3]))
+    assert torch.equal(run.correct[:4], record.correct) and torch.allclose(run.rates[:4], record.rates)
+    assert torch.allclose(direct, run.alignment[18][:4, 3], atol=1e-4)
+    assert torch.equal(run.feedback[:4, 2::4], record.rewards[:, 1::4])  # the reward input at the feedback step
+
+
+def test_each_experiment_runs_once_and_does_not_touch_the_global_random_state(monkeypatch):
+    calls = []
+    original = runs_module.run_experiment
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(runs_module, "run_experiment", counting)
+    network = net()
+    state = torch.get_rng_state()
+    runs = Runs(network, small(), log=None)
+    for _ in range(2):
+        runs.standard, runs.linking, runs.sham, runs.withheld, runs.main
+    assert calls == ["standard", "linking", "sham", "withheld"]
+    assert runs.done() == ["standard", "withheld", "linking", "sham"]
+    assert torch.equal(state, torch.get_rng_state())
+
+
+def test_results_do_not_depend_on_the_order_of_use():
+    network = net()
+    first = Runs(network, small(), log=None)
+    first.linking, first.standard
+    second = Runs(network, small(), log=None)
+    second.standard, second.linking
+    assert torch.equal(first.standard.correct, second.standard.correct)
+    assert torch.equal(first.linking.pairs, second.linking.pairs)
+    other_seed = Runs(network, small(seed=1), log=None)
+    assert not torch.equal(other_seed.standard.pairs, first.standard.pairs)
+
+
+def test_linking_and_sham_runs_have_three_episodes_and_score_the_last_trial():
+    runs = Runs(net(), small(batch=20, linking_batch=24), log=None)
+    linking, sham = runs.linking, runs.sham
+    assert linking.episode_trials == (10, 10, 5) and sham.episode_trials == (10, 10, 2)
+    assert linking.batch == 24 and linking.first_test_trial == 24 and linking.rates is None
+    assert (linking.pairs[:, :10] < 4).all() and (linking.pairs[:, 10:20] >= 4).all()
+    assert set(map(stats.pair_name, *linking.pairs[:, 20:24].reshape(-1, 2).T.tolist())) == {"DE"}
+    assert (sham.pairs[:, 20] == torch.tensor([1, 2])).all()
+    swapped = Runs(net(), small(linking_batch=24, first_half_first=False), log=None).linking
+    assert (swapped.pairs[:, :10] >= 4).all() and (swapped.pairs[:, 10:20] < 4).all()
+
+
+def test_massed_and_withheld_runs():
+    runs = Runs(net(), small(massed_trials=3, massed_pair=(4, 3)), log=None)
+    massed = runs.massed
+    assert massed.ntrials == 33 and massed.first_test_trial == 23 and massed.highlight == (20, 22)
+    assert (massed.pairs[:, 20:23] == torch.tensor([4, 3])).all()
+    withheld = Runs(net(), small(batch=40), log=None).withheld
+    later = withheld.pairs[40 // 2 + 1:]
+    assert not any(stats.shown_at(later, t).any() for t in range(18))
+    assert stats.shown_at(later, 18).all()
+    assert withheld.alignment[18].shape == (40, 4, 8)
+
+
+def test_modifiers_change_the_runs():
+    network = net()
+    plain = Runs(network, small(), log=None).standard
+    fixed = Runs(network, small(fixed_items=True), log=None).standard
+    assert (fixed.items == fixed.items[:1]).all() and not (plain.items == plain.items[:1]).all()
+    no_learning = Runs(network, small(reset_plastic_every_trial=True), log=None).standard
+    assert not torch.allclose(no_learning.rates[:, 8:], plain.rates[:, 8:])
+    assert torch.allclose(no_learning.rates[:, :4], plain.rates[:, :4], atol=1e-6)  # the first trial is alike
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="batch"):
+        Settings(batch=10).validate()
+    with pytest.raises(ValueError, match="experiment"):
+        Settings(experiment="linked").validate()
+
+
+def test_reference_network_shows_the_paper_effects():
+    runs = Runs(load_network(reference_file("paper_net_active.dat")), small(batch=96, chunk=96), log=None)
+    run = runs.standard
+    assert run.test_correct.float().mean().item() > 0.8
+    cue = run.alignment[19][:, 0].mean(0)
+    assert cue[0] > cue[3] > cue[7] and cue[0] > 0.3 and cue[7] < -0.3  # Fig. 4b: rank-ordered alignment
+    summary = stats.modulation_summary(run.modulation, run.feedback)
+    assert summary["feedback"]["fraction_negative"] > 0.8  # Fig. 5: m at the feedback step is negative
+    assert summary["delay"]["mean_unrewarded"] < summary["delay"]["mean_rewarded"] - 1
