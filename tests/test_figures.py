@@ -1,27 +1,28 @@
-"""Every figure is written as a non-empty PNG and PDF; the `figures` command and its errors."""
+"""The `figures` command (every figure as PNG and PDF, key numbers, classification, records) and its errors,
+the learning-curve figure, and the key-number table."""
 from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
 from transitive import figures as fg
+from transitive import panels
 from transitive.cli import main
 from transitive.io import save_network
+from transitive.keynumbers import markdown
 from transitive.network import PlasticNetwork
-from transitive.report import GROUPS, Evaluation, Options, key_numbers_markdown
+from transitive.runs import Runs, Settings, save_records
 
 
-
-@pytest.fixture(scope="module")
-def evaluation(tmp_path_factory):
-    """A freshly initialised network, 20 episodes (40 for linking), a short recoded fit: the data are computed
-    once, on first use, and shared by the tests below."""
+@pytest.fixture
+def net_file(tmp_path):
     torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("figures")
-    options = Options(batch=20, recode_steps=20, recode_attempts=1, massed_trials=3, chunk=16)
-    return Evaluation(PlasticNetwork(), out, options, log=None)
+    path = tmp_path / "net.dat"
+    save_network(PlasticNetwork(), path)
+    return path
 
 
 def assert_written(paths, names):
@@ -32,96 +33,80 @@ def assert_written(paths, names):
         assert data.startswith(b"\x89PNG" if path.suffix == ".png" else b"%PDF")
 
 
-FIGURES = sorted({name for group, names in GROUPS.items() if group != "curve" for name in names})
+def test_registry_covers_every_figure_of_the_original():
+    original = ["SDE", "SDE_LINKEDLISTS", "SDE_LINKEDLISTS_SHAM", "comp_treichler2003", "treichler", "traces", "zoom",
+                "violin", "PCA", "cuecorrs", "cuecorrs_step1", "corrchanges34", "corrchanges34_add23",
+                "originalFFcuereps_t18_DEonly", "adaptedFFcuereps_t18_DEonly", "adaptedFFcuereps_t18_allpairs",
+                "adaptedwo", "adaptedFFcuereps_t1_DEonly", "psitildetodeltapsi", "decoding", "learning_curve",
+                "matrices", "lasttrial_cues", "lasttrial_rnn", "massed", "toymodel", "SDE_ONLYTWOLASTADJ"]
+    assert set(original) == set(panels.FIGURES)
 
 
-@pytest.mark.parametrize("name", FIGURES)
-def test_figure_is_written(evaluation, name):
-    assert_written(evaluation.figure(name), [name])
-
-
-def test_groups_cover_every_figure_of_the_spec():
-    spec = ["SDE", "SDE_LINKEDLISTS", "SDE_LINKEDLISTS_SHAM", "comp_treichler2003", "treichler", "traces", "zoom",
-            "violin", "PCA", "cuecorrs", "cuecorrs_step1", "corrchanges34", "originalFFcuereps_t18_DEonly",
-            "adaptedFFcuereps_t18_DEonly", "adaptedFFcuereps_t18_allpairs", "adaptedwo", "adaptedFFcuereps_t1_DEonly",
-            "psitildetodeltapsi", "decoding", "learning_curve", "matrices", "lasttrial_cues", "lasttrial_rnn"]
-    assert set(spec) <= set(FIGURES) | {"learning_curve"}
-    assert {"massed", "toymodel"} <= set(FIGURES)
-
-
-def test_evaluation_group_runs_its_figures(evaluation):
-    assert_written(evaluation.group("fig3"), GROUPS["fig3"])
-    assert evaluation.linking.pairs.shape == (40, 2)
-    with pytest.raises(ValueError, match="unknown figure group"):
-        evaluation.group("fig9")
-
-
-def test_learning_curve_figure(tmp_path, evaluation):
+def test_learning_curve_figure(tmp_path):
     curve = tmp_path / "net.csv"
     rows = "\n".join(f"{10 * k},{k % 5 - 2},{50 + 5 * (k % 5 - 2)},0.1" for k in range(40))
     curve.write_text("episode,test_reward,percent_correct,loss\n" + rows + "\n")
-    ev = Evaluation(evaluation.net, tmp_path / "out", Options(batch=20, curves={"run": curve}), log=None)
-    assert_written(ev.group("curve"), ["learning_curve"])
-    assert Evaluation(evaluation.net, tmp_path / "none", Options(batch=20), log=None).group("curve") == []
-
-
-def test_key_numbers_cover_what_was_run(evaluation):
-    evaluation.group("fig2")
-    json_path, md_path = evaluation.write_key_numbers()
-    numbers = json.loads(json_path.read_text())
-    assert numbers["standard"]["episodes"] == 20
-    assert 0 <= numbers["standard"]["test_accuracy"] <= 1
-    assert set(numbers["standard"]["accuracy_by_pair"]) >= {"AB", "AH"}
-    assert "| standard.test_accuracy |" in md_path.read_text()
+    runs = Runs(PlasticNetwork(), Settings(batch=20, progress=False), log=None, curves={"run": curve})
+    assert_written(panels.make_figures(runs, tmp_path / "out", ["learning_curve"]), ["learning_curve"])
+    runs.curves = {}
+    assert panels.make_figures(runs, tmp_path / "none", ["learning_curve"]) == []
 
 
 def test_markdown_table_flattens_nested_numbers():
-    text = key_numbers_markdown({"a": {"b": 0.5, "c": [1.0, 2.0]}, "d": 3})
+    text = markdown({"a": {"b": 0.5, "c": [1.0, 2.0]}, "d": 3})
     assert "| a.b | 0.500 |" in text and "| a.c | 1.000, 2.000 |" in text and "| d | 3 |" in text
 
 
 def test_figures_use_no_pyplot(tmp_path):
     import inspect
-    assert "matplotlib.pyplot" not in inspect.getsource(fg) and "import pyplot" not in inspect.getsource(fg)
+    from transitive.figures import behaviour, common, neuromodulation, representations
+    for module in (behaviour, common, neuromodulation, representations):
+        assert "pyplot" not in inspect.getsource(module)
     fig = fg.plot_error_by_distance({1: 0.1, 2: 0.2}, {1: 0.3, 2: 0.5})
-    assert fig.axes[0].get_ylabel() == "% incorrect"
     assert_written(fg.save_figure(fig, tmp_path, "x"), ["x"])
+
+
+def test_records_of_the_original_eval_mode(tmp_path):
+    run = Runs(PlasticNetwork(), Settings(batch=20, progress=False), log=None).standard
+    outcomes, rates = save_records(run, tmp_path)
+    assert outcomes.name == "outcomes_0.npz" and rates.name == "allrates_thisep_0.npy"
+    saved = np.load(outcomes)
+    assert {"c", "a", "cp", "r", "ac", "m", "rw"} <= set(saved.files)
+    assert saved["cp"].shape == (20, 30, 2) and saved["ac"].shape == (20, 120)
+    assert (saved["a"] == (np.abs(saved["cp"][..., 0] - saved["cp"][..., 1]) == 1)).all()
+    assert set(np.unique(saved["r"])) <= {-1, 1}
+    assert np.load(rates).shape == (20, 200, 120)
 
 
 # ---------------------------------------------------------------------------------------------------------
 # The command line.
 
-def test_figures_command_writes_figures_and_key_numbers(tmp_path, capsys):
-    torch.manual_seed(0)
-    net_file = tmp_path / "net.dat"
-    save_network(PlasticNetwork(), net_file)
+def test_figures_command_writes_figures_key_numbers_and_classification(tmp_path, net_file, capsys):
     out = tmp_path / "figs"
     code = main(["figures", str(net_file), "--out", str(out), "--batch", "20", "--only", "fig2,fig3",
-                 "--threads", "1"])
+                 "--threads", "1", "--classify", "--quiet"])
     assert code == 0
     names = {p.name for p in out.iterdir()}
-    for name in GROUPS["fig2"] + GROUPS["fig3"]:
+    for name in panels.names_for("standard", groups=["fig2", "fig3"]):
         assert {f"{name}.png", f"{name}.pdf"} <= names
-    assert {"key_numbers.json", "key_numbers.md"} <= names
+    assert {"key_numbers.json", "key_numbers.md", "classify.txt", "classify.json"} <= names
     numbers = json.loads((out / "key_numbers.json").read_text())
     assert numbers["linking"]["episodes"] == 40 and numbers["standard"]["episodes"] == 20
+    assert numbers["settings"] == {"batch": 20, "linking_batch": 40, "seed": 0, "experiment": "standard"}
+    classified = json.loads((out / "classify.json").read_text())
+    assert classified["behaviour"]["linking_episodes"] == 40  # the figures' own linking run, not a new one
     assert "PCA.png" not in names
-    assert "wrote" in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out and captured.err == ""  # --quiet: no stage lines
 
 
-def test_figures_command_default_groups(monkeypatch, tmp_path):
-    """Without --only: every standard-evaluation group, massed with --massed, the curve beside FILE."""
-    import transitive.report as report
-    seen = {}
-    monkeypatch.setattr(report.Evaluation, "make_all", lambda self, groups: seen.update(
-        groups=groups, options=self.options) or [])
-    net_file = tmp_path / "net.dat"
-    save_network(PlasticNetwork(), net_file)
-    (tmp_path / "net.csv").write_text("episode,test_reward,percent_correct,loss\n0,0,50,0\n")
-    assert main(["figures", str(net_file), "--out", str(tmp_path / "o"), "--massed", "7"]) == 0
-    assert seen["groups"] == report.STANDARD_GROUPS + ["massed"]
-    assert seen["options"].massed_trials == 7 and seen["options"].batch == 2000
-    assert list(seen["options"].curves.values()) == [net_file.with_suffix(".csv")]
+def test_figures_command_experiment_mode(tmp_path, net_file):
+    out = tmp_path / "massed"
+    assert main(["figures", str(net_file), "--out", str(out), "--batch", "20", "--experiment", "massed",
+                 "--massed", "3", "--quiet"]) == 0
+    assert sorted(p.stem for p in out.glob("*.png")) == ["SDE", "traces"]
+    numbers = json.loads((out / "key_numbers.json").read_text())
+    assert numbers["massed"]["massed_trials"] == 3 and "standard" not in numbers
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -132,38 +117,10 @@ def test_figures_command_default_groups(monkeypatch, tmp_path):
     (["{net}", "--out", "{tmp}/o", "--curve", "{tmp}/nope.csv"], "learning-curve file not found"),
     (["{net}"], "--out"),
     (["{net}", "--out", "{tmp}/o", "--only", "fig9"], "unknown figure group"),
+    (["{net}", "--out", "{tmp}/o", "--add-barred-pair", "CE"], "two adjacent items"),
 ])
-def test_figures_command_errors_are_one_line(tmp_path, capsys, arguments, message):
-    net_file = tmp_path / "net.dat"
-    save_network(PlasticNetwork(), net_file)
+def test_figures_command_errors_are_one_line(tmp_path, capsys, net_file, arguments, message):
     argv = ["figures"] + [a.format(tmp=tmp_path, net=net_file) for a in arguments]
     assert main(argv) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err and "\n" not in err
-
-
-def test_switch_options_change_the_runs(tmp_path):
-    """HALFNOBARREDPAIRUNTILT18: the standard run is the withheld-pair one (and feeds Fig. 6);
-    FIXEDCUES: the same items in every episode."""
-    torch.manual_seed(1)
-    ev = Evaluation(PlasticNetwork(), tmp_path, Options(batch=20, withhold_in_standard=True, fixed_items=True),
-                    log=None)
-    assert ev.withheld is ev.standard
-    pairs = ev.standard.pairs
-    first_half = pairs[:10, :18]
-    assert not ((first_half.min(-1).values == 3) & (first_half.max(-1).values == 4)).any()
-    assert (pairs[:10, 18].sort(-1).values == torch.tensor([3, 4])).all()
-    assert torch.equal(ev.standard.items, ev.standard.items[:1].expand_as(ev.standard.items))
-    assert_written(ev.figure("corrchanges34"), ["corrchanges34"])
-
-
-def test_records_of_the_original_eval_mode(evaluation):
-    import numpy as np
-    outcomes, rates = evaluation.save_records()
-    assert outcomes.name == "outcomes_0.npz" and rates.name == "allrates_thisep_0.npy"
-    saved = np.load(outcomes)
-    assert {"c", "a", "cp", "r", "ac", "m", "rw"} <= set(saved.files)
-    assert saved["cp"].shape == (20, 30, 2) and saved["ac"].shape == (20, 120)
-    assert (saved["a"] == (np.abs(saved["cp"][..., 0] - saved["cp"][..., 1]) == 1)).all()
-    assert set(np.unique(saved["r"])) <= {-1, 1}
-    assert np.load(rates).shape == (20, 200, 120)

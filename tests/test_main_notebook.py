@@ -62,7 +62,7 @@ def test_library_cell_holds_the_modules_the_notebook_uses_and_no_others():
     assert library.cell_type == "code" and library.source.startswith("#@title")
     assert library.metadata["jupyter"]["source_hidden"] is True and library.metadata["cellView"] == "form"
     held = set(re.findall(r"^    '([\w/.]+)': ", library.source, re.M))
-    for needed in ("runs.py", "panels.py", "stats.py", "figures.py", "notebook.py", "training.py", "csrc/plastic_trial.cpp"):
+    for needed in ("runs.py", "panels.py", "stats.py", "figures/behaviour.py", "notebook.py", "training.py", "csrc/plastic_trial.cpp"):
         assert needed in held
     for unused in ("cli.py", "sweep.py", "benchmark.py", "classify.py", "__main__.py"):
         assert unused not in held

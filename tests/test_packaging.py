@@ -22,7 +22,7 @@ def requirement_name(text: str) -> str:
 def third_party_imports() -> dict[str, set[str]]:
     """Top-level modules imported anywhere in the package (also inside functions) -> files importing them."""
     found: dict[str, set[str]] = {}
-    for path in sorted((ROOT / "transitive").glob("*.py")):
+    for path in sorted((ROOT / "transitive").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]

@@ -8,7 +8,7 @@ import torch
 
 from transitive.episode import run_episode
 from transitive.loss import a2c_loss
-from transitive.network import NetworkState, PlasticNetwork
+from transitive.network import PlasticNetwork
 from transitive.population import PopulationTrainer, _zero_state, train_population
 from transitive.stacked import (PARAMETER_NAMES, draw_noise, member_parameters, sample_from_exponential,
                                 stack_parameters, stack_states, stacked_episode)
@@ -298,3 +298,58 @@ def test_local_sweep_with_a_population(tmp_path, one_thread):
     assert again["jobs"] == {} and {s.action for s in again["states"]} == {"skip"}
     with pytest.raises(SweepError, match="population"):
         run_sweep([0], out, episodes=4, population=0, echo=lines.append, **options)
+
+
+def imitation_of_make_graphed_callables(function, sample_args, allow_unused_input=False):
+    """What torch.cuda.make_graphed_callables returns, without a GPU: every call copies its arguments into the
+    static sample tensors and runs `function` on those; the backward returns gradients for the arguments
+    that required grad at capture only (None for the others), as the captured backward graph does."""
+    class Replayed(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, *inputs):
+            for static, given in zip(sample_args, inputs):
+                static.copy_(given)
+            with torch.enable_grad():
+                ctx.outputs = function(*sample_args)
+            return tuple(o.detach() for o in ctx.outputs)
+
+        @staticmethod
+        def backward(ctx, *grads):
+            needs = [s for s in sample_args if s.requires_grad]
+            found = iter(torch.autograd.grad(ctx.outputs[0], needs, grads[0], allow_unused=allow_unused_input))
+            return tuple(next(found) if s.requires_grad else None for s in sample_args)
+
+    return lambda *args: Replayed.apply(*args)
+
+
+def test_captured_path_plumbing_on_the_cpu(tmp_path, monkeypatch):
+    """The population's CUDA-graph path (argument order, zero state for fresh episodes, static outputs
+    copied before the next call), run on the CPU with an imitation of the capture: equals separate runs."""
+    from transitive import population
+    monkeypatch.setattr(population.torch.cuda, "make_graphed_callables", imitation_of_make_graphed_callables)
+    config = tiny(episodes=4, batch=2)
+    alone = separate(config, [0, 1], tmp_path)
+    trainer = PopulationTrainer(config, [0, 1], tmp_path / "pop", progress=False, runner="stacked")
+    trainer.cuda_graphs = True
+    trainer.train()
+    assert list(trainer._graphs) == [2]
+    for run, member in zip(alone, trainer.members):
+        assert biggest_difference(run, member) <= 1e-5
+        close_curves(run.curve, member.curve, 1e-4)
+        assert not member.carried.plastic_weights.requires_grad
+
+
+def test_population_speed_reports_aggregate_rate():
+    from transitive.benchmark import population_speed
+    result = population_speed(2, episodes=1, batch=2, warmup=1)
+    assert result["runner"] == "members" and not result["cuda_graphs"]
+    assert result["episodes_per_second"] == pytest.approx(2 * result["episodes_per_second_per_member"])
+    assert result["seconds_per_member_episode"] == pytest.approx(result["seconds_per_population_episode"] / 2)
+    assert result["member_episode_vs_separate"] > 0
+
+
+@cuda
+def test_cuda_population_speed_uses_graphs():
+    from transitive.benchmark import population_speed
+    result = population_speed(3, episodes=2, batch=4, device="cuda")
+    assert result["runner"] == "stacked" and result["cuda_graphs"]

@@ -199,4 +199,65 @@ def test_training_loop_writes_a_loadable_net_dat(notebook, tmp_path, capsys):
         assert torch.equal(loaded.state_dict()[key], value)
     assert [episode for episode, _ in curve] == [0]
     assert 0.0 <= curve[0][1] <= 100.0
-    assert "episode 0:" in capsys.readouterr().out
+    progress = capsys.readouterr().out
+    assert "episode 0:" in progress and " s/episode" in progress  # the progress line shows the time per episode
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Recomputation of each trial in the backward pass (RECOMPUTE_TRIALS): same results, little kept in memory.
+
+def _episode_and_gradients(notebook, state_dict, items, pairs, recompute, seed):
+    net = notebook.PlasticNetwork()
+    net.load_state_dict(state_dict)
+    torch.manual_seed(seed)  # actions are sampled: the rerun of a trial must sample the same ones
+    record = notebook.run_episode(net, items, pairs, recompute=recompute)
+    loss = notebook.a2c_loss(record)
+    loss.backward()
+    return record, loss, _gradients(net)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_recomputed_trials_give_the_same_episode_loss_and_gradients(notebook, seed):
+    torch.manual_seed(10 + seed)
+    state_dict = notebook.PlasticNetwork().state_dict()
+    state_dict["alpha"] *= 30  # plasticity strong enough to matter (a fresh alpha is within +-0.01)
+    items, pairs = notebook.draw_items(3, 6), notebook.draw_pairs(3, 6)
+    plain, plain_loss, plain_grads = _episode_and_gradients(notebook, state_dict, items, pairs, False, seed)
+    rerun, rerun_loss, rerun_grads = _episode_and_gradients(notebook, state_dict, items, pairs, True, seed)
+
+    assert "Checkpoint" in type(rerun["final_plastic"].grad_fn).__name__  # the trials did run under checkpoint
+    assert "Checkpoint" not in type(plain["final_plastic"].grad_fn).__name__
+    assert torch.equal(rerun["actions"], plain["actions"]) and torch.equal(rerun["rewards"], plain["rewards"])
+    for key in ("inputs", "scores", "values", "final_plastic"):
+        torch.testing.assert_close(rerun[key], plain[key], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(rerun_loss, plain_loss, rtol=1e-6, atol=0)
+    assert set(rerun_grads) == PARAMETER_KEYS
+    for name in PARAMETER_KEYS:
+        assert plain_grads[name].abs().max() > 0, name  # every parameter gets a gradient
+        torch.testing.assert_close(rerun_grads[name], plain_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+
+
+def _bytes_kept_for_backward(notebook, recompute, batch=4):
+    """Bytes of the distinct tensors that the forward pass of one episode keeps for the backward pass."""
+    torch.manual_seed(7)
+    net = notebook.PlasticNetwork()
+    items, pairs = notebook.draw_items(batch, 5), notebook.draw_pairs(batch, 5)
+    kept = {}
+
+    def keep(tensor):
+        kept[(tensor.untyped_storage().data_ptr(), tensor.untyped_storage().nbytes())] = tensor
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda tensor: tensor):
+        notebook.run_episode(net, items, pairs, recompute=recompute)
+    return sum(nbytes for _, nbytes in kept)
+
+
+def test_recomputation_keeps_little_for_the_backward_pass(notebook):
+    """Without recomputation the forward pass keeps several (batch, n, n) tensors per step (122 steps); with it,
+    about one per trial (P at its start) and those of the 2 blank steps."""
+    one_plastic = 4 * notebook.HIDDEN_SIZE ** 2 * 4  # bytes of a (batch 4, n, n) float32 tensor
+    plain = _bytes_kept_for_backward(notebook, recompute=False)
+    recomputed = _bytes_kept_for_backward(notebook, recompute=True)
+    assert plain > 3 * notebook.EPISODE_LENGTH * one_plastic
+    assert recomputed < (notebook.NB_TRIALS + 8 * notebook.NB_BLANK_STEPS) * one_plastic

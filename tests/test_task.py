@@ -1,8 +1,8 @@
 import torch
 
-from transitive import task
+from transitive.schedules import linking_schedules, massed_schedule, only_two_last_adjacent_schedule
 from transitive.task import (ACTION, BIAS, GO, ITEM1, ITEM2, REWARD, TIME, base_inputs, draw_items,
-                             feedback_inputs, linking_schedules, present, standard_schedule)
+                             feedback_inputs, present, standard_schedule)
 
 
 def test_items_are_pm1_and_dissimilar():
@@ -74,16 +74,18 @@ def test_linking_schedules():
     assert sham.shape == (10, 2, 2) and (sham[:, 0] == torch.tensor([1, 2])).all()
 
 
-def test_withheld_pair_schedule():
-    pairs = task.withheld_pair_schedule(1000)
-    half = pairs[:500, :18].sort(-1).values
-    assert not ((half[..., 0] == 3) & (half[..., 1] == 4)).any()
-    assert (pairs[:500, 18].sort(-1).values == torch.tensor([3, 4])).all()
-    other = pairs[500:, :18].sort(-1).values
-    assert ((other[..., 0] == 3) & (other[..., 1] == 4)).any()
+def test_massed_and_only_two_last_adjacent_schedules():
+    massed = massed_schedule(50, 4, pair=(3, 4))
+    assert massed.shape == (50, 34, 2) and (massed[:, 20:24] == torch.tensor([3, 4])).all()
+    special = only_two_last_adjacent_schedule(300)
+    tests = {tuple(sorted(p)) for p in special[:, 20:28].reshape(-1, 2).tolist()}
+    assert tests == {(0, 2), (2, 4), (4, 6), (0, 3), (3, 6)}
+    last = special[:, 28:]
+    assert ((last[..., 0] - last[..., 1]).abs() == 1).all() and not ((last == 0) | (last == 6)).any()
 
 
-def test_pair_order_matches_the_paper():
-    names = [task.pair_name(i, j) for i, j in task.pair_order(8)]
-    assert names[:8] == ["AB", "BC", "CD", "DE", "EF", "FG", "GH", "AC"]
-    assert names[-3:] == ["AG", "BH", "AH"] and len(names) == 28
+def test_the_same_generator_state_gives_the_same_draws():
+    first = standard_schedule(5, 8, generator=torch.Generator().manual_seed(3))
+    again = standard_schedule(5, 8, generator=torch.Generator().manual_seed(3))
+    other = standard_schedule(5, 8, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(first, again) and not torch.equal(first, other)

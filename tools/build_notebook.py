@@ -33,28 +33,40 @@ NOTEBOOK_IMPORTS = ("notebook", "runs", "panels", "stats", "analysis", "figures"
                     "training", "io")
 
 
-def imported_modules(text: str) -> set[str]:
-    """Names of the package's modules imported by a module's source (relative imports, any depth)."""
-    names = set(re.findall(r"from \.(\w+) import", text))
-    for group in re.findall(r"from \. import ([\w, ]+)", text):
-        names.update(n.strip() for n in group.split(","))
-    return names
+def imported_files(path: Path) -> set[Path]:
+    """The package's files imported by one of its modules (relative imports, any depth); a subpackage
+    (such as figures/) counts as all of its files."""
+    text, here = path.read_text(), path.parent
+    found = set()
+    for dots, name, names in re.findall(r"^\s*from (\.+)(\w*) import ([\w, ()]+)", text, re.M):
+        base = here
+        for _ in range(len(dots) - 1):
+            base = base.parent
+        targets = [name] if name else [n.strip(" ()") for n in names.split(",")]
+        for target in targets:
+            module, folder = base / f"{target}.py", base / target
+            if module.exists():
+                found.add(module)
+            elif folder.is_dir():
+                found.update(folder.glob("*.py"))
+    return found
 
 
-def used_modules() -> list[str]:
-    """The notebook's modules and, transitively, the modules they import, plus __init__."""
-    todo, seen = ["__init__", *NOTEBOOK_IMPORTS], set()
+def used_files() -> list[Path]:
+    """The notebook's modules and, transitively, the package files they import, plus __init__.py."""
+    todo = [PACKAGE / "__init__.py"] + [PACKAGE / f"{name}.py" for name in NOTEBOOK_IMPORTS]
+    seen: set[Path] = set()
     while todo:
-        name = todo.pop()
-        if name in seen or not (PACKAGE / f"{name}.py").exists():
+        path = todo.pop()
+        if path in seen or not path.exists():
             continue
-        seen.add(name)
-        todo += sorted(imported_modules((PACKAGE / f"{name}.py").read_text()))
+        seen.add(path)
+        todo += sorted(imported_files(path))
     return sorted(seen)
 
 
 def package_sources() -> dict[str, str]:
-    files = {f"{name}.py": (PACKAGE / f"{name}.py").read_text() for name in used_modules()}
+    files = {path.relative_to(PACKAGE).as_posix(): path.read_text() for path in used_files()}
     for data in sorted(PACKAGE.glob("csrc/*")):
         files[data.relative_to(PACKAGE).as_posix()] = data.read_text()
     return files

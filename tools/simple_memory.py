@@ -49,13 +49,9 @@ def load_notebook(path: Path) -> types.ModuleType:
 
 
 def positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError
-    return value
-
-
-positive.__name__ = "a positive whole number"  # argparse names the expected value with this
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}")
+    return int(text)
 
 
 def main(argv=None) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .stats import ITEMS, item_letters  # noqa: F401  (item_letters is part of this module's interface)
+from .stats import ITEMS
 from .task import STEPS_PER_TRIAL
 
 DE = (3, 4)  # the pair D, E

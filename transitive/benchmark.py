@@ -48,23 +48,33 @@ def _synchronize(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _timed_population_episodes(trainer, episodes: int) -> float:
-    """Wall time of `episodes` episodes of every member (no saving), after the caller's warm-up."""
-    _synchronize(trainer.device)
+def _timed(step, device) -> float:
+    _synchronize(device)
     start = time.perf_counter()
-    for _ in range(episodes):
-        for member, _values in trainer.train_one_episode():
-            member.episode += 1
-    _synchronize(trainer.device)
+    step()
+    _synchronize(device)
     return time.perf_counter() - start
+
+
+def _population_step(trainer) -> None:
+    for member, _values in trainer.train_one_episode():
+        member.episode += 1
+
+
+def _single_step(trainer) -> None:
+    trainer.train_one_episode()
+    trainer.episode += 1
 
 
 def population_speed(population: int, episodes: int, batch: int = 32, device="cpu", runner: str = "auto",
                      warmup: int = 2, separate: bool = True) -> dict:
     """Training speed of a population of `population` networks (seeds 0..population-1) trained at once, in
     episodes per second summed over the members and per member, after `warmup` episodes (which include the
-    CUDA-graph capture on a GPU); with `separate`, also one network trained alone the usual way (`Trainer`),
-    for comparison. Continual regime, Adam steps from the first episode, nothing saved."""
+    CUDA-graph capture on a GPU). With `separate`, one network trained alone the usual way (`Trainer`) is
+    timed too, its episodes alternating with the population's (so that a machine shared with other work
+    slows both alike); times are medians over the episodes. Continual regime, Adam steps from the first
+    episode, nothing saved."""
+    import statistics
     import tempfile
 
     from .population import PopulationTrainer
@@ -75,24 +85,22 @@ def population_speed(population: int, episodes: int, batch: int = 32, device="cp
               "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as folder:
         trainer = PopulationTrainer(config, range(population), folder, progress=False, runner=runner)
-        _timed_population_episodes(trainer, warmup)
-        seconds = _timed_population_episodes(trainer, episodes) / episodes
+        alone = Trainer(config, f"{folder}/alone.dat", progress=False) if separate else None
+        together, single = [], []
+        for k in range(warmup + episodes):
+            seconds = _timed(lambda: _population_step(trainer), device)
+            if k >= warmup:
+                together.append(seconds)
+            if alone is not None:
+                seconds = _timed(lambda: _single_step(alone), device)
+                if k >= warmup:
+                    single.append(seconds)
+        seconds = statistics.median(together)
         result.update(runner=trainer.runner, cuda_graphs=bool(trainer.cuda_graphs and trainer._graphs),
                       seconds_per_population_episode=seconds, seconds_per_member_episode=seconds / population,
                       episodes_per_second=population / seconds, episodes_per_second_per_member=1 / seconds)
-        del trainer
-        if separate:
-            alone = Trainer(config, f"{folder}/alone.dat", progress=False)
-            for _ in range(warmup):
-                alone.train_one_episode()
-                alone.episode += 1
-            _synchronize(device)
-            start = time.perf_counter()
-            for _ in range(episodes):
-                alone.train_one_episode()
-                alone.episode += 1
-            _synchronize(device)
-            single = (time.perf_counter() - start) / episodes
-            result.update(separate_seconds_per_episode=single, separate_episodes_per_second=1 / single,
-                          member_episode_vs_separate=seconds / population / single)  # < 1: population faster
+        if alone is not None:
+            one = statistics.median(single)
+            result.update(separate_seconds_per_episode=one, separate_episodes_per_second=1 / one,
+                          member_episode_vs_separate=seconds / population / one)  # < 1: the population is faster
     return result

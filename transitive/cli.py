@@ -27,10 +27,6 @@ def _print_json(result: dict) -> None:
     print(json.dumps(result))
 
 
-def _seed(args) -> None:
-    torch.manual_seed(args.seed)
-
-
 def _set_threads(args) -> None:
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
@@ -146,6 +142,7 @@ def _setup_eval(p):
     p.add_argument("--batch", type=positive_whole_number, default=2000, metavar="N", help="episodes evaluated")
     p.add_argument("--seed", type=whole_number, default=0, metavar="N", help="seed of the random draws")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
     _add_threads_device(p)
 
 
@@ -159,15 +156,28 @@ def _format_table(title: str, values: dict) -> str:
     return title + "\n" + "  ".join(f"{k}:{v:.2f}" for k, v in values.items())
 
 
+def _runs(args, net, **settings):
+    """The evaluation runs of a command (transitive.runs): stage lines and progress bars on standard error
+    unless --quiet."""
+    from .runs import Runs, Settings
+    quiet = getattr(args, "quiet", False)
+    try:
+        chosen = Settings(seed=args.seed, progress=not quiet, **settings).validate()
+    except ValueError as error:
+        raise UsageError(f"{args.command}: {error}") from None
+    return Runs(net, chosen, log=None if quiet else (lambda text: print(text, file=sys.stderr)))
+
+
 def cmd_eval(args):
-    from .experiments import evaluate
-    net = _load(args)
-    _seed(args)
-    result = evaluate(net, args.batch)
+    from . import stats
+    runs = _runs(args, _load(args), batch=args.batch)
+    run = runs.standard
+    result = stats.behaviour(run.test_pairs, run.test_correct).as_dict()
+    result["test_accuracy"] = result.pop("accuracy")
     if args.json:
         _print_json(result)
         return
-    print(f"standard evaluation of {args.file}: {args.batch} episodes, 8 items")
+    print(f"standard evaluation of {args.file}: {args.batch} episodes, 8 items, test trials 21-30")
     print(f"test accuracy {result['test_accuracy']:.3f}  (adjacent {result['adjacent_accuracy']:.3f}, "
           f"non-adjacent {result['nonadjacent_accuracy']:.3f})")
     print(_format_table("accuracy by symbolic distance", result["accuracy_by_distance"]))
@@ -181,15 +191,16 @@ def _setup_linking(p):
 
 
 def cmd_linking(args):
-    from .experiments import evaluate_linking
-    net = _load(args)
-    _seed(args)
-    result = evaluate_linking(net, args.batch, sham=args.sham)
+    from . import stats
+    runs = _runs(args, _load(args), linking_batch=args.batch)
+    run = runs.sham if args.sham else runs.linking
+    result = stats.linking(run.pairs[:, -1], run.correct[:, -1]).as_dict()
     if args.json:
         _print_json(result)
         return
     name = "sham linking" if args.sham else "list linking"
-    print(f"{name} with {args.file}: {args.batch} episodes, last trial scored")
+    print(f"{name} with {args.file}: {args.batch} episodes, the last trial (trial {run.ntrials} of the three "
+          "episodes) scored")
     print(f"accuracy {result['accuracy']:.3f}  (across lists {result['across_list_accuracy']:.3f}, "
           f"within lists {result['within_list_accuracy']:.3f})")
     print(_format_table("accuracy by pair", result["accuracy_by_pair"]))
@@ -238,7 +249,8 @@ def _setup_classify(p):
 
 def cmd_classify(args):
     from .classify import classify, format_report
-    result = classify(_load(args), args.batch, seed=args.seed, behaviour=not args.no_linking)
+    runs = _runs(args, _load(args), batch=args.batch, linking_batch=args.batch)
+    result = classify(runs.net, behaviour=not args.no_linking, runs=runs)
     if args.json:
         _print_json(result)
         return
@@ -322,49 +334,82 @@ def cmd_curves(args):
 
 
 def _setup_figures(p):
+    from .runs import EXPERIMENTS
     p.add_argument("file", nargs="?", default="net_active.dat", help="parameter file")
     p.add_argument("--out", required=True, help="folder for the figures (PNG and PDF) and key_numbers.json/.md")
     p.add_argument("--batch", type=positive_whole_number, default=2000, metavar="N",
-                   help="standard-evaluation episodes (list linking: twice as many)")
+                   help="standard-evaluation episodes (list linking and sham: twice as many)")
     p.add_argument("--seed", type=whole_number, default=0, metavar="N", help="seed of the random draws")
-    p.add_argument("--massed", type=positive_whole_number, default=None, metavar="K",
-                   help="also the massed-presentation figure with K D,E trials (Supplementary Note 9)")
+    p.add_argument("--experiment", choices=EXPERIMENTS, default="standard",
+                   help="the notebook's experiment mode: standard makes every figure; the others make the figures "
+                        "the original makes from that experiment's run")
+    p.add_argument("--massed", type=positive_whole_number, default=10, metavar="K",
+                   help="massed trials of D,E after learning (the massed figure, Supplementary Note 9)")
+    p.add_argument("--add-barred-pair", default=None, metavar="XY",
+                   help="also corrchanges34_add23: Fig. 6 where this pair (e.g. CD) is also unseen before trial 19")
     p.add_argument("--curve", action="append", default=[], metavar="CSV",
                    help="learning-curve CSV for Fig. 1f (repeatable; default: FILE with .csv if it exists)")
     p.add_argument("--only", default=None, metavar="GROUPS",
-                   help="comma-separated figure groups instead of all, e.g. fig2,fig3 (see transitive.report.GROUPS)")
+                   help="comma-separated figure groups instead of all: " + ", ".join(_figure_groups()))
+    p.add_argument("--classify", action="store_true",
+                   help="also classify.txt / classify.json (active or passive) from the same runs")
     p.add_argument("--records", action="store_true",
                    help="also outcomes_0.npz and allrates_thisep_0.npy of the standard run (~190 MB for 2000)")
     p.add_argument("--recode-steps", type=positive_whole_number, default=1000, metavar="N",
                    help="Adam steps of the recoded-representation fit (Supplementary Note 8)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
     _add_threads_device(p)
+
+
+def _figure_groups() -> list[str]:
+    from .panels import groups
+    return groups()
+
+
+def _pair_letters(text: str | None):
+    if text is None:
+        return None
+    letters = "ABCDEFGH"
+    if len(text) != 2 or any(c not in letters for c in text.upper()) or abs(letters.index(text[0].upper())
+                                                                             - letters.index(text[1].upper())) != 1:
+        raise UsageError(f"figures: --add-barred-pair: expected two adjacent items such as CD, got {text!r}")
+    return tuple(letters.index(c) for c in text.upper())
 
 
 def cmd_figures(args):
     from pathlib import Path
+    from .keynumbers import write_key_numbers
+    from .panels import make_figures, names_for
     check_output_folder(args.out)
-    from .report import GROUPS, STANDARD_GROUPS, Evaluation, Options
-    groups = STANDARD_GROUPS + (["massed"] if args.massed else [])
+    groups = None
     if args.only:
         groups = [g.strip() for g in args.only.split(",") if g.strip()]
-        unknown = [g for g in groups if g not in GROUPS]
+        unknown = [g for g in groups if g not in _figure_groups()]
         if unknown or not groups:
-            raise UsageError(f"figures: unknown figure group(s) {', '.join(unknown) or '(none)'}; "
-                             f"known: {', '.join(GROUPS)}")
-    if args.batch < 20:
-        raise UsageError(f"figures: --batch must be at least 20 (10 splits of 2 episodes), not {args.batch}")
-    out = Path(args.out)
+            raise UsageError(f"figures: --only: unknown figure group(s) {', '.join(unknown) or '(none)'}; "
+                             f"known: {', '.join(_figure_groups())}")
     for curve in args.curve:
         if not Path(curve).is_file():
             raise UsageError(f"figures: learning-curve file not found: {curve}")
+    added = _pair_letters(args.add_barred_pair)
     net = _load(args)
     default_curve = Path(args.file).with_suffix(".csv")
     curves = args.curve or ([default_curve] if default_curve.is_file() else [])
-    options = Options(batch=args.batch, seed=args.seed, massed_trials=args.massed or 10,
-                      recode_steps=args.recode_steps, curves={Path(c).stem: c for c in curves})
-    evaluation = Evaluation(net, out, options)
-    paths = evaluation.make_all(groups) + (evaluation.save_records() if args.records else [])
-    print(f"wrote {len(paths)} files to {out}")
+    runs = _runs(args, net, batch=args.batch, experiment=args.experiment, massed_trials=args.massed,
+                 add_barred_pair=added, recode_steps=args.recode_steps)
+    runs.curves = {Path(c).stem: c for c in curves}
+    paths = make_figures(runs, args.out, names_for(runs.settings, groups))
+    paths += write_key_numbers(runs, args.out)
+    if args.classify:
+        from .classify import classify, format_report
+        result = classify(net, runs=runs)
+        Path(args.out, "classify.json").write_text(json.dumps(result, indent=1) + "\n")
+        Path(args.out, "classify.txt").write_text(format_report(result, args.file) + "\n")
+        print(format_report(result, args.file))
+    if args.records:
+        from .runs import save_records
+        paths += save_records(runs.standard, args.out)
+    print(f"wrote {len(paths)} files to {args.out}")
 
 
 COMMANDS = {

@@ -64,7 +64,7 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Argument types. argparse prefixes their message with the option ("--batch: ..."; see cli._Parser).
+# Argument types. argparse prefixes their message with the option ("--batch: ..."; see Parser above).
 
 def _quoted(value: str) -> str:
     return repr(str(value))

@@ -86,6 +86,8 @@ class GraphedPopulationLoss:
 
         samples = tuple(t.detach().clone().requires_grad_(t.requires_grad) for t in sample_args)
         self.graphed = torch.cuda.make_graphed_callables(loss_of, samples, allow_unused_input=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the warm-up's blocks: the graphs replay from their own memory pool
 
     def __call__(self, *tensors):
         return self.graphed(*tensors)
@@ -163,6 +165,8 @@ class PopulationTrainer:
                 state = _zero_state(len(members), batch, params.w.shape[-1], self.device)
             total, stats, *final = graphed(*params.as_tuple(), pairs, stimuli, uniform, exponential,
                                            state.rates, state.trace, state.plastic_weights)
+            # An autograd.Function marks all its outputs differentiable; only the loss is.
+            stats, final = stats.detach(), [f.detach() for f in final]
         else:
             total, stats, *final = population_loss(params, pairs, stimuli, uniform, exponential, state, config)
         total.backward()

@@ -137,7 +137,6 @@ def run_experiment(net: PlasticNetwork, name: str, schedules: list[torch.Tensor]
     chunk of the batch, and reduce each chunk at once (P snapshots never exist for the whole batch)."""
     device = net.w.device
     batch = schedules[0].shape[0]
-    ntrials = sum(s.shape[1] for s in schedules)
     alignment_trials = tuple(t for t in alignment_trials if t < schedules[-1].shape[1]) if len(schedules) == 1 else ()
     options = dict(reset_plastic_every_trial=settings.reset_plastic_every_trial,
                    reset_rates_every_trial=settings.reset_rates_every_trial,

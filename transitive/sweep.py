@@ -37,7 +37,7 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .training import TrainConfig, Trainer, paths_for, read_curve, smooth
+from .training import TrainConfig, Trainer, paths_for, read_curve
 
 SEED_FOLDER = "seed_{}"
 PARAMS_NAME = "net.dat"
@@ -165,31 +165,30 @@ class _ReportingTrainer(Trainer):
         return super().train()
 
 
-class TrainingJob:
-    """The callable submitted for one seed: `job()` trains (resuming if a checkpoint exists)."""
+class _BackgroundTraining:
+    """What both jobs share: the training runs in a worker thread so that the main thread stays free for
+    submitit's signal handler; SIGTERM and Ctrl-C stop it after the current episode (it saves), and
+    `checkpoint()` does the same, then hands submitit a resubmission of the same job."""
 
-    def __init__(self, config: TrainConfig, params, threads: int | None = None):
-        self.config, self.params, self.threads = config, str(params), threads
-        self._trainer = None
-        self._thread = None
+    name = "training"
 
     def __getstate__(self):  # the thread and trainer never travel in a pickle
         state = dict(self.__dict__)
         state["_trainer"] = state["_thread"] = None
         return state
 
-    def __call__(self) -> dict:
+    def _device_config(self) -> TrainConfig:
         import torch
         if self.threads:
             torch.set_num_threads(self.threads)
         config = replace(self.config)
         if config.device == "auto":
             config.device = "cuda" if torch.cuda.is_available() else "cpu"
-        trainer = _ReportingTrainer(config, self.params, resume=True, progress=False)
+        return config
+
+    def _train_in_thread(self, trainer) -> None:
+        import torch
         self._trainer = trainer
-        verb = f"resuming at episode {trainer.episode}" if trainer.episode else "starting"
-        print(f"seed {config.seed}: {verb} of {config.episodes} ({config.regime} regime, batch {config.batch}, "
-              f"{config.device}, {torch.get_num_threads()} threads) -> {self.params}", flush=True)
         error: list[BaseException] = []
 
         def work():
@@ -201,13 +200,13 @@ class TrainingJob:
                 error.append(exc)
 
         def terminate(signum, frame):  # SIGTERM (e.g. preemption without SIGUSR2): save and end the job
-            print(f"seed {config.seed}: SIGTERM, stopping after the current episode", flush=True)
+            print(f"{self.name}: SIGTERM, stopping after the current episode", flush=True)
             trainer.stop_requested = True
 
         previous = None
         if threading.current_thread() is threading.main_thread():
             previous = signal.signal(signal.SIGTERM, terminate)
-        self._thread = threading.Thread(target=work, name=f"train-seed-{config.seed}", daemon=True)
+        self._thread = threading.Thread(target=work, name=f"train-{self.name.replace(' ', '-')}", daemon=True)
         self._thread.start()
         try:
             while self._thread.is_alive():
@@ -220,12 +219,6 @@ class TrainingJob:
                 signal.signal(signal.SIGTERM, previous)
         if error:
             raise error[0]
-        curve = trainer.curve
-        recent = curve[-10:]
-        return {"seed": config.seed, "episode": trainer.episode, "episodes": config.episodes,
-                "finished": trainer.episode >= config.episodes,
-                "final_percent_correct": sum(r["percent_correct"] for r in recent) / len(recent) if recent else None,
-                "params": self.params}
 
     def _stop(self, wait_s: float) -> None:
         if self._trainer is not None:
@@ -233,16 +226,58 @@ class TrainingJob:
         if self._thread is not None:
             self._thread.join(timeout=wait_s)
 
+    def _where(self) -> str:
+        return "?"
+
+    def _again(self):
+        raise NotImplementedError
+
     def checkpoint(self, *args, **kwargs):
         """submitit's protocol: called on preemption / time-out; returns the submission that resumes."""
         import submitit
         self._stop(wait_s=60)  # finish the current episode and save (within SLURM's signal delay)
-        episode = self._trainer.episode if self._trainer is not None else "?"
-        print(f"seed {self.config.seed}: checkpointed at episode {episode}; requeued, will resume", flush=True)
-        return submitit.helpers.DelayedSubmission(TrainingJob(self.config, self.params, self.threads))
+        print(f"{self.name}: checkpointed at {self._where()}; requeued, will resume", flush=True)
+        return submitit.helpers.DelayedSubmission(self._again())
 
 
-class PopulationJob:
+def _outcome(trainer, params) -> dict:
+    recent = trainer.curve[-10:]
+    return {"seed": trainer.config.seed, "episode": trainer.episode, "episodes": trainer.config.episodes,
+            "finished": trainer.episode >= trainer.config.episodes,
+            "final_percent_correct": sum(r["percent_correct"] for r in recent) / len(recent) if recent else None,
+            "params": str(params)}
+
+
+class TrainingJob(_BackgroundTraining):
+    """The callable submitted for one seed: `job()` trains (resuming if a checkpoint exists)."""
+
+    def __init__(self, config: TrainConfig, params, threads: int | None = None):
+        self.config, self.params, self.threads = config, str(params), threads
+        self._trainer = None
+        self._thread = None
+
+    @property
+    def name(self) -> str:
+        return f"seed {self.config.seed}"
+
+    def __call__(self) -> dict:
+        import torch
+        config = self._device_config()
+        trainer = _ReportingTrainer(config, self.params, resume=True, progress=False)
+        verb = f"resuming at episode {trainer.episode}" if trainer.episode else "starting"
+        print(f"seed {config.seed}: {verb} of {config.episodes} ({config.regime} regime, batch {config.batch}, "
+              f"{config.device}, {torch.get_num_threads()} threads) -> {self.params}", flush=True)
+        self._train_in_thread(trainer)
+        return _outcome(trainer, self.params)
+
+    def _where(self) -> str:
+        return f"episode {self._trainer.episode if self._trainer is not None else '?'}"
+
+    def _again(self):
+        return TrainingJob(self.config, self.params, self.threads)
+
+
+class PopulationJob(_BackgroundTraining):
     """The callable submitted for a group of seeds trained at once (`transitive.population`): `job()` trains
     them (each resuming from its checkpoint if it has one) and returns {"population": [per-seed outcome]}."""
 
@@ -251,11 +286,6 @@ class PopulationJob:
         self._trainer = None
         self._thread = None
 
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_trainer"] = state["_thread"] = None
-        return state
-
     @property
     def name(self) -> str:
         return f"seeds {','.join(map(str, self.seeds))}"
@@ -263,71 +293,23 @@ class PopulationJob:
     def __call__(self) -> dict:
         import torch
         from .population import PopulationTrainer
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        config = replace(self.config)
-        if config.device == "auto":
-            config.device = "cuda" if torch.cuda.is_available() else "cpu"
+        config = self._device_config()
         trainer = PopulationTrainer(config, self.seeds, self.out, resume=True, progress=False)
-        self._trainer = trainer
         began = time.time()
         for member in trainer.members:
             verb = f"resuming at episode {member.episode}" if member.episode else "starting"
             print(f"seed {member.config.seed}: {verb} of {config.episodes} in a population of {len(self.seeds)} "
-                  f"({trainer.runner} runner, {config.device}) -> {member.paths['params']}", flush=True)
+                  f"({trainer.runner} runner, {config.device}, {torch.get_num_threads()} threads) -> "
+                  f"{member.paths['params']}", flush=True)
             member.save = _reporting_save(member, began)
-        error: list[BaseException] = []
+        self._train_in_thread(trainer)
+        return {"population": [_outcome(m, m.paths["params"]) for m in trainer.members]}
 
-        def work():
-            try:
-                if self.threads:
-                    torch.set_num_threads(self.threads)
-                trainer.train()
-            except BaseException as exc:
-                error.append(exc)
+    def _where(self) -> str:
+        return f"episodes {[m.episode for m in self._trainer.members] if self._trainer is not None else '?'}"
 
-        def terminate(signum, frame):
-            print(f"{self.name}: SIGTERM, stopping after the current episode", flush=True)
-            trainer.stop_requested = True
-
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, terminate)
-        self._thread = threading.Thread(target=work, name="train-population", daemon=True)
-        self._thread.start()
-        try:
-            while self._thread.is_alive():
-                self._thread.join(timeout=0.5)
-        except KeyboardInterrupt:
-            self._stop(wait_s=120)
-            raise
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-        if error:
-            raise error[0]
-        outcomes = []
-        for member in trainer.members:
-            recent = member.curve[-10:]
-            outcomes.append({"seed": member.config.seed, "episode": member.episode, "episodes": config.episodes,
-                             "finished": member.finished, "params": str(member.paths["params"]),
-                             "final_percent_correct": sum(r["percent_correct"] for r in recent) / len(recent)
-                             if recent else None})
-        return {"population": outcomes}
-
-    def _stop(self, wait_s: float) -> None:
-        if self._trainer is not None:
-            self._trainer.stop_requested = True
-        if self._thread is not None:
-            self._thread.join(timeout=wait_s)
-
-    def checkpoint(self, *args, **kwargs):
-        """submitit's protocol: stop after the current episode, save every member, and requeue."""
-        import submitit
-        self._stop(wait_s=60)
-        episodes = [m.episode for m in self._trainer.members] if self._trainer is not None else "?"
-        print(f"{self.name}: checkpointed at episodes {episodes}; requeued, will resume", flush=True)
-        return submitit.helpers.DelayedSubmission(PopulationJob(self.config, self.out, self.seeds, self.threads))
+    def _again(self):
+        return PopulationJob(self.config, self.out, self.seeds, self.threads)
 
 
 def _reporting_save(member, began: float):
@@ -628,10 +610,6 @@ def learning_curves(folder, out, batch: int = 200, classify: bool = True, seed: 
     Runs classified passive are drawn grey; active ones in colour; unclear or unclassified ones in colour,
     dashed. Returns the table rows (each also has the colour used).
     """
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     folders = seed_folders(folder)
     if not folders:
         raise SweepError(f"no seed_<k> folders in {folder}")
@@ -662,37 +640,16 @@ def learning_curves(folder, out, batch: int = 200, classify: bool = True, seed: 
     if not rows:
         raise SweepError(f"no learning curves in {folder}")
 
-    fig, ax = plt.subplots(figsize=(5, 3.6))
-    from matplotlib.colors import to_hex
-    colours = [to_hex(c) for c in plt.get_cmap("tab10").colors if to_hex(c) != "#7f7f7f"]  # grey means passive
-    shown = {}
-    for k, row in enumerate(rows):
-        curve = curves[row["seed"]]
-        episodes = [r["episode"] for r in curve]
-        values = smooth([r["percent_correct"] for r in curve], width)
-        xs = episodes[len(episodes) - len(values):]
-        if row["verdict"] == "passive":
-            colour, style, label, order = PASSIVE_COLOUR, "-", "passive", 1
-        elif row["verdict"] == "active":
-            colour, style, label, order = colours[k % len(colours)], "-", "active", 2
-        else:
-            colour, style, label, order = colours[k % len(colours)], "--", row["verdict"], 2
-        row["colour"] = colour
-        ax.plot(xs, values, color=colour, linestyle=style, linewidth=1, zorder=order,
-                label=None if label in shown else label)
-        shown[label] = True
-    ax.set_xlabel("Episode")
-    ax.set_ylabel("% correct (test trials)")
-    ax.axhline(50, color="k", linewidth=0.5, linestyle=":")
-    ax.spines[["top", "right"]].set_visible(False)
-    if classify:
-        ax.legend(frameon=False, fontsize=8)
-    ax.set_title(f"{len(rows)} runs" + (" (grey: passive)" if classify else ""), fontsize=9)
-    fig.tight_layout()
+    from .figures import plot_learning_curves
+    names = {row["seed"]: f"seed {row['seed']}" for row in rows}
+    verdicts = {names[row["seed"]]: row["verdict"] for row in rows} if classify else None
+    fig = plot_learning_curves({names[row["seed"]]: curves[row["seed"]] for row in rows}, verdicts, width)
+    fig.suptitle(f"{len(rows)} runs" + (" (grey: passive)" if classify else ""), fontsize=9)
+    for row, line in zip(rows, fig.axes[0].lines):  # the accuracy curves, in the order of the rows
+        row["colour"] = line.get_color()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=150)
-    plt.close(fig)
 
     table = out.with_suffix(".csv")
     import csv

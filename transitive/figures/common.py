@@ -1,0 +1,50 @@
+"""What every figure module shares: step names, colours, saving as PNG and PDF, small axis helpers."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from ..stats import item_letters
+
+STEP_ROLES = ("stimulus", "response", "feedback", "delay")
+STEPS = tuple(f"Step {k + 1} ({role})" for k, role in enumerate(STEP_ROLES))
+DISTANCE_COLOURS = ["C0", "C1", "C2", "C3", "C4", "C5", "C7"]
+PAIR_STYLES = {"DE": dict(color="#4b3f9e", marker="D", linestyle="-"),
+               "ED": dict(color="#3fb8c4", marker="D", linestyle="--")}
+
+
+def save_figure(fig: Figure, out_dir, name: str, dpi: int = 150) -> list[Path]:
+    """Write `name`.png and `name`.pdf into out_dir; returns both paths."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
+    fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
+    fig.savefig(paths[1], bbox_inches="tight")
+    return paths
+
+
+def format_p(p: float) -> str:
+    """'p = 3.2e-05'; 'p < 1e-300' where the test's p underflows to 0."""
+    return "p < 1e-300" if p == 0 else f"p = {p:.1e}"
+
+
+def new_figure(width: float, height: float) -> Figure:
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def item_axis(ax, nbcues: int = 8, label: str | None = None):
+    ax.set_xticks(range(nbcues))
+    ax.set_xticklabels(item_letters(nbcues))
+    if label:
+        ax.set_xlabel(label)
+
+
+
+def mean_sd(ax, values: np.ndarray, **style):
+    """Mean and s.d. over axis 0, one point per item."""
+    values = np.asarray(values, dtype=float)
+    x = np.arange(values.shape[-1])
+    ax.errorbar(x, np.nanmean(values, 0), yerr=np.nanstd(values, 0), capsize=0, markersize=4, **style)
+
