@@ -4,7 +4,8 @@
 #   tools/finish_run.sh active|passive [BATCH]     (BATCH: standard-evaluation episodes, default 2000)
 #
 # Writes runs/NAME/evaluation/: the figures of the standard evaluation, list linking, sham, m(t) and the
-# learning curve (PNG), key_numbers.json/.md, and classify.txt (the verdict with its numbers).
+# learning curve (PNG), key_numbers.json/.md, and classify.txt / classify.json (the verdict with its numbers),
+# all from one set of runs (each experiment is run once).
 # Refuses a run that has not reached its last episode unless UNFINISHED=1 (to try the script on a
 # run in progress; nothing is copied to the root then). A run already shipped (its checkpoint removed,
 # the root file equal to runs/NAME/net_NAME.dat) is evaluated again.
@@ -38,7 +39,6 @@ target=net_$name.dat
 out=$run/evaluation
 mkdir -p "$out"
 python -m transitive figures "$target" --out "$out" --batch "$batch" --curve "$run/net_$name.csv" \
-    --only fig2,linking,sham,fig5,fig6,curve --threads "$threads"
-python -m transitive classify "$target" --batch "$batch" --threads "$threads" | tee "$out/classify.txt"
+    --only fig2,fig3,fig5,fig6,curve --classify --threads "$threads"
 rm -f "$out"/*.pdf
 echo "evaluated $target into $out"

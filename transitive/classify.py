@@ -210,7 +210,8 @@ def classify(net: PlasticNetwork, batch: int = 1000, seed: int = 0, rule: Rule =
         b_numbers, b_verdict, b_reason = {}, "unclear", "not run"
     verdict, agreement = combine(b_verdict, m_verdict, test, rule)
     return {
-        "verdict": verdict, "agreement": agreement, "batch": standard.batch, "seed": runs.settings.seed,
+        "verdict": verdict, "agreement": agreement, "batch": standard.batch,
+        "linking_batch": runs.linking.batch if behaviour else None, "seed": runs.settings.seed,
         "test_accuracy": test,
         "behaviour": {"verdict": b_verdict, "reason": b_reason, **b_numbers},
         "modulation": {"verdict": m_verdict, "reason": m_reason, **m_numbers},
@@ -230,7 +231,9 @@ def format_report(result: dict, name: str = "") -> str:
     """A few readable lines."""
     b, m = result["behaviour"], result["modulation"]
     lines = [f"{name + ': ' if name else ''}{result['verdict'].upper()} ({result['agreement']}); "
-             f"{result['batch']} episodes per experiment, standard test accuracy {result['test_accuracy']:.3f}"]
+             f"standard evaluation of {result['batch']} episodes"
+             + (f", list linking and sham of {result['linking_batch']}" if result.get("linking_batch") else "")
+             + f"; standard test accuracy {result['test_accuracy']:.3f}"]
     if "near_link_accuracy" in b:
         lines.append(f"  behaviour: {b['verdict']} - {b['reason']}")
         lines.append(f"    across-list accuracy: linking {b['across_list_linking']:.3f}, sham {b['across_list_sham']:.3f}; "

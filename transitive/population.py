@@ -174,13 +174,8 @@ class PopulationTrainer:
         stats = stats.tolist() if logged else None  # the only host synchronisation, on logged episodes
         results = []
         for k, m in enumerate(members):
-            grad_norm = torch.nn.utils.clip_grad_norm_(m.net.parameters(), config.grad_clip)
-            if m.episode >= config.burn_in:
-                m.optimizer.step()
-                if config.positive_alpha:
-                    m.net.clip_alpha_at_zero()
-            if config.regime == "continual":  # own copies: a view would keep (and save) every member's state
-                m.carried = NetworkState(*(f[k].clone() for f in final))
+            # own copies of the final state: a view would keep (and save) every member's state
+            grad_norm = m.apply_gradients(NetworkState(*(f[k].clone() for f in final)))
             values = None
             if logged and m.episode % config.log_every == 0:
                 values = _log_values(m, dict(zip(STATS, stats[k])), grad_norm)

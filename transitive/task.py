@@ -1,4 +1,4 @@
-"""The transitive-inference task as data (SPEC sections 2, 3 and 7).
+"""The transitive-inference task as data (docs/method.md, sections 2 and 3).
 
 An episode is described by `Trials`: for every batch element and trial, the ordered pair of item indices
 shown, and the two item vectors actually presented (normally the items of the pair; in continual training
@@ -19,7 +19,7 @@ INPUT_SIZE = 37
 STEPS_PER_TRIAL = 4
 LETTERS = "ABCDEFGHIJKLMNOP"
 
-# Input layout (SPEC section 2).
+# Input layout (docs/method.md, section 2).
 ITEM1 = slice(0, 15)
 ITEM2 = slice(15, 30)
 GO = 30

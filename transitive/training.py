@@ -284,13 +284,7 @@ class Trainer:
         terms = loss_terms(record, net, config.loss)
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)  # the norm before clipping
-        if self.episode >= config.burn_in:
-            self.optimizer.step()
-            if config.positive_alpha:
-                net.clip_alpha_at_zero()
-        if config.regime == "continual":
-            self.carried = record.final_state.detach()
+        grad_norm = self.apply_gradients(record.final_state)
         tests = config.test_trials
         with torch.no_grad():
             measured = {
@@ -307,6 +301,20 @@ class Trainer:
         # percent correct: the paper's conversion of the summed test reward (exact for 10 test trials)
         measured["percent_correct"] = 50 + 5 * measured["test_reward"]
         return {name: measured[name] for name in CURVE_COLUMNS if name in measured}
+
+    def apply_gradients(self, final_state) -> torch.Tensor:
+        """After the backward: gradient-norm clipping, (after the burn-in) an optimizer step and alpha clipped
+        at 0 (positive_alpha), and the episode's final state kept (continual regime). Returns the gradient
+        norm before clipping. (The population trainer calls this for each member after one joint backward.)"""
+        config, net = self.config, self.net
+        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
+        if self.episode >= config.burn_in:
+            self.optimizer.step()
+            if config.positive_alpha:
+                net.clip_alpha_at_zero()
+        if config.regime == "continual":
+            self.carried = final_state.detach()
+        return grad_norm
 
     def train_one_episode(self) -> dict:
         """One episode at the current episode count (which `train` advances); returns `learn`'s values."""
