@@ -52,6 +52,16 @@ def test_learning_curve_figure(tmp_path):
     assert panels.make_figures(runs, tmp_path / "none", ["learning_curve"]) == []
 
 
+def test_learning_curves_show_the_modulation_columns_when_the_log_has_them():
+    old = [{"episode": 10.0 * k, "percent_correct": 50.0 + k} for k in range(30)]
+    new = [{**row, "modulation_feedback": 1.0, "modulation_delay": 0.1 * k} for k, row in enumerate(old)]
+    assert len(fg.plot_learning_curves({"old": old}).axes) == 1
+    fig = fg.plot_learning_curves({"a": new, "b": new}, verdicts={"a": "active", "b": "passive"})
+    accuracy, modulation = fig.axes
+    assert modulation.get_ylabel() == "mean |m(t)|" and len(modulation.lines) == 4 + 2  # 2 runs x 2 steps, legend
+    assert accuracy.lines[1].get_color() == "0.6"  # passive runs grey, as in Fig. 1f
+
+
 def test_markdown_table_flattens_nested_numbers():
     text = markdown({"a": {"b": 0.5, "c": [1.0, 2.0]}, "d": 3})
     assert "| a.b | 0.500 |" in text and "| a.c | 1.000, 2.000 |" in text and "| d | 3 |" in text

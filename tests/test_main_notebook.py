@@ -84,8 +84,12 @@ def test_configuration_cell_has_every_original_switch():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     config = config_cell(nb)
     assert nb.cells.index(config) <= 3
+    lines = config.source.splitlines()
     for name in ORIGINAL_SWITCHES:
         assert re.search(rf"^{name} = ", config.source, re.M), name
+    for k, line in enumerate(lines):  # every switch under one line saying what it does
+        if re.match(r"^[A-Z0-9]+ = ", line):
+            assert lines[k - 1].startswith("# ") and len(lines[k - 1]) > 12, line
     namespace = {}
     exec(config.source, namespace)
     assert NotebookConfig.from_namespace(namespace).validate() == NotebookConfig()

@@ -97,3 +97,12 @@ def test_readme_setup_is_two_commands_and_ci_runs_the_test_command():
           if line.strip() and not line.startswith("#")]
     assert ci[-1] == tests
     assert "python tools/install.py" in ci
+
+
+def test_every_subpackage_is_packaged():
+    """A plain `pip install .` must ship transitive.figures and any other subpackage, not only the top."""
+    setuptools = pytest.importorskip("setuptools")
+    include = PYPROJECT["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = set(setuptools.find_packages(str(ROOT), include=include))
+    on_disk = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "transitive").rglob("__init__.py")}
+    assert "transitive.figures" in on_disk and on_disk <= found

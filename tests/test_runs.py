@@ -107,6 +107,10 @@ def test_modifiers_change_the_runs():
     no_learning = Runs(network, small(reset_plastic_every_trial=True), log=None).standard
     assert not torch.allclose(no_learning.rates[:, 8:], plain.rates[:, 8:])
     assert torch.allclose(no_learning.rates[:, :4], plain.rates[:, :4], atol=1e-6)  # the first trial is alike
+    carried = Runs(network, small(reset_rates_every_trial=False, reset_trace_every_trial=False), log=None).standard
+    assert carried.alignment[19].shape == (20, 4, 8) and carried.similarity.shape == (20,)
+    # r and H are carried from the blank steps into trial 1 already: the stimulus step differs
+    assert not torch.allclose(carried.rates[:, 0], plain.rates[:, 0], atol=1e-3)
 
 
 def test_settings_are_checked():

@@ -104,7 +104,7 @@ def test_slurm_submission_script(tmp_path, monkeypatch):
                                        parallel=5), tmp_path / "logs")
     script = executor._executor._make_submission_file_text("python -m x", "uid")
     for flag in ("--partition=gpu", "--time=90", "--gpus-per-node=1", "--cpus-per-task=4", "--mem=8GB",
-                 "--signal=USR2@120", "export PYTHONPATH="):
+                 "--signal=USR2@120"):
         assert flag in script
     assert executor._executor.parameters["array_parallelism"] == 5
 

@@ -13,6 +13,7 @@ in transitive/panels.py, run only when the selected experiment makes that figure
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import inspect
 import re
@@ -23,6 +24,7 @@ from pathlib import Path
 import nbformat
 
 from transitive import panels
+from transitive.notebook import NotebookConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "transitive"
@@ -139,42 +141,39 @@ episodes the whole notebook takes a few minutes on a CPU.
 trial 19). The method is described in `docs/method.md` of the repository.
 """
 
-CONFIG = """\
-#@title Configuration: the original notebook's switches
-EVAL = True  #@param {type:"boolean"}
-# Experiments (one at a time; by default the standard evaluation, which makes every figure)
-LINKEDLISTSEVAL = False  #@param {type:"boolean"}
-LINKINGISSHAM = False  #@param {type:"boolean"}
-SHOWFIRSTHALFFIRST = True  #@param {type:"boolean"}
-NBMASSEDTRIALS = 0  #@param {type:"integer"}
-MASSEDPAIR = [3, 4]
-ONLYTWOLASTADJ = False  #@param {type:"boolean"}
-HALFNOBARREDPAIRUNTILT18 = False  #@param {type:"boolean"}
-BARREDPAIR = [3, 4]
-SHOWALLSELECTS = True  #@param {type:"boolean"}
-ADDBARREDPAIR = [2, 3]
-# Modifiers of any evaluation
-FIXEDCUES = False  #@param {type:"boolean"}
-RESETPWEVERYTRIAL = False  #@param {type:"boolean"}
-RESETHIDDENEVERYTRIAL = True  #@param {type:"boolean"}
-RESETETEVERYTRIAL = True  #@param {type:"boolean"}
-MIXNETWORKS = False  #@param {type:"boolean"}
-MIXNETWORKSFILE = "netB.dat"  #@param {type:"string"}
-# Network variants and meta-training
-VECTALPHA = False  #@param {type:"boolean"}
-SCALARALPHA = False  #@param {type:"boolean"}
-POSALPHA = False  #@param {type:"boolean"}
-POSALPHAINITONLY = False  #@param {type:"boolean"}
-FROZENINPUTWEIGHTS = False  #@param {type:"boolean"}
-PROBAOLDDATA = 0.25  #@param {type:"number"}
-NBEPSBWRESETS = 3  #@param {type:"integer"}
-TRAINEPISODES = 30000  #@param {type:"integer"}
-# Files and sizes
-BATCHSIZE = 2000  #@param {type:"integer"}
-NETFILE = "net.dat"  #@param {type:"string"}
-FIGURES = "figures"  #@param {type:"string"}
-SEED = 0  #@param {type:"integer"}
-"""
+CONFIG_GROUPS = [
+    ("What to do", ["EVAL"]),
+    ("Experiments (one at a time; by default the standard evaluation, which makes every figure)",
+     ["LINKEDLISTSEVAL", "LINKINGISSHAM", "SHOWFIRSTHALFFIRST", "NBMASSEDTRIALS", "MASSEDPAIR", "ONLYTWOLASTADJ",
+      "HALFNOBARREDPAIRUNTILT18", "BARREDPAIR", "SHOWALLSELECTS", "ADDBARREDPAIR"]),
+    ("Modifiers of any evaluation",
+     ["FIXEDCUES", "RESETPWEVERYTRIAL", "RESETHIDDENEVERYTRIAL", "RESETETEVERYTRIAL", "MIXNETWORKS", "MIXNETWORKSFILE"]),
+    ("Network variants and meta-training (the other training settings: transitive.training.TrainConfig, the "
+     "paper's values)",
+     ["VECTALPHA", "SCALARALPHA", "POSALPHA", "POSALPHAINITONLY", "FROZENINPUTWEIGHTS", "PROBAOLDDATA",
+      "NBEPSBWRESETS", "TRAINEPISODES"]),
+    ("Files and sizes", ["BATCHSIZE", "NETFILE", "FIGURES", "SEED"]),
+]
+COLAB_TYPES = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
+
+
+def config_cell_source() -> str:
+    """Every switch of NotebookConfig, grouped, each under one line saying what it does (Colab form fields
+    for the simple types)."""
+    switches = {f.name: f for f in dataclasses.fields(NotebookConfig)}
+    listed = [name for _, names in CONFIG_GROUPS for name in names]
+    assert sorted(listed) == sorted(switches), "CONFIG_GROUPS must list every switch of NotebookConfig once"
+    defaults = NotebookConfig()
+    lines = ["#@title Configuration: the original notebook's switches"]
+    for header, names in CONFIG_GROUPS:
+        lines.append(f"# ---- {header}")
+        for name in names:
+            value = getattr(defaults, name)
+            kind = COLAB_TYPES.get(switches[name].type)
+            form = f"  #@param {{type:\"{kind}\"}}" if kind else ""
+            lines += [f"# {switches[name].metadata['help']}", f"{name} = {value!r}{form}".replace("'", '"')]
+    return "\n".join(lines)
+
 
 SETUP = """\
 import torch
@@ -273,7 +272,7 @@ def build() -> nbformat.NotebookNode:
                    "language_info": {"name": "python"}, "colab": {"provenance": []}}
     library = nbformat.v4.new_code_cell(library_cell_source())
     library.metadata = {"cellView": "form", "jupyter": {"source_hidden": True}, "tags": ["library"]}
-    config = nbformat.v4.new_code_cell(CONFIG)
+    config = nbformat.v4.new_code_cell(config_cell_source())
     config.metadata = {"cellView": "form", "tags": ["configuration"]}
     cells = [library, nbformat.v4.new_markdown_cell(INTRO), config, nbformat.v4.new_code_cell(SETUP)]
     for group in panels.groups():

@@ -15,16 +15,19 @@ from .task import draw_items, present, standard_schedule
 def seconds_per_episode(runner, episodes: int = 3, batch: int = 32, nbcues: int = 8, device="cpu",
                         warmup: int = 1, seed: int = 0) -> float:
     """Mean wall time of one training episode (forward, loss, backward, Adam step) with `runner`."""
-    torch.manual_seed(seed)
-    net = PlasticNetwork().to(device)
+    with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
+        torch.manual_seed(seed)
+        net = PlasticNetwork().to(device)
+    generator = torch.Generator(device).manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, eps=1e-6)
     times = []
     for k in range(warmup + episodes):
         if device != "cpu":
             torch.cuda.synchronize()
         start = time.perf_counter()
-        trials = present(draw_items(batch, nbcues, device=device), standard_schedule(batch, nbcues, device=device))
-        loss = a2c_loss(runner(net, trials), net)
+        trials = present(draw_items(batch, nbcues, device=device, generator=generator),
+                         standard_schedule(batch, nbcues, device=device, generator=generator))
+        loss = a2c_loss(runner(net, trials, generator=generator), net)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 2.0)

@@ -27,6 +27,13 @@ class ConfigError(ValueError):
         return [f"ConfigError: {self}"]
 
 
+def _switch(default, help_text: str, factory: bool = False):
+    """A switch of the configuration cell: its default and the one line the cell shows above it."""
+    if factory:
+        return field(default_factory=default, metadata={"help": help_text})
+    return field(default=default, metadata={"help": help_text})
+
+
 class StopNotebook(Exception):
     """Stops 'run all' with one line (IPython shows `_render_traceback_` instead of a traceback)."""
 
@@ -36,35 +43,36 @@ class StopNotebook(Exception):
 
 @dataclass
 class NotebookConfig:
-    EVAL: bool = True  # True: analyse NETFILE; False: meta-train (continual regime), saving NETFILE every 200 episodes
-    LINKEDLISTSEVAL: bool = False  # list linking (Fig. 3a)
-    LINKINGISSHAM: bool = False  # with LINKEDLISTSEVAL: the sham control (Fig. 3b)
-    SHOWFIRSTHALFFIRST: bool = True  # list linking: A-D learned before E-H (False: E-H first)
-    NBMASSEDTRIALS: int = 0  # > 0: that many trials of MASSEDPAIR after learning (Supplementary Note 9)
-    MASSEDPAIR: list = field(default_factory=lambda: [3, 4])  # the massed pair, in this order (D, E)
-    ONLYTWOLASTADJ: bool = False  # 7 items; test trials on AC, CE, EG, AD, DG
-    HALFNOBARREDPAIRUNTILT18: bool = False  # batch elements above BATCHSIZE // 2 first see BARREDPAIR at trial 19
-    BARREDPAIR: list = field(default_factory=lambda: [3, 4])  # the withheld pair (Fig. 6)
-    ADDBARREDPAIR: list = field(default_factory=lambda: [2, 3])  # with SHOWALLSELECTS off: a neighbour pair also unseen
-    SHOWALLSELECTS: bool = True  # False: also corrchanges34_add23 (Fig. 6 with ADDBARREDPAIR unseen before trial 19)
-    FIXEDCUES: bool = False  # the same item vectors in the whole batch (debugging)
-    RESETPWEVERYTRIAL: bool = False  # control: plastic weights reset every trial (no learning)
-    RESETHIDDENEVERYTRIAL: bool = True  # rates r reset at every trial start (False: carried across trials)
-    RESETETEVERYTRIAL: bool = True  # eligibility trace H reset at every trial start (False: carried)
-    MIXNETWORKS: bool = False  # evaluation with the output weights (h2o) of MIXNETWORKSFILE
-    MIXNETWORKSFILE: str = "netB.dat"
-    VECTALPHA: bool = False  # one plasticity coefficient per neuron instead of per synapse
-    SCALARALPHA: bool = False  # one plasticity coefficient shared by all synapses
-    POSALPHA: bool = False  # meta-training: |alpha| at initialisation, clipped at 0 after every step
-    POSALPHAINITONLY: bool = False  # meta-training: |alpha| at initialisation only
-    FROZENINPUTWEIGHTS: bool = False  # meta-training: input weights frozen at their initial values (Suppl. Note 6)
-    PROBAOLDDATA: float = 0.25  # meta-training: chance that a test trial shows an earlier episode's items
-    NBEPSBWRESETS: int = 3  # meta-training: episodes between resets of the network state
-    TRAINEPISODES: int = 30000  # meta-training: number of episodes
-    BATCHSIZE: int = 2000  # evaluation episodes (list linking: twice as many); meta-training uses batches of 32
-    NETFILE: str = "net.dat"
-    FIGURES: str = "figures"  # folder for the figures (PNG and PDF) and key numbers
-    SEED: int = 0
+    EVAL: bool = _switch(True, "True: analyse NETFILE; False: meta-train (continual regime), saving NETFILE every 200 episodes")
+    LINKEDLISTSEVAL: bool = _switch(False, "list linking (Fig. 3a)")
+    LINKINGISSHAM: bool = _switch(False, "with LINKEDLISTSEVAL: the sham control (Fig. 3b)")
+    SHOWFIRSTHALFFIRST: bool = _switch(True, "list linking: A-D learned before E-H (False: E-H first)")
+    NBMASSEDTRIALS: int = _switch(0, "> 0: that many trials of MASSEDPAIR after learning (Supplementary Note 9)")
+    MASSEDPAIR: list = _switch(lambda: [3, 4], "the massed pair, in this order (D, E)", factory=True)
+    ONLYTWOLASTADJ: bool = _switch(False, "7 items; test trials on AC, CE, EG, AD, DG")
+    HALFNOBARREDPAIRUNTILT18: bool = _switch(False, "batch elements above BATCHSIZE // 2 first see BARREDPAIR at trial 19")
+    BARREDPAIR: list = _switch(lambda: [3, 4], "the withheld pair (Fig. 6)", factory=True)
+    ADDBARREDPAIR: list = _switch(lambda: [2, 3], "with SHOWALLSELECTS off: a neighbour pair also unseen", factory=True)
+    SHOWALLSELECTS: bool = _switch(True, "False: also corrchanges34_add23 (Fig. 6 with ADDBARREDPAIR unseen before trial 19)")
+    FIXEDCUES: bool = _switch(False, "the same item vectors in the whole batch (debugging)")
+    RESETPWEVERYTRIAL: bool = _switch(False, "control: plastic weights reset every trial (no learning)")
+    RESETHIDDENEVERYTRIAL: bool = _switch(True, "rates r reset at every trial start (False: carried across trials)")
+    RESETETEVERYTRIAL: bool = _switch(True, "eligibility trace H reset at every trial start (False: carried)")
+    MIXNETWORKS: bool = _switch(False, "evaluation with the output weights (h2o) of MIXNETWORKSFILE")
+    MIXNETWORKSFILE: str = _switch("netB.dat", "the second parameter file of MIXNETWORKS")
+    VECTALPHA: bool = _switch(False, "one plasticity coefficient per neuron instead of per synapse")
+    SCALARALPHA: bool = _switch(False, "one plasticity coefficient shared by all synapses")
+    POSALPHA: bool = _switch(False, "meta-training: |alpha| at initialisation, clipped at 0 after every step")
+    POSALPHAINITONLY: bool = _switch(False, "meta-training: |alpha| at initialisation only")
+    FROZENINPUTWEIGHTS: bool = _switch(False, "meta-training: input weights frozen at their initial values (Suppl. Note 6)")
+    PROBAOLDDATA: float = _switch(0.25, "meta-training: chance that a test trial shows an earlier episode's items")
+    NBEPSBWRESETS: int = _switch(3, "meta-training: episodes between resets of the network state")
+    TRAINEPISODES: int = _switch(30000, "meta-training: number of episodes")
+    BATCHSIZE: int = _switch(2000, "evaluation episodes (list linking: twice as many); meta-training uses batches of 32")
+    NETFILE: str = _switch("net.dat", "the parameter file analysed (EVAL = True) or trained (EVAL = False)")
+    FIGURES: str = _switch("figures", "folder for the figures (PNG and PDF) and key numbers")
+    SEED: int = _switch(0, "seed of every random draw of the evaluation (and of meta-training)")
+
 
     @classmethod
     def from_namespace(cls, namespace: dict) -> "NotebookConfig":

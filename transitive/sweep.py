@@ -29,7 +29,6 @@ import json
 import math
 import os
 import re
-import shlex
 import signal
 import subprocess
 import threading
@@ -369,9 +368,6 @@ def make_executor(resources: Resources, logs):
                   "cpus_per_task": int(resources.cpus), "name": "transitive-sweep"}
     if resources.mem_gb:
         parameters["mem_gb"] = resources.mem_gb
-    # the job must import this package even when it is not installed and jobs start elsewhere
-    root = shlex.quote(str(Path(__file__).resolve().parents[1]))
-    parameters[f"{resources.executor}_setup"] = [f"export PYTHONPATH={root}${{PYTHONPATH:+:$PYTHONPATH}}"]
     if resources.executor == "slurm":
         parameters["slurm_signal_delay_s"] = 120
         if resources.partition:
