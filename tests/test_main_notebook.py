@@ -80,6 +80,30 @@ def test_figure_cells_are_the_figure_functions():
     assert "stats.pair_accuracy_splits(run.test_pairs, run.test_correct)" in sde
 
 
+def test_figure_cells_use_only_names_the_set_up_cell_defines():
+    """A figure cell must run in the notebook, where only the set-up cell's names exist (a name missing there
+    fails only when the line runs, e.g. with a learning curve present)."""
+    import ast
+    import builtins
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    setup = next(cell.source for cell in nb.cells[1:] if "config = NotebookConfig.from_namespace" in cell.source)
+    defined = set(dir(builtins)) | {f.name for f in fields(NotebookConfig)}
+    for node in ast.walk(ast.parse(setup)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            defined |= {(a.asname or a.name).split(".")[0] for a in node.names}
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            defined.add(node.id)
+        elif isinstance(node, ast.FunctionDef):
+            defined.add(node.name)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith("if config.makes("):
+            tree = ast.parse(cell.source)
+            stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            stored |= {a.arg for n in ast.walk(tree) if isinstance(n, ast.Lambda) for a in n.args.args}
+            used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            assert used <= defined | stored, (cell.source.splitlines()[0], used - defined - stored)
+
+
 def test_configuration_cell_has_every_original_switch():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     config = config_cell(nb)

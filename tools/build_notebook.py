@@ -176,6 +176,8 @@ def config_cell_source() -> str:
 
 
 SETUP = """\
+from pathlib import Path
+
 import torch
 from transitive import analysis, figures, stats
 from transitive.keynumbers import write_key_numbers
