@@ -12,7 +12,8 @@ from transitive.network import PlasticNetwork
 from transitive.population import PopulationTrainer, _zero_state, train_population
 from transitive.stacked import (PARAMETER_NAMES, draw_noise, member_parameters, sample_from_exponential,
                                 stack_parameters, stack_states, stacked_episode)
-from transitive.sweep import learning_curves, seed_params, seed_state
+from transitive.curves import learning_curves
+from transitive.sweep import seed_params, seed_state
 from transitive.task import draw_items, present, standard_schedule
 from transitive.training import TrainConfig, Trainer, paths_for, read_curve
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from transitive.sweep import (Resources, SweepError, checkpoint_episode, learning_curves, make_executor,
+from transitive.curves import learning_curves
+from transitive.sweep import (Resources, SweepError, checkpoint_episode, make_executor,
                               parse_seeds, plan_sweep, run_sweep, seed_params)
 from transitive.training import TrainConfig, paths_for, read_curve, train
 

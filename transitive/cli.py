@@ -323,7 +323,8 @@ def _setup_curves(p):
 def cmd_curves(args):
     from pathlib import Path
     check_output_file(args.out)
-    from .sweep import SweepError, format_summary, learning_curves
+    from .curves import format_summary, learning_curves
+    from .sweep import SweepError
     try:
         rows = learning_curves(args.folder, args.out, batch=args.batch, classify=not args.no_classify,
                                seed=args.seed, device=args.device)

@@ -13,7 +13,8 @@ which asks the training to stop after the current episode, waits until it has sa
 submission of the same job; submitit requeues it, and the requeued job resumes from the checkpoint. To run
 the training while the main thread stays free for that signal, the job trains in a worker thread. A plain
 SIGTERM (or Ctrl-C, SIGINT) also stops the training after the current episode and saves; the job then ends
-unfinished, and SLURM's own requeue or re-running the sweep resumes it.
+unfinished, and SLURM's own requeue or re-running the sweep resumes it. The jobs are in `sweepjobs`, the
+Fig. 1f summary of a sweep folder in `curves`.
 
 Populations. With `population=K` (> 1) the seeds still to train are grouped K per job, in seed order, and
 each job trains its K seeds at once in one process (`transitive.population`); every seed keeps its own
@@ -26,17 +27,15 @@ exists). A checkpoint made with other settings is reported and its seed left alo
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
-import signal
 import subprocess
-import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .training import TrainConfig, Trainer, paths_for, read_curve
+from .sweepjobs import PopulationJob, TrainingJob, job_seed_result
+from .training import TrainConfig, paths_for, read_curve
 
 SEED_FOLDER = "seed_{}"
 PARAMS_NAME = "net.dat"
@@ -141,200 +140,6 @@ def seed_state(out, seed: int, config: TrainConfig) -> SeedState:
         return SeedState(seed, config.episodes, config.episodes, "skip", "finished (curve; no checkpoint)")
     note = "start" if logged is None else f"no checkpoint: restarts (curve had {logged} episodes)"
     return SeedState(seed, 0, config.episodes, "start", note)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The job.
-
-class _ReportingTrainer(Trainer):
-    """A Trainer that prints one line at every save (the job's log shows its progress)."""
-
-    def save(self) -> None:
-        super().save()
-        recent = self.curve[-10:]
-        correct = sum(r["percent_correct"] for r in recent) / len(recent) if recent else float("nan")
-        elapsed = time.time() - self._began
-        done = self.episode - self._first
-        rate = done / elapsed if elapsed > 0 else float("nan")
-        print(f"seed {self.config.seed}: episode {self.episode}/{self.config.episodes}, recent test-trial correct "
-              f"{correct:.1f}%, {rate:.2f} episodes/s, saved {self.paths['params']}", flush=True)
-
-    def train(self):
-        self._began, self._first = time.time(), self.episode
-        return super().train()
-
-
-class _BackgroundTraining:
-    """What both jobs share: the training runs in a worker thread so that the main thread stays free for
-    submitit's signal handler; SIGTERM and Ctrl-C stop it after the current episode (it saves), and
-    `checkpoint()` does the same, then hands submitit a resubmission of the same job."""
-
-    name = "training"
-
-    def __getstate__(self):  # the thread and trainer never travel in a pickle
-        state = dict(self.__dict__)
-        state["_trainer"] = state["_thread"] = None
-        return state
-
-    def _device_config(self) -> TrainConfig:
-        import torch
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        config = replace(self.config)
-        if config.device == "auto":
-            config.device = "cuda" if torch.cuda.is_available() else "cpu"
-        return config
-
-    def _train_in_thread(self, trainer) -> None:
-        import torch
-        self._trainer = trainer
-        error: list[BaseException] = []
-
-        def work():
-            try:
-                if self.threads:  # (OpenMP settings can be per thread)
-                    torch.set_num_threads(self.threads)
-                trainer.train()
-            except BaseException as exc:  # handed to the main thread
-                error.append(exc)
-
-        def terminate(signum, frame):  # SIGTERM (e.g. preemption without SIGUSR2): save and end the job
-            print(f"{self.name}: SIGTERM, stopping after the current episode", flush=True)
-            trainer.stop_requested = True
-
-        previous = None
-        if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, terminate)
-        self._thread = threading.Thread(target=work, name=f"train-{self.name.replace(' ', '-')}", daemon=True)
-        self._thread.start()
-        try:
-            while self._thread.is_alive():
-                self._thread.join(timeout=0.5)  # the main thread stays free for submitit's signal handler
-        except KeyboardInterrupt:  # cancelled: save after the current episode, then stop
-            self._stop(wait_s=120)
-            raise
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-        if error:
-            raise error[0]
-
-    def _stop(self, wait_s: float) -> None:
-        if self._trainer is not None:
-            self._trainer.stop_requested = True
-        if self._thread is not None:
-            self._thread.join(timeout=wait_s)
-
-    def _where(self) -> str:
-        return "?"
-
-    def _again(self):
-        raise NotImplementedError
-
-    def checkpoint(self, *args, **kwargs):
-        """submitit's protocol: called on preemption / time-out; returns the submission that resumes."""
-        import submitit
-        self._stop(wait_s=60)  # finish the current episode and save (within SLURM's signal delay)
-        print(f"{self.name}: checkpointed at {self._where()}; requeued, will resume", flush=True)
-        return submitit.helpers.DelayedSubmission(self._again())
-
-
-def _outcome(trainer, params) -> dict:
-    recent = trainer.curve[-10:]
-    return {"seed": trainer.config.seed, "episode": trainer.episode, "episodes": trainer.config.episodes,
-            "finished": trainer.episode >= trainer.config.episodes,
-            "final_percent_correct": sum(r["percent_correct"] for r in recent) / len(recent) if recent else None,
-            "params": str(params)}
-
-
-class TrainingJob(_BackgroundTraining):
-    """The callable submitted for one seed: `job()` trains (resuming if a checkpoint exists)."""
-
-    def __init__(self, config: TrainConfig, params, threads: int | None = None):
-        self.config, self.params, self.threads = config, str(params), threads
-        self._trainer = None
-        self._thread = None
-
-    @property
-    def name(self) -> str:
-        return f"seed {self.config.seed}"
-
-    def __call__(self) -> dict:
-        import torch
-        config = self._device_config()
-        trainer = _ReportingTrainer(config, self.params, resume=True, progress=False)
-        verb = f"resuming at episode {trainer.episode}" if trainer.episode else "starting"
-        print(f"seed {config.seed}: {verb} of {config.episodes} ({config.regime} regime, batch {config.batch}, "
-              f"{config.device}, {torch.get_num_threads()} threads) -> {self.params}", flush=True)
-        self._train_in_thread(trainer)
-        return _outcome(trainer, self.params)
-
-    def _where(self) -> str:
-        return f"episode {self._trainer.episode if self._trainer is not None else '?'}"
-
-    def _again(self):
-        return TrainingJob(self.config, self.params, self.threads)
-
-
-class PopulationJob(_BackgroundTraining):
-    """The callable submitted for a group of seeds trained at once (`transitive.population`): `job()` trains
-    them (each resuming from its checkpoint if it has one) and returns {"population": [per-seed outcome]}."""
-
-    def __init__(self, config: TrainConfig, out, seeds, threads: int | None = None):
-        self.config, self.out, self.seeds, self.threads = config, str(out), [int(s) for s in seeds], threads
-        self._trainer = None
-        self._thread = None
-
-    @property
-    def name(self) -> str:
-        return f"seeds {','.join(map(str, self.seeds))}"
-
-    def __call__(self) -> dict:
-        import torch
-        from .population import PopulationTrainer
-        config = self._device_config()
-        trainer = PopulationTrainer(config, self.seeds, self.out, resume=True, progress=False)
-        began = time.time()
-        for member in trainer.members:
-            verb = f"resuming at episode {member.episode}" if member.episode else "starting"
-            print(f"seed {member.config.seed}: {verb} of {config.episodes} in a population of {len(self.seeds)} "
-                  f"({trainer.runner} runner, {config.device}, {torch.get_num_threads()} threads) -> "
-                  f"{member.paths['params']}", flush=True)
-            member.save = _reporting_save(member, began)
-        self._train_in_thread(trainer)
-        return {"population": [_outcome(m, m.paths["params"]) for m in trainer.members]}
-
-    def _where(self) -> str:
-        return f"episodes {[m.episode for m in self._trainer.members] if self._trainer is not None else '?'}"
-
-    def _again(self):
-        return PopulationJob(self.config, self.out, self.seeds, self.threads)
-
-
-def _reporting_save(member, began: float):
-    """The member's save, followed by a progress line in the job's log."""
-    save = member.save
-    first = member.episode
-
-    def save_and_report():
-        save()
-        recent = member.curve[-10:]
-        correct = sum(r["percent_correct"] for r in recent) / len(recent) if recent else float("nan")
-        elapsed = time.time() - began
-        rate = (member.episode - first) / elapsed if elapsed > 0 else float("nan")
-        print(f"seed {member.config.seed}: episode {member.episode}/{member.config.episodes}, recent test-trial "
-              f"correct {correct:.1f}%, {rate:.2f} episodes/s, saved {member.paths['params']}", flush=True)
-    return save_and_report
-
-
-def job_seed_result(outcome: dict, seed: int) -> dict:
-    """One seed's outcome from a job's result (a single seed's dict, or a population's)."""
-    if "population" in outcome:
-        for entry in outcome["population"]:
-            if entry["seed"] == seed:
-                return entry
-        return {"seed": seed, "error": "not in its job's result"}
-    return outcome
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -579,92 +384,3 @@ def _follow(result, out, config, seeds, waiting, submit, resources, poll_s, echo
         time.sleep(poll_s)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Fig. 1f from a sweep folder.
-
-SUMMARY_COLUMNS = ("seed", "last_logged_episode", "final_percent_correct", "verdict", "agreement",
-                   "near_link_accuracy", "feedback_effect_size", "delay_effect_size")
-PASSIVE_COLOUR = "0.6"
-
-
-def final_accuracy(curve: list[dict], points: int = 10) -> float:
-    """Mean percent correct of the last `points` logged points."""
-    recent = curve[-points:]
-    return sum(r["percent_correct"] for r in recent) / len(recent) if recent else float("nan")
-
-
-def classify_file(params, batch: int = 200, seed: int = 0, device: str = "cpu") -> dict:
-    from .classify import classify
-    from .io import load_network
-    return classify(load_network(params, device), batch=batch, seed=seed)
-
-
-def learning_curves(folder, out, batch: int = 200, classify: bool = True, seed: int = 0, width: int = 10,
-                    classifier=None, device: str = "cpu", echo=print) -> list[dict]:
-    """Plot every seed's learning curve (Fig. 1f) and write the per-seed summary table beside the figure.
-
-    Runs classified passive are drawn grey; active ones in colour; unclear or unclassified ones in colour,
-    dashed. Returns the table rows (each also has the colour used).
-    """
-    folders = seed_folders(folder)
-    if not folders:
-        raise SweepError(f"no seed_<k> folders in {folder}")
-    classifier = classifier or (lambda params: classify_file(params, batch=batch, seed=seed, device=device))
-    rows, curves = [], {}
-    for seed, path in folders.items():
-        params = path / PARAMS_NAME
-        curve_path = paths_for(params)["curve"]
-        curve = read_curve(curve_path) if curve_path.exists() else []
-        if not curve:
-            echo(f"seed {seed}: no learning curve yet, left out")
-            continue
-        row = {"seed": seed, "last_logged_episode": int(curve[-1]["episode"]),
-               "final_percent_correct": final_accuracy(curve), "verdict": "not classified", "agreement": "",
-               "near_link_accuracy": float("nan"), "feedback_effect_size": float("nan"),
-               "delay_effect_size": float("nan")}
-        if classify and params.exists():
-            verdict = classifier(params)
-            row.update(verdict=verdict["verdict"], agreement=verdict.get("agreement", ""),
-                       near_link_accuracy=verdict.get("behaviour", {}).get("near_link_accuracy", float("nan")),
-                       feedback_effect_size=verdict["modulation"]["feedback"]["effect_size"],
-                       delay_effect_size=verdict["modulation"]["delay"]["effect_size"])
-            echo(f"seed {seed}: {verdict['verdict']} ({verdict.get('agreement', '')})")
-        elif classify:
-            row["verdict"] = "no network file"
-        rows.append(row)
-        curves[seed] = curve
-    if not rows:
-        raise SweepError(f"no learning curves in {folder}")
-
-    from .figures import plot_learning_curves
-    names = {row["seed"]: f"seed {row['seed']}" for row in rows}
-    verdicts = {names[row["seed"]]: row["verdict"] for row in rows} if classify else None
-    fig = plot_learning_curves({names[row["seed"]]: curves[row["seed"]] for row in rows}, verdicts, width)
-    fig.suptitle(f"{len(rows)} runs" + (" (grey: passive)" if classify else ""), fontsize=9)
-    for row, line in zip(rows, fig.axes[0].lines):  # the accuracy curves, in the order of the rows
-        row["colour"] = line.get_color()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150)
-
-    table = out.with_suffix(".csv")
-    import csv
-    with open(table, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS, extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
-    return rows
-
-
-def format_summary(rows: list[dict]) -> str:
-    def number(x, fmt):
-        return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
-    lines = [f"{'seed':>5} {'last ep.':>9} {'final %':>8}  {'verdict':<16} {'CD/EF/CF':>8} {'d fb':>6} {'d del':>6}  how"]
-    for r in rows:
-        lines.append(f"{r['seed']:>5} {r['last_logged_episode']:>9} {number(r['final_percent_correct'], '.1f'):>8}  "
-                     f"{r['verdict']:<16} {number(r['near_link_accuracy'], '.2f'):>8} "
-                     f"{number(r['feedback_effect_size'], '+.2f'):>6} {number(r['delay_effect_size'], '+.2f'):>6}  "
-                     f"{r['agreement']}")
-    verdicts = [r["verdict"] for r in rows]
-    lines.append(", ".join(f"{v}: {verdicts.count(v)}" for v in dict.fromkeys(verdicts)))
-    return "\n".join(lines)
