@@ -172,8 +172,8 @@ def cmd_eval(args):
     from . import stats
     runs = _runs(args, _load(args), batch=args.batch)
     run = runs.standard
-    result = stats.behaviour(run.test_pairs, run.test_correct).as_dict()
-    result["test_accuracy"] = result.pop("accuracy")
+    behaviour = stats.behaviour(run.test_pairs, run.test_correct).as_dict()
+    result = {"episodes": behaviour.pop("episodes"), "test_accuracy": behaviour.pop("accuracy"), **behaviour}
     if args.json:
         _print_json(result)
         return

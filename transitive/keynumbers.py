@@ -20,8 +20,8 @@ def _by_item(values) -> dict:
 
 def _standard(runs) -> dict:
     run = runs.standard
-    result = stats.behaviour(run.test_pairs, run.test_correct).as_dict()
-    result["test_accuracy"] = result.pop("accuracy")
+    behaviour = stats.behaviour(run.test_pairs, run.test_correct).as_dict()
+    result = {"episodes": behaviour.pop("episodes"), "test_accuracy": behaviour.pop("accuracy"), **behaviour}
     result["end_anchor"] = stats.end_anchor(result["accuracy_by_pair"])
     result["modulation"] = stats.modulation_summary(run.modulation, run.feedback)
     result[f"cuecorrs_trial{PCA_TRIAL + 1}"] = _by_item(run.alignment[PCA_TRIAL][:, 0].mean(0))
