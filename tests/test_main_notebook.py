@@ -205,6 +205,15 @@ def test_mixed_networks_take_the_output_weights_of_the_second_file(tmp_path):
         NotebookConfig(NETFILE=str(tmp_path / "vect.dat")).load_network()
 
 
+def test_meta_training_from_the_notebook_writes_a_network_it_can_load(tmp_path):
+    config = NotebookConfig(EVAL=False, TRAINEPISODES=2, NETFILE=str(tmp_path / "net.dat"), POSALPHA=True).validate()
+    trainer = meta_train(config)
+    assert trainer.finished and trainer.config.regime == "continual" and trainer.config.positive_alpha
+    loaded = NotebookConfig(NETFILE=config.NETFILE).validate().load_network()
+    assert torch.equal(loaded.w, trainer.net.w.detach())
+    assert (tmp_path / "net.ckpt").exists() and (tmp_path / "net.csv").exists()
+
+
 def test_an_interrupted_meta_training_stops_the_notebook_with_one_line(tmp_path, monkeypatch):
     from transitive import training
 

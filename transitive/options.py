@@ -70,48 +70,25 @@ def _quoted(value: str) -> str:
     return repr(str(value))
 
 
-def whole_number(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {_quoted(value)}") from None
+def _argument_type(convert, accept, expected: str):
+    """An argparse type: `convert` the text, refuse it unless `accept(value)`, saying what was expected."""
+    def parse(value: str):
+        try:
+            result = convert(value)
+        except ValueError:
+            result = None
+        if result is None or not accept(result):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {_quoted(value)}")
+        return result
+    parse.__name__ = expected.replace(" ", "_")
+    return parse
 
 
-def positive_whole_number(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {_quoted(value)}")
-    return number
-
-
-def nonnegative_whole_number(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = -1
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, got {_quoted(value)}")
-    return number
-
-
-def number(value: str) -> float:
-    try:
-        return float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {_quoted(value)}") from None
-
-
-def positive_number(value: str) -> float:
-    try:
-        result = float(value)
-    except ValueError:
-        result = 0.0
-    if not result > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {_quoted(value)}")
-    return result
+whole_number = _argument_type(int, lambda x: True, "a whole number")
+positive_whole_number = _argument_type(int, lambda x: x >= 1, "a positive whole number")
+nonnegative_whole_number = _argument_type(int, lambda x: x >= 0, "a whole number, 0 or more")
+number = _argument_type(float, lambda x: True, "a number")
+positive_number = _argument_type(float, lambda x: x > 0, "a positive number")
 
 
 # ---------------------------------------------------------------------------------------------------------
