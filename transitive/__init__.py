@@ -9,7 +9,9 @@ from importlib import metadata as _metadata
 from .episode import EpisodeRecord, run_episode, run_episode_plain
 from .io import ParameterFileError, load_network, save_network
 from .network import NetworkState, PlasticNetwork
+from .runs import Run, Runs, Settings
 from .task import Trials, draw_items, present, standard_schedule
+from .training import TrainConfig, Trainer, train
 
 try:
     __version__ = _metadata.version("transitive")  # pyproject.toml's version, once installed
@@ -17,5 +19,5 @@ except _metadata.PackageNotFoundError:
     __version__ = "unknown (not installed: python tools/install.py)"
 
 __all__ = ["EpisodeRecord", "run_episode", "run_episode_plain", "ParameterFileError", "load_network",
-           "save_network", "NetworkState", "PlasticNetwork", "Trials", "draw_items", "present",
-           "standard_schedule"]
+           "save_network", "NetworkState", "PlasticNetwork", "Run", "Runs", "Settings", "Trials", "draw_items",
+           "present", "standard_schedule", "TrainConfig", "Trainer", "train"]
