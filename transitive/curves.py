@@ -64,7 +64,7 @@ def learning_curves(folder, out, batch: int = 200, classify: bool = True, seed: 
     names = {row["seed"]: f"seed {row['seed']}" for row in rows}
     verdicts = {names[row["seed"]]: row["verdict"] for row in rows} if classify else None
     fig = plot_learning_curves({names[row["seed"]]: curves[row["seed"]] for row in rows}, verdicts, width)
-    fig.suptitle(f"{len(rows)} runs" + (" (grey: passive)" if classify else ""), fontsize=9)
+    fig.suptitle(f"{len(rows)} run{'s' if len(rows) != 1 else ''}" + (" (grey: passive)" if classify else ""), fontsize=9)
     for row, line in zip(rows, fig.axes[0].lines):  # the accuracy curves, in the order of the rows
         row["colour"] = line.get_color()
     out = Path(out)
