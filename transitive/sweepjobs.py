@@ -14,24 +14,6 @@ from dataclasses import replace
 
 from .training import TrainConfig, Trainer
 
-class _ReportingTrainer(Trainer):
-    """A Trainer that prints one line at every save (the job's log shows its progress)."""
-
-    def save(self) -> None:
-        super().save()
-        recent = self.curve[-10:]
-        correct = sum(r["percent_correct"] for r in recent) / len(recent) if recent else float("nan")
-        elapsed = time.time() - self._began
-        done = self.episode - self._first
-        rate = done / elapsed if elapsed > 0 else float("nan")
-        print(f"seed {self.config.seed}: episode {self.episode}/{self.config.episodes}, recent test-trial correct "
-              f"{correct:.1f}%, {rate:.2f} episodes/s, saved {self.paths['params']}", flush=True)
-
-    def train(self):
-        self._began, self._first = time.time(), self.episode
-        return super().train()
-
-
 class _BackgroundTraining:
     """What both jobs share: the training runs in a worker thread so that the main thread stays free for
     submitit's signal handler; SIGTERM and Ctrl-C stop it after the current episode (it saves), and
@@ -130,7 +112,8 @@ class TrainingJob(_BackgroundTraining):
     def __call__(self) -> dict:
         import torch
         config = self._device_config()
-        trainer = _ReportingTrainer(config, self.params, resume=True, progress=False)
+        trainer = Trainer(config, self.params, resume=True, progress=False)
+        trainer.save = _reporting_save(trainer, time.time())
         verb = f"resuming at episode {trainer.episode}" if trainer.episode else "starting"
         print(f"seed {config.seed}: {verb} of {config.episodes} ({config.regime} regime, batch {config.batch}, "
               f"{config.device}, {torch.get_num_threads()} threads) -> {self.params}", flush=True)
@@ -179,8 +162,8 @@ class PopulationJob(_BackgroundTraining):
         return PopulationJob(self.config, self.out, self.seeds, self.threads)
 
 
-def _reporting_save(member, began: float):
-    """The member's save, followed by a progress line in the job's log."""
+def _reporting_save(member: Trainer, began: float):
+    """A trainer's (or population member's) save, followed by a progress line in the job's log."""
     save = member.save
     first = member.episode
 
