@@ -146,7 +146,8 @@ class PopulationTrainer:
         members = self._due()
         trials = [m.episode_trials() for m in members]
         if self.runner == "members":
-            return [(m, m.learn(m.run(t))) for m, t in zip(members, trials)]
+            return [(m, m.learn(m.run(t), measure=m.episode % self.config.log_every == 0))
+                    for m, t in zip(members, trials)]
         return self._learn_stacked(members, trials)
 
     def _learn_stacked(self, members: list[Trainer], trials) -> list[tuple[Trainer, dict | None]]:

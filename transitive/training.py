@@ -276,15 +276,18 @@ class Trainer:
                            action_penalty=config.loss.wp, reset_rates_every_trial=config.reset_rates_every_trial,
                            reset_trace_every_trial=config.reset_trace_every_trial)
 
-    def learn(self, record: EpisodeRecord) -> dict:
+    def learn(self, record: EpisodeRecord, measure: bool = True) -> dict | None:
         """Loss, backward, gradient-norm clipping and (after the burn-in) an optimizer step, then alpha
         clipped at 0 (positive_alpha) and the final state kept (continual regime). Returns the training
-        log's values for this episode (every column but episode and episodes_per_second)."""
+        log's values for this episode (every column but episode and episodes_per_second), or None without
+        `measure` (unlogged episodes: no transfer from the device)."""
         config, net = self.config, self.net
         terms = loss_terms(record, net, config.loss)
         self.optimizer.zero_grad(set_to_none=True)
         terms["loss"].backward()
         grad_norm = self.apply_gradients(record.final_state)
+        if not measure:
+            return None
         tests = config.test_trials
         with torch.no_grad():
             measured = {
@@ -316,9 +319,10 @@ class Trainer:
             self.carried = final_state.detach()
         return grad_norm
 
-    def train_one_episode(self) -> dict:
-        """One episode at the current episode count (which `train` advances); returns `learn`'s values."""
-        return self.learn(self.run(self.episode_trials()))
+    def train_one_episode(self) -> dict | None:
+        """One episode at the current episode count (which `train` advances); returns `learn`'s values on
+        the episodes the training log records, else None."""
+        return self.learn(self.run(self.episode_trials()), measure=self.episode % self.config.log_every == 0)
 
     def log(self, values: dict, episodes_per_second: float) -> dict:
         """Append the current episode's row to the training log (and TensorBoard); returns the row."""
