@@ -13,9 +13,7 @@ import torch
 
 from transitive.episode import run_episode
 from transitive.io import load_network
-from transitive.task import STEPS_PER_TRIAL, draw_items, present, standard_schedule
-
-STEP_NAMES = ("stimulus", "response", "feedback", "delay")
+from transitive.task import STEP_NAMES, STEPS_PER_TRIAL, draw_items, present, standard_schedule
 
 
 @torch.no_grad()

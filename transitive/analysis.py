@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .stats import ITEMS
-from .task import STEPS_PER_TRIAL
+from .task import DELAY, FEEDBACK, RESPONSE, STEPS_PER_TRIAL
 
 DE = (3, 4)  # the pair D, E
 
@@ -90,7 +90,6 @@ def alignment_changes(alignment) -> dict:
 # ---------------------------------------------------------------------------------------------------------
 # Reinstatement of an item against the change of its alignment (psitildetodeltapsi).
 
-RESPONSE_STEP, FEEDBACK_STEP, DELAY_STEP = 1, 2, 3  # 0-based steps within a trial (the paper's 2, 3, 4)
 
 
 def reinstatement_vs_change(recoded_cos, alignment, pairs, response, correct, trial: int = 18, item: int = 2,
@@ -109,8 +108,8 @@ def reinstatement_vs_change(recoded_cos, alignment, pairs, response, correct, tr
     shown = _shows(pairs[:, trial], pair)
     first = pairs[shown, trial, 0]
     a = torch.as_tensor(alignment)[shown]
-    return {"reinstatement": torch.as_tensor(recoded_cos)[shown, RESPONSE_STEP, item].numpy(),
-            "change": (a[:, DELAY_STEP, item] - a[:, FEEDBACK_STEP, item]).numpy(),
+    return {"reinstatement": torch.as_tensor(recoded_cos)[shown, RESPONSE, item].numpy(),
+            "change": (a[:, DELAY, item] - a[:, FEEDBACK, item]).numpy(),
             "response": torch.as_tensor(response)[shown, trial].numpy(),
             "correct": torch.as_tensor(correct)[shown, trial].numpy().astype(bool),
             "order": np.where(first.numpy() == pair[0], 1, -1)}

@@ -46,12 +46,10 @@ import torch
 from . import stats
 from .network import PlasticNetwork
 from .runs import Run, Runs, Settings
-from .task import STEPS_PER_TRIAL
+from .task import DELAY, FEEDBACK, STEP_NAMES, STEPS_PER_TRIAL
 
 VERDICTS = ("active", "passive", "unclear")
 NEAR_LINK_PAIRS = ("CD", "EF", "CF")  # pairs around the link D-E, within and across the two lists
-FEEDBACK_STEP, DELAY_STEP = 2, 3  # 0-based steps of a trial (the paper's steps 3 and 4)
-STEP_NAMES = {FEEDBACK_STEP: "feedback", DELAY_STEP: "delay"}
 
 
 @dataclass(frozen=True)
@@ -87,9 +85,9 @@ def modulation_numbers(run: Run) -> dict:
     """m(t) at the feedback and delay steps of every trial, split by the trial's reward (the reward input
     at the feedback step), from a standard evaluation."""
     modulation = run.modulation.float()
-    rewarded = run.feedback[:, FEEDBACK_STEP::STEPS_PER_TRIAL] > 0
+    rewarded = run.feedback[:, FEEDBACK::STEPS_PER_TRIAL] > 0
     result = {}
-    for step in (FEEDBACK_STEP, DELAY_STEP):
+    for step in (FEEDBACK, DELAY):
         m = modulation[:, step::STEPS_PER_TRIAL]  # (batch, ntrials)
         after_reward, after_error = m[rewarded], m[~rewarded]
         result[STEP_NAMES[step]] = {

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from . import analysis, stats
+from .task import STEP_NAMES
 
-STEP_NAMES = ("stimulus", "response", "feedback", "delay")
 PCA_TRIAL, VIOLIN_TRIAL, FIG6_TRIAL = 19, 4, 18  # 0-based, as in the figure functions
 
 

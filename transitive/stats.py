@@ -14,10 +14,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .task import LETTERS, STEPS_PER_TRIAL
+from .task import DELAY, FEEDBACK, LETTERS, STEPS_PER_TRIAL
 
 ITEMS = 8
-FEEDBACK_STEP, DELAY_STEP = 2, 3  # 0-based steps within a trial (the paper's steps 3 and 4)
 
 
 def pair_order(nbcues: int = ITEMS) -> list[tuple[int, int]]:
@@ -205,9 +204,9 @@ def modulation_by_reward(modulation: torch.Tensor, feedback: torch.Tensor, trial
     Mann-Whitney test. modulation, feedback: (batch, nsteps); feedback is the reward input (+-1 at the
     feedback step). Returns {"feedback": {"values": {+1: ..., -1: ...}, "p": p}, "delay": {...}}."""
     from scipy.stats import mannwhitneyu
-    reward = feedback[:, trial * STEPS_PER_TRIAL + FEEDBACK_STEP].numpy()
+    reward = feedback[:, trial * STEPS_PER_TRIAL + FEEDBACK].numpy()
     result = {}
-    for name, step in (("feedback", FEEDBACK_STEP), ("delay", DELAY_STEP)):
+    for name, step in (("feedback", FEEDBACK), ("delay", DELAY)):
         m = modulation[:, trial * STEPS_PER_TRIAL + step].numpy()
         groups = {+1: m[reward > 0], -1: m[reward < 0]}
         p = float(mannwhitneyu(groups[1], groups[-1]).pvalue) if all(g.size for g in groups.values()) else float("nan")
@@ -218,9 +217,9 @@ def modulation_by_reward(modulation: torch.Tensor, feedback: torch.Tensor, trial
 def modulation_summary(modulation: torch.Tensor, feedback: torch.Tensor) -> dict:
     """Over all trials: mean m(t) at the feedback and delay steps after rewarded and unrewarded responses,
     and the fraction of negative values."""
-    reward = feedback[:, FEEDBACK_STEP::STEPS_PER_TRIAL]
+    reward = feedback[:, FEEDBACK::STEPS_PER_TRIAL]
     summary = {}
-    for name, step in (("feedback", FEEDBACK_STEP), ("delay", DELAY_STEP)):
+    for name, step in (("feedback", FEEDBACK), ("delay", DELAY)):
         m = modulation[:, step::STEPS_PER_TRIAL]
         summary[name] = {
             "mean_rewarded": m[reward > 0].mean().item() if (reward > 0).any() else float("nan"),

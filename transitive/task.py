@@ -30,6 +30,7 @@ ACTION = slice(35, 37)  # one-hot of the action chosen at step 1, shown at step 
 
 # Trial steps (the paper numbers them 1..4).
 STIMULUS, RESPONSE, FEEDBACK, DELAY = range(4)
+STEP_NAMES = ("stimulus", "response", "feedback", "delay")  # the paper's steps 1-4
 
 
 @dataclass

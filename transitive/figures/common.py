@@ -7,8 +7,9 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..stats import item_letters
+from ..task import STEP_NAMES
 
-STEP_ROLES = ("stimulus", "response", "feedback", "delay")
+STEP_ROLES = STEP_NAMES
 STEPS = tuple(f"Step {k + 1} ({role})" for k, role in enumerate(STEP_ROLES))
 DISTANCE_COLOURS = ["C0", "C1", "C2", "C3", "C4", "C5", "C7"]
 PAIR_STYLES = {"DE": dict(color="#4b3f9e", marker="D", linestyle="-"),
