@@ -121,10 +121,6 @@ class Run:
         """(batch, 4, n): the rates of the 4 steps of one trial (0-based)."""
         return self.rates[:, trial * STEPS_PER_TRIAL:(trial + 1) * STEPS_PER_TRIAL]
 
-    def step(self, trial: int, step: int) -> int:
-        """Index into the per-step tensors of step `step` (0-3) of `trial` (0-based)."""
-        return trial * STEPS_PER_TRIAL + step
-
 
 # ---------------------------------------------------------------------------------------------------------
 # Running schedules.
@@ -132,7 +128,7 @@ class Run:
 @torch.no_grad()
 def run_experiment(net: PlasticNetwork, name: str, schedules: list[torch.Tensor], items: torch.Tensor,
                    generator: torch.Generator, settings: Settings = Settings(), first_test_trial: int = 20,
-                   keep_rates: bool = True, alignment_trials=ALIGNMENT_TRIALS, highlight=None, log=None) -> Run:
+                   keep_rates: bool = True, alignment_trials=ALIGNMENT_TRIALS, highlight=None) -> Run:
     """Run consecutive episodes (one per schedule) on the same items with the state carried over, chunk by
     chunk of the batch, and reduce each chunk at once (P snapshots never exist for the whole batch)."""
     device = net.w.device
@@ -141,7 +137,6 @@ def run_experiment(net: PlasticNetwork, name: str, schedules: list[torch.Tensor]
     options = dict(reset_plastic_every_trial=settings.reset_plastic_every_trial,
                    reset_rates_every_trial=settings.reset_rates_every_trial,
                    reset_trace_every_trial=settings.reset_trace_every_trial)
-    options = {k: v for k, v in options.items() if v != _RUNNER_DEFAULTS[k]}
     parts = []
     chunks = range(0, batch, settings.chunk)
     if settings.progress:
@@ -165,9 +160,6 @@ def run_experiment(net: PlasticNetwork, name: str, schedules: list[torch.Tensor]
                similarity=cat("similarity") if SIMILARITY_TRIAL in alignment_trials else None,
                alignment={t: torch.cat([p["alignment"][t] for p in parts]) for t in alignment_trials},
                final_plastic=parts[0]["final_plastic"], highlight=highlight)
-
-
-_RUNNER_DEFAULTS = dict(reset_plastic_every_trial=False, reset_rates_every_trial=True, reset_trace_every_trial=True)
 
 
 def _reduce(net, records, items, alignment_trials, keep_rates: bool, first_chunk: bool) -> dict:
