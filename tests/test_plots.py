@@ -6,6 +6,7 @@ import torch
 
 from transitive import analysis as an
 from transitive import figures as fg
+from transitive import stats
 from transitive.schedules import withheld_pair_schedule
 from transitive.stats import MACAQUE_ERRORS, MACAQUE_PAIRS
 
@@ -121,8 +122,8 @@ def test_first_shown_selection_with_and_without_the_added_pair():
     pairs[1, 5] = torch.tensor([3, 4])  # D,E already shown: never selected
     pairs[2, 7] = torch.tensor([3, 2])  # C,D shown before: dropped with the added pair
     pairs[3, 18] = torch.tensor([1, 2])  # D,E not shown at trial 19
-    assert an.withheld_selection(pairs, 18).tolist() == [True, False, True, False]
-    assert an.withheld_selection(pairs, 18, add_pair=(2, 3)).tolist() == [True, False, False, False]
+    assert stats.first_shown_at(pairs, 18).tolist() == [True, False, True, False]
+    assert stats.first_shown_at(pairs, 18, add_pair=(2, 3)).tolist() == [True, False, False, False]
 
 
 def test_alignment_change_numbers():
@@ -205,7 +206,7 @@ def test_withheld_schedule_hides_the_pairs_in_the_upper_half_until_trial_19(add_
     assert ((upper[:, :20, 0] - upper[:, :20, 1]).abs() == 1).all()  # learning trials stay adjacent
     if add_pair is not None:
         assert not shows(upper[:, :18], add_pair).any()
-        assert an.withheld_selection(upper, 18, add_pair=add_pair).all()
+        assert stats.first_shown_at(upper, 18, add_pair=add_pair).all()
     lower = pairs[:batch // 2 + 1]
     assert shows(lower[:, :18], (3, 4)).any()  # the rest follows the standard schedule
     if add_pair is not None:

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .stats import ITEMS
-from .task import DELAY, FEEDBACK, RESPONSE, STEPS_PER_TRIAL
+from .task import DELAY, FEEDBACK, RESPONSE, STEPS_PER_TRIAL, shows
 
 DE = (3, 4)  # the pair D, E
 
@@ -60,21 +60,6 @@ def reinstatement_by_pair(rates_step: torch.Tensor, representations: torch.Tenso
 # ---------------------------------------------------------------------------------------------------------
 # Fig. 6 (corrchanges34, corrchanges34_add23): episodes where a pair is first shown at a given trial.
 
-def _shows(pairs: torch.Tensor, pair) -> torch.Tensor:
-    low, high = sorted(int(k) for k in pair)
-    return (pairs.min(-1).values == low) & (pairs.max(-1).values == high)
-
-
-def withheld_selection(pairs: torch.Tensor, trial: int = 18, pair=DE, add_pair=None) -> torch.Tensor:
-    """(batch,) bool: `pair` (either order) is shown at `trial` (0-based) and in no earlier trial; with
-    `add_pair` (ADDBARREDPAIR, SHOWALLSELECTS off), that pair (either order) is also shown in no earlier
-    trial. pairs: (batch, ntrials, 2)."""
-    selected = _shows(pairs[:, trial], pair) & ~_shows(pairs[:, :trial], pair).any(1)
-    if add_pair is not None:
-        selected &= ~_shows(pairs[:, :trial], add_pair).any(1)
-    return selected
-
-
 def alignment_changes(alignment) -> dict:
     """The numbers of Fig. 6 for the selected episodes. alignment: (episodes, 4, K), corr(psi_t2(X), w_out)
     with P after each step of the trial. Returns episodes; mean and sd (4, K) of the alignment after each
@@ -105,7 +90,7 @@ def reinstatement_vs_change(recoded_cos, alignment, pairs, response, correct, tr
     Returns numpy arrays over the selected episodes: reinstatement (cosine of `item` at the response step),
     change (alignment of `item` after the delay step minus after the feedback step), response and correct
     (of that trial), order (+1 where `pair` is shown in its own order, -1 reversed)."""
-    shown = _shows(pairs[:, trial], pair)
+    shown = shows(pairs[:, trial], pair)
     first = pairs[shown, trial, 0]
     a = torch.as_tensor(alignment)[shown]
     return {"reinstatement": torch.as_tensor(recoded_cos)[shown, RESPONSE, item].numpy(),

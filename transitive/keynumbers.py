@@ -41,7 +41,7 @@ def _mean(values) -> float | None:
 
 
 def _withheld(run, pair, add_pair=None) -> dict:
-    alignment = run.alignment[FIG6_TRIAL][analysis.withheld_selection(run.pairs, FIG6_TRIAL, pair, add_pair)]
+    alignment = run.alignment[FIG6_TRIAL][stats.first_shown_at(run.pairs, FIG6_TRIAL, pair, add_pair)]
     changes = analysis.alignment_changes(alignment.numpy())
     return {"episodes": changes["episodes"], "change_at_feedback_step": _by_item(changes["change_feedback"]),
             "change_at_delay_step": _by_item(changes["change_delay"])}

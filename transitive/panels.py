@@ -197,7 +197,7 @@ def violin(runs):
 @panel("corrchanges34", "Fig. 6", "fig6")
 def corrchanges34(runs):
     run, trial, pair = runs.withheld, 18, runs.settings.barred_pair  # D,E first shown at the paper's trial 19
-    first = analysis.withheld_selection(run.pairs, trial, pair)
+    first = stats.first_shown_at(run.pairs, trial, pair)
     alignment = run.alignment[trial][first].numpy()  # (episodes, 4 steps, 8 items): P after each step
     return figures.plot_alignment_changes(alignment, f"{stats.pair_name(*pair)} shown for the first time at trial "
                                                      f"{trial + 1} ({len(alignment)} episodes)")
@@ -207,7 +207,7 @@ def corrchanges34(runs):
 def corrchanges34_add23(runs):
     run, trial = runs.withheld_added, 18
     pair, added = runs.settings.barred_pair, runs.settings.add_barred_pair  # D,E and C,D: both unseen before
-    first = analysis.withheld_selection(run.pairs, trial, pair, add_pair=added)
+    first = stats.first_shown_at(run.pairs, trial, pair, add_pair=added)
     alignment = run.alignment[trial][first].numpy()
     return figures.plot_alignment_changes(alignment, f"{stats.pair_name(*pair)} first shown at trial {trial + 1}, "
                                                      f"{stats.pair_name(*added)} never before ({len(alignment)} episodes)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from .task import adjacent_pairs, any_pairs, fixed_pairs, random_order, standard_schedule
+from .task import adjacent_pairs, any_pairs, fixed_pairs, random_order, shows, standard_schedule
 
 DE = (3, 4)  # the default barred / massed pair, D and E
 
@@ -23,12 +23,6 @@ def massed_schedule(batch: int, extra: int, nbcues: int = 8, pair=DE, n_learning
     return torch.cat([adjacent_pairs(batch, n_learning, 0, nbcues - 1, generator=generator),
                       fixed_pairs(batch, [tuple(pair)] * extra),
                       any_pairs(batch, n_test, nbcues, generator=generator)], 1)
-
-
-def _shows(pairs: torch.Tensor, pair) -> torch.Tensor:
-    """(..., ) bool: each ordered pair in `pairs` (..., 2) is `pair` in either order."""
-    low, high = sorted(int(k) for k in pair)
-    return (pairs.min(-1).values == low) & (pairs.max(-1).values == high)
 
 
 def withheld_pair_schedule(batch: int, nbcues: int = 8, pair=DE, reveal_trial: int = 18,
@@ -55,7 +49,7 @@ def withheld_pair_schedule(batch: int, nbcues: int = 8, pair=DE, reveal_trial: i
     if count == 0:
         return pairs
     learning = pairs[rows, :reveal_trial]
-    barred = (lambda x: torch.stack([_shows(x, p) for p in withheld]).any(0))
+    barred = (lambda x: torch.stack([shows(x, p) for p in withheld]).any(0))
     while barred(learning).any():  # redraw the barred trials among the other adjacent pairs
         redraw = adjacent_pairs(count, reveal_trial, 0, nbcues - 1, generator=generator)
         learning = torch.where(barred(learning).unsqueeze(-1), redraw, learning)

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .task import DELAY, FEEDBACK, LETTERS, STEPS_PER_TRIAL
+from .task import DELAY, FEEDBACK, LETTERS, STEPS_PER_TRIAL, shows
 
 ITEMS = 8
 
@@ -183,17 +183,17 @@ def treichler_model(pairs: torch.Tensor, correct: torch.Tensor, nsplits: int = 1
 def shown_at(pairs: torch.Tensor, trial: int, pair=(3, 4), ordered: bool = False) -> torch.Tensor:
     """(batch,) bool: `pair` is shown at `trial` (0-based; in this order if `ordered`)."""
     shown = pairs[:, trial]
-    target = torch.tensor(pair)
-    same = (shown == target).all(-1)
-    return same if ordered else same | (shown == target.flip(0)).all(-1)
+    return (shown == torch.tensor(pair)).all(-1) if ordered else shows(shown, pair)
 
 
-def first_shown_at(pairs: torch.Tensor, trial: int, pair=(3, 4)) -> torch.Tensor:
-    """(batch,) bool: `pair` (either order) is shown at `trial` and in no earlier trial."""
-    earlier = torch.zeros(pairs.shape[0], dtype=torch.bool)
-    for t in range(trial):
-        earlier |= shown_at(pairs, t, pair)
-    return shown_at(pairs, trial, pair) & ~earlier
+def first_shown_at(pairs: torch.Tensor, trial: int, pair=(3, 4), add_pair=None) -> torch.Tensor:
+    """(batch,) bool: `pair` (either order) is shown at `trial` (0-based) and in no earlier trial (Fig. 6);
+    with `add_pair` (ADDBARREDPAIR, SHOWALLSELECTS off), that pair is shown in no earlier trial either.
+    pairs: (batch, ntrials, 2)."""
+    selected = shows(pairs[:, trial], pair) & ~shows(pairs[:, :trial], pair).any(1)
+    if add_pair is not None:
+        selected &= ~shows(pairs[:, :trial], add_pair).any(1)
+    return selected
 
 
 # ---------------------------------------------------------------------------------------------------------

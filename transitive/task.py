@@ -142,3 +142,9 @@ def feedback_inputs(reward: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
     inputs[:, REWARD] = reward
     inputs[:, ACTION] = torch.nn.functional.one_hot(action, 2).float()
     return inputs
+
+
+def shows(pairs: torch.Tensor, pair) -> torch.Tensor:
+    """(...) bool: each ordered pair of `pairs` (..., 2) is `pair` in either order."""
+    low, high = sorted(int(k) for k in pair)
+    return (pairs.min(-1).values == low) & (pairs.max(-1).values == high)
