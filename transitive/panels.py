@@ -78,7 +78,7 @@ def make_figures(runs, out, names, show=None) -> list[Path]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Behaviour: Figs. 2a, 3, Supplementary Note 9.
+# Behaviour: Figs. 2a, 3.
 
 @panel("SDE", "Fig. 2a", "fig2", modes=("standard", "massed"))
 def SDE(runs):
@@ -116,24 +116,6 @@ def treichler(runs):
     # % correct (median of 10 splits) of the pairs around the link, next to the macaques' error rates
     model = stats.treichler_model(run.pairs[:, -1], run.correct[:, -1])
     return figures.plot_treichler(model)
-
-
-@panel("massed", "Supplementary Note 9", "massed")
-def massed(runs):
-    run = runs.massed  # 10 trials of D,E (in that order) after learning, then the 10 test trials
-    splits = stats.pair_accuracy_splits(run.test_pairs, run.test_correct)
-    standard = 100 * stats.median_iqr(stats.pair_accuracy_splits(runs.standard.test_pairs,
-                                                                  runs.standard.test_correct))[0]
-    return figures.plot_pair_performance(splits, f"After {runs.settings.massed_trials} massed D,E trials "
-                                                 "(dashed: standard)", reference=standard)
-
-
-@panel("SDE_ONLYTWOLASTADJ", "code only", "onlytwolastadj", modes=("onlytwolastadj",))
-def SDE_ONLYTWOLASTADJ(runs):
-    run = runs.only_two_last_adjacent  # 7 items; test trials show AC, CE, EG, AD, DG
-    accuracy = stats.accuracy_by_pair(run.test_pairs, run.test_correct, nbcues=7)
-    shown = {pair: value for pair, value in accuracy.items() if value == value}  # drop pairs never shown
-    return figures.plot_accuracy_bars(shown, "Only two last adjacent (7 items): test trials")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -309,6 +291,24 @@ def lasttrial_rnn(runs):
 def toymodel(runs):
     # item values learned from adjacent pairs, with and without reinstatement of the neighbours
     return figures.plot_toy_model(runs.toy)
+
+
+@panel("massed", "Supplementary Note 9", "massed")
+def massed(runs):
+    run = runs.massed  # 10 trials of D,E (in that order) after learning, then the 10 test trials
+    splits = stats.pair_accuracy_splits(run.test_pairs, run.test_correct)
+    standard = 100 * stats.median_iqr(stats.pair_accuracy_splits(runs.standard.test_pairs,
+                                                                  runs.standard.test_correct))[0]
+    return figures.plot_pair_performance(splits, f"After {runs.settings.massed_trials} massed D,E trials "
+                                                 "(dashed: standard)", reference=standard)
+
+
+@panel("SDE_ONLYTWOLASTADJ", "code only", "onlytwolastadj", modes=("onlytwolastadj",))
+def SDE_ONLYTWOLASTADJ(runs):
+    run = runs.only_two_last_adjacent  # 7 items; test trials show AC, CE, EG, AD, DG
+    accuracy = stats.accuracy_by_pair(run.test_pairs, run.test_correct, nbcues=7)
+    shown = {pair: value for pair, value in accuracy.items() if value == value}  # drop pairs never shown
+    return figures.plot_accuracy_bars(shown, "Only two last adjacent (7 items): test trials")
 
 
 @panel("learning_curve", "Fig. 1f", "curve", modes=("standard",))
