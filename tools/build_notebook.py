@@ -228,7 +228,9 @@ TAIL = [
      "feedforward representations psi_t1 and in psi_t2 with P at the start of trial 20 (the representations of "
      "Fig. 4b): how much of the items' similarity structure survives into the learned representation.",
      "if config.experiment == \"standard\":\n"
-     "    print(analysis.similarity_summary(runs.standard.similarity))"),
+     "    summary = analysis.similarity_summary(runs.standard.similarity)  # over the episodes\n"
+     "    print(\", \".join(f\"{name} {value:.3g}\" if isinstance(value, float) else f\"{name} {value}\"\n"
+     "                    for name, value in summary.items()))"),
     ("## Raw records (optional)\n\nThe original EVAL mode also saved `outcomes_0.npz` (keys c, a, cp, r, ac; here "
      "also m and rw) and `allrates_thisep_0.npy` (batch x 200 x 120, about 190 MB for 2000 episodes).",
      "SAVE_RECORDS = False  # True: write them into the figures folder\n"

@@ -75,8 +75,6 @@ def alignment_changes(alignment) -> dict:
 # ---------------------------------------------------------------------------------------------------------
 # Reinstatement of an item against the change of its alignment (psitildetodeltapsi).
 
-
-
 def reinstatement_vs_change(recoded_cos, alignment, pairs, response, correct, trial: int = 18, item: int = 2,
                             pair=DE) -> dict:
     """Inputs of `figures.plot_reinstatement_vs_change`, for the episodes whose trial `trial` (0-based)
