@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from transitive import kernels
+from transitive import backends, kernels
 from transitive.episode import run_episode, run_episode_plain
 from transitive.loss import a2c_loss
 from transitive.network import PLASTIC_CLIP, NetworkState, PlasticNetwork
@@ -237,34 +237,34 @@ def test_published_network_matches_plain(kernel, monkeypatch):
 def test_switch(monkeypatch):
     net = PlasticNetwork()
     monkeypatch.setenv(kernels.ENV_SWITCH, "torch")
-    assert not kernels.use_kernel(net)
+    assert backends.choose(net.w) == "torch"
     monkeypatch.setenv(kernels.ENV_SWITCH, "fast")
     with pytest.raises(ValueError):
-        kernels.use_kernel(net)
+        backends.choose(net.w)
     monkeypatch.setenv(kernels.ENV_SWITCH, "cpp")
     with pytest.raises(RuntimeError):
-        kernels.use_kernel(PlasticNetwork(hidden_size=20))  # not a multiple of 8
+        backends.choose(PlasticNetwork(hidden_size=20).w)  # not a multiple of 8
     monkeypatch.delenv(kernels.ENV_SWITCH)
-    assert not kernels.use_kernel(copy.deepcopy(net).double())  # float64: the PyTorch path, silently
+    assert backends.choose(copy.deepcopy(net).double().w) == "torch"  # float64: the PyTorch path, silently
 
 
 def test_build_failure_falls_back_with_one_warning(monkeypatch):
     monkeypatch.setattr(kernels, "_library", None)
     monkeypatch.setattr(kernels, "_library_error", "RuntimeError: simulated build failure")
-    monkeypatch.setattr(kernels, "_warned", False)
+    monkeypatch.setattr(backends, "_warned", set())
     monkeypatch.delenv(kernels.ENV_SWITCH, raising=False)
     net = PlasticNetwork()
     with pytest.warns(RuntimeWarning, match="simulated build failure"):
-        assert not kernels.use_kernel(net)
+        assert backends.choose(net.w) == "torch"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert not kernels.use_kernel(net)  # warned once only
+        assert backends.choose(net.w) == "torch"  # warned once only
         trials, actions = make_episode(batch=2)
         record = run_episode(net, trials, actions=actions)  # runs on the PyTorch path
     assert record.rates.shape == (2, STEPS, 200)
     monkeypatch.setenv(kernels.ENV_SWITCH, "cpp")
     with pytest.raises(RuntimeError, match="simulated"):
-        kernels.use_kernel(net)
+        backends.choose(net.w)
 
 
 def test_source_is_a_package_file_and_keys_the_cache():

@@ -10,8 +10,9 @@ from transitive.episode import run_episode
 from transitive.loss import a2c_loss
 from transitive.network import PlasticNetwork
 from transitive.population import PopulationTrainer, _zero_state, train_population
+from transitive.engine import run_members
 from transitive.stacked import (PARAMETER_NAMES, draw_noise, member_parameters, sample_from_exponential,
-                                stack_parameters, stack_states, stacked_episode)
+                                stack_parameters, stack_states)
 from transitive.curves import learning_curves
 from transitive.sweep import seed_params, seed_state
 from transitive.task import draw_items, present, standard_schedule
@@ -170,7 +171,7 @@ def members_and_trials(count=2, batch=3, nbcues=5):
 def run_stacked(nets, trials, generators, states):
     uniform, exponential = draw_noise(generators, trials[0].batch, trials[0].ntrials, "cpu")
     params = stack_parameters(nets)
-    records = stacked_episode(params, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
+    records = run_members(params, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
                               uniform, exponential, states)
     return params, records
 

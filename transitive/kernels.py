@@ -11,9 +11,10 @@ directory (one file per source text, flags and CPU, so a shared cache never mixe
 ctypes and called on tensors' data pointers (ctypes releases the GIL). It runs the batch elements on
 torch's own OpenMP threads (it links against the libgomp torch loaded; a second OpenMP runtime would spin
 against torch's), or on std::threads where that is impossible; torch.get_num_threads() of them. Anything
-going wrong (no compiler, another platform) makes `run_episode` fall back to its pure-PyTorch path with one
-warning. `TRANSITIVE_KERNEL=torch` forces that path, `TRANSITIVE_KERNEL=cpp` forces the kernel (an error
-when it cannot be built). The kernel runs only for float32 networks on the CPU with a multiple of 8 neurons.
+going wrong (no compiler, another platform) makes the episode engine fall back to its PyTorch backend with
+one warning (`transitive.backends`: `TRANSITIVE_KERNEL=torch` forces that path, `TRANSITIVE_KERNEL=cpp` this
+kernel, an error when it cannot be built). The kernel runs only for float32 networks on the CPU with a
+multiple of 8 neurons.
 
 One trial (docs/method.md, network and time loop; r and H are reset at the trial start, P is not):
 
@@ -77,14 +78,13 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import warnings
 from importlib import resources
 
 import torch
 
 from .network import PLASTIC_CLIP
 
-ENV_SWITCH = "TRANSITIVE_KERNEL"  # "torch", "cpp" or unset (auto)
+ENV_SWITCH = "TRANSITIVE_KERNEL"  # the backend of the episode engine: torch, cpp, triton or unset (auto)
 
 SOURCE_FILE = "csrc/plastic_trial.cpp"  # the kernel's C++ source, inside the package
 
@@ -93,7 +93,6 @@ _FLAG_SETS = (["-O3", "-march=native"], ["-O3"])
 _lock = threading.Lock()
 _library = None
 _library_error: str | None = None
-_warned = False
 
 
 def _cpu_identity() -> str:
@@ -217,38 +216,6 @@ def library() -> ctypes.CDLL:
         if _library is None:
             raise RuntimeError(_library_error)
         return _library
-
-
-def mode() -> str:
-    value = os.environ.get(ENV_SWITCH, "auto").strip().lower() or "auto"
-    if value not in ("auto", "torch", "cpp"):
-        raise ValueError(f"{ENV_SWITCH} must be 'torch', 'cpp' or unset, not {value!r}")
-    return value
-
-
-def use_kernel(net) -> bool:
-    """Whether `run_episode` should use the compiled kernel for this network."""
-    global _warned
-    choice = mode()
-    if choice == "torch":
-        return False
-    suitable = (net.w.device.type == "cpu" and net.hidden_size % 8 == 0
-                and all(p.dtype == torch.float32 for p in net.parameters()))
-    if choice == "cpp":
-        if not suitable:
-            raise RuntimeError(f"{ENV_SWITCH}=cpp needs a float32 network on the CPU with a multiple of 8 neurons")
-        library()  # raises with the compiler's message
-        return True
-    if not suitable:
-        return False
-    try:
-        library()
-    except RuntimeError as error:
-        if not _warned:
-            _warned = True
-            warnings.warn(f"transitive: using the slower PyTorch episode runner ({error})", RuntimeWarning)
-        return False
-    return True
 
 
 GROUPS = 8  # the batch is cut into this many groups (fewer for a smaller batch), see over_batch

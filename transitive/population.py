@@ -29,8 +29,8 @@ import torch
 
 from .loss import loss_terms
 from .network import NetworkState
-from .stacked import (MemberView, StackedParameters, draw_noise, stack_parameters, stack_states,
-                      stacked_episode)
+from .engine import run_members
+from .stacked import MemberView, StackedParameters, draw_noise, stack_parameters, stack_states
 from .task import DELAY, FEEDBACK, STEPS_PER_TRIAL
 from .training import TrainConfig, Trainer, _stop_on_signals
 
@@ -51,7 +51,7 @@ def population_loss(params: StackedParameters, pairs, stimuli, uniform, exponent
                     config: TrainConfig):
     """The stacked episode and every member's loss. Returns (summed loss, per-member STATS (K, len(STATS)),
     final rates, final trace, final plastic weights (stacked, detached)). No host synchronisation."""
-    records = stacked_episode(params, pairs, stimuli, uniform, exponential, state)
+    records = run_members(params, pairs, stimuli, uniform, exponential, state)
     tests = config.test_trials
     total, stats = 0.0, []
     for k, record in enumerate(records):
