@@ -1,7 +1,12 @@
+import os
 from pathlib import Path
 
 import pytest
 import torch
+
+# Without a GPU, the Triton kernels run in Triton's CPU interpreter (it is chosen when they are first imported).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"

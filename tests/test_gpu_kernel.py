@@ -1,0 +1,195 @@
+"""The Triton GPU kernels (transitive/gpu_kernel.py) against the plain step-by-step definition.
+
+Without a GPU they run in Triton's interpreter on the CPU (tests/conftest.py sets TRITON_INTERPRET=1 before
+anything imports them), at tiny sizes: 16 neurons (two blocks of 8 rows, so that the sums across blocks are
+exercised), batch 2, K = 1 and K = 3 networks, 5 trials. With a GPU, the same comparisons run at full size
+(200 neurons, the paper's episode). Compared: outputs, values, m(t), rates, P and the trace after the episode,
+the snapshots, the loss with every term (the optional penalties included) and every parameter's gradient,
+from a fresh and from a carried state (blank steps, P beyond the clip), with forced and with sampled
+responses.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from transitive import backends
+from transitive.engine import run_members
+from transitive.episode import run_episode, run_episode_plain
+from transitive.loss import LossWeights, loss_terms
+from transitive.network import NetworkState, PlasticNetwork
+from transitive.stacked import PARAMETER_NAMES, draw_noise, member_parameters, stack_parameters, stack_states
+from transitive.task import draw_items, present, standard_schedule
+
+triton = pytest.importorskip("triton", reason="Triton is not installed (the test extra installs it)")
+ON_GPU = torch.cuda.is_available()
+DEVICE = "cuda" if ON_GPU else "cpu"
+N, BATCH, LEARNING, TESTS = (200, 4, 20, 10) if ON_GPU else (16, 2, 3, 2)
+EVERY_TERM = LossWeights(lda=0.01, lhl1=0.02, step3_modulation=0.1, step3_ratio=0.05, step3_drive=0.03)
+
+
+@pytest.fixture(autouse=True)
+def usable():
+    problem = backends.triton_available()
+    if problem:
+        pytest.skip(problem)
+
+
+def networks(count: int, seed: int = 0) -> list[PlasticNetwork]:
+    """Networks with realistic magnitudes: strong plasticity and modulation, eta > 1 (as in the published files)."""
+    nets = []
+    for k in range(count):
+        torch.manual_seed(seed + k)
+        net = PlasticNetwork(hidden_size=N)
+        with torch.no_grad():
+            net.alpha.uniform_(-0.05, 0.05)
+            net.etaet.fill_(1.2 - 0.2 * k)
+            net.DAmult.fill_(1.6 + 0.5 * k)
+            net.h2DA.weight.mul_(4)
+        nets.append(net.to(DEVICE))
+    return nets
+
+
+def episodes(count: int, seed: int = 5):
+    g = torch.Generator().manual_seed(seed)
+    return [present(draw_items(BATCH, 6, generator=g), standard_schedule(BATCH, 6, LEARNING, TESTS, generator=g))
+            .to(DEVICE) for _ in range(count)]
+
+
+def carried_states(count: int, seed: int = 7) -> list[NetworkState]:
+    """States as carried over from an earlier episode, with P beyond the clip (the blank steps clip it)."""
+    g = torch.Generator().manual_seed(seed)
+    return [NetworkState(torch.rand(BATCH, N, generator=g) * 2 - 1, torch.rand(BATCH, N, N, generator=g) * 0.2 - 0.1,
+                         (torch.randn(BATCH, N, N, generator=g) * 40).clamp(-60, 60)) for _ in range(count)]
+
+
+def on_device(state: NetworkState | None) -> NetworkState | None:
+    return None if state is None else NetworkState(*(x.to(DEVICE) for x in (state.rates, state.trace,
+                                                                            state.plastic_weights)))
+
+
+def close(a: torch.Tensor, b: torch.Tensor, what: str, tolerance: float = 1e-5) -> None:
+    """|a - b| <= tolerance relative to b's scale (at least 1)."""
+    scale = max(1.0, b.abs().max().item())
+    difference = (a.double() - b.double()).abs().max().item()
+    assert difference <= tolerance * scale, f"{what}: max difference {difference:.3g} at scale {scale:.3g}"
+
+
+def member_losses(records, nets):
+    return [loss_terms(r, net, EVERY_TERM) for r, net in zip(records, nets)]
+
+
+def gradients(nets):
+    return [{name: p.grad.clone() for name, p in zip(PARAMETER_NAMES, member_parameters(net))} for net in nets]
+
+
+def run_fused(nets, trials, states, snapshot_trials=(1,)):
+    """The K members through the Triton backend at once: (records, loss terms, gradients)."""
+    g = [torch.Generator(DEVICE).manual_seed(30 + k) for k in range(len(nets))]
+    uniform, exponential = draw_noise(g, BATCH, LEARNING + TESTS, DEVICE)
+    pairs, stimuli = torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials])
+    for net in nets:
+        net.zero_grad()
+    params = stack_parameters(nets)
+    records = run_members(params, pairs, stimuli, uniform, exponential, stack_states(states),
+                          snapshot_trials=snapshot_trials, backend="triton")
+    terms = member_losses(records, [params.member(k) for k in range(len(nets))])
+    sum(t["loss"] for t in terms).backward()
+    return records, terms, gradients(nets)
+
+
+def fused_and_plain(nets, trials, states, snapshot_trials=(1,)):
+    """`run_fused`, and each member alone through the plain definition with the same actions."""
+    states = [on_device(s) for s in states]
+    fused = run_fused(nets, trials, states, snapshot_trials)
+    for net in nets:
+        net.zero_grad()
+    plain = [run_episode_plain(net, t, state=s, actions=r.actions, snapshot_trials=snapshot_trials)
+             for net, t, s, r in zip(nets, trials, states, fused[0])]
+    plain_terms = member_losses(plain, nets)
+    sum(t["loss"] for t in plain_terms).backward()
+    return fused, (plain, plain_terms, gradients(nets))
+
+
+def assert_equal_runs(fused, plain, snapshot_trials=(1,)):
+    for k, (a, b) in enumerate(zip(fused[0], plain[0])):
+        for name in ("inputs", "actions", "rewards", "correct"):
+            assert torch.equal(getattr(a, name), getattr(b, name)), f"member {k}: {name}"
+        for name in ("rates", "logits", "values", "modulation"):
+            close(getattr(a, name), getattr(b, name), f"member {k}: {name}")
+        for name in ("rates", "trace", "plastic_weights"):
+            close(getattr(a.final_state, name), getattr(b.final_state, name), f"member {k}: final {name}")
+        for t in snapshot_trials:
+            close(a.snapshots[t].float(), b.snapshots[t].float(), f"member {k}: snapshot {t}", 1e-3)  # float16
+        for term in plain[1][k]:
+            close(fused[1][k][term], plain[1][k][term], f"member {k}: loss term {term}")
+        for name, grad in plain[2][k].items():
+            close(fused[2][k][name], grad, f"member {k}: gradient of {name}")
+
+
+@pytest.mark.parametrize("members", [1, 3])
+def test_fused_equals_plain_fresh_then_carried(members):
+    nets, trials = networks(members), episodes(members)
+    fused, plain = fused_and_plain(nets, trials, [None] * members)
+    assert_equal_runs(fused, plain)
+    assert fused[0][0].snapshots[1].shape == (BATCH, 4, N, N)
+    # the next episode from each member's final state (blank steps with a non-zero state)
+    states = [r.final_state.detach() for r in plain[0]]
+    fused, plain = fused_and_plain(nets, episodes(members, seed=6), states)
+    assert_equal_runs(fused, plain)
+
+
+def test_fused_with_clipped_plastic_weights_and_forced_actions():
+    """A carried state with P beyond +-50 (the blank steps clip it) and a gain that keeps P at the clip."""
+    nets, trials = networks(2), episodes(2)
+    fused, plain = fused_and_plain(nets, trials, carried_states(2), snapshot_trials=(0, LEARNING + TESTS - 1))
+    assert_equal_runs(fused, plain, snapshot_trials=(0, LEARNING + TESTS - 1))
+    assert max(r.final_state.plastic_weights.abs().max().item() for r in plain[0]) == 50.0
+    # forced actions through the engine: the actions given are the actions recorded
+    forced = torch.stack([r.actions for r in fused[0]]).flip(-1).contiguous()
+    params = stack_parameters(nets)
+    records = run_members(params, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
+                          actions=forced, backend="triton")
+    assert all(torch.equal(r.actions, a) for r, a in zip(records, forced))
+
+
+def test_sampled_responses_equal_the_torch_backend_and_single_runs():
+    """Sampling inside the kernels draws the responses the PyTorch backend draws from the same noise, and a
+    population of K = 2 equals the two networks run alone (each with its own generator)."""
+    nets, trials = networks(2), episodes(2)
+    with torch.no_grad():
+        together = {}
+        for backend in ("triton", "torch"):
+            g = [torch.Generator(DEVICE).manual_seed(40 + k) for k in range(2)]
+            uniform, exponential = draw_noise(g, BATCH, LEARNING + TESTS, DEVICE)
+            together[backend] = run_members(stack_parameters(nets), torch.stack([t.pairs for t in trials]),
+                                            torch.stack([t.stimuli for t in trials]), uniform, exponential,
+                                            backend=backend)
+        alone = [run_episode(net, t, generator=torch.Generator(DEVICE).manual_seed(40 + k), backend="triton")
+                 for k, (net, t) in enumerate(zip(nets, trials))]
+    for a, b, c in zip(together["triton"], together["torch"], alone):
+        assert torch.equal(a.actions, b.actions) and torch.equal(a.actions, c.actions)
+        close(a.rates, b.rates, "rates against the torch backend")
+        close(a.rates, c.rates, "rates against the network alone", 1e-6)
+
+
+def test_deterministic_gradients():
+    """No atomics: two runs give the same gradients to the last bit."""
+    nets, trials = networks(2), episodes(2)
+    first, second = (run_fused(nets, trials, [None, None]) for _ in range(2))
+    for a, b in zip(first[2], second[2]):
+        assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+def test_triton_backend_is_chosen_on_cuda_only(monkeypatch):
+    net = PlasticNetwork(hidden_size=16)
+    monkeypatch.delenv(backends.ENV_SWITCH, raising=False)
+    assert backends.choose(net.w) in ("cpp", "torch")  # the CPU never picks the interpreter by itself
+    monkeypatch.setenv(backends.ENV_SWITCH, "triton")
+    if ON_GPU:
+        assert backends.choose(net.cuda().w) == "triton"
+        net = net.cpu()
+    else:
+        assert backends.choose(net.w) == "triton"  # asked for, under the interpreter
+    with pytest.raises(RuntimeError, match="float32"):
+        backends.choose(net.double().w)
