@@ -3,7 +3,8 @@
     python tools/install.py              # PyTorch first (CPU build unless an NVIDIA GPU is found), then
                                          # `pip install -r requirements.txt` (the package, notebook, sweep and
                                          # test extras, at the versions in constraints.txt)
-    python tools/install.py --keep-torch # keep the PyTorch already installed (Colab, clusters), pin the rest
+    python tools/install.py --keep-torch # keep the PyTorch (and Triton) already installed (Colab, clusters),
+                                         # pin the rest
 
 PyTorch. A plain `pip install torch` on Linux takes the CUDA build from PyPI. Without an NVIDIA GPU
 (`nvidia-smi` absent or failing) this script installs the pinned release from PyTorch's CPU index instead,
@@ -80,8 +81,9 @@ def main() -> None:
     if args.keep_torch:
         if present is None:
             sys.exit("--keep-torch: PyTorch is not installed")
+        # PyTorch's CUDA builds come with the Triton they were built against: keep that one too
         pins = [line for line in (ROOT / "constraints.txt").read_text().splitlines()
-                if not line.startswith("torch==")]
+                if not line.startswith(("torch==", "triton=="))]
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
             f.write("\n".join(pins) + "\n")
         ok = pip("-c", f.name, "-e", f".[{EXTRAS}]")

@@ -448,19 +448,18 @@ def _backward_4(p_ptr, es_p, gp_ptr, w_ptr, a_ptr, ga_ptr, rates_ptr, es_r, grat
 # Launch geometry.
 
 def rows_per_block(device: torch.device, n: int) -> int:
-    """Rows of P per program: a block of (rows x padded n) floats and a few like it must fit the
-    multiprocessor's registers. 8 rows by default, 4 on GPUs with little shared memory per multiprocessor
-    (e.g. the T4: 64 KB); TRANSITIVE_GPU_ROWS overrides it (a power of 2)."""
+    """Rows of P per program. A block of (rows x padded n) floats and the few like it that a pass needs live in
+    registers: 8 rows by default (the largest kernel, `_backward_2`, then holds 244 registers per thread on
+    sm_90 without spilling: tools/compile_gpu_kernels.py), 4 on GPUs older than compute capability 8.0 (the
+    T4 of Colab's free tier: fewer registers per thread, more programs resident). TRANSITIVE_GPU_ROWS
+    overrides it (a power of 2)."""
     chosen = os.environ.get(ROWS_SWITCH, "").strip()
     if chosen:
-        rows = int(chosen)
-        if rows < 1 or rows & (rows - 1):
+        if not chosen.isdigit() or int(chosen) < 1 or int(chosen) & (int(chosen) - 1):
             raise ValueError(f"{ROWS_SWITCH} must be a power of 2, not {chosen!r}")
-        return rows
-    if device.type == "cuda":
-        properties = torch.cuda.get_device_properties(device)
-        shared = getattr(properties, "shared_memory_per_multiprocessor", 0)
-        return 4 if shared and shared < 100 * 1024 else 8
+        return int(chosen)
+    if device.type == "cuda" and torch.cuda.get_device_capability(device)[0] < 8:
+        return 4
     return 8
 
 
