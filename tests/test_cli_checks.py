@@ -18,13 +18,13 @@ from transitive.network import PlasticNetwork
 @pytest.fixture
 def no_work(monkeypatch):
     """Any attempt to load a network, train, sweep or draw curves fails the test."""
-    import transitive.population  # noqa: F401  (imported before patching what they use)
+    import transitive.training  # noqa: F401  (imported before patching what they use)
     import transitive.curves  # noqa: F401
     import transitive.sweep  # noqa: F401
 
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the output place was checked")
-    for target in ("transitive.io.load_network", "transitive.training.train", "transitive.population.train_population",
+    for target in ("transitive.io.load_network", "transitive.training.train", "transitive.training.train_population",
                    "transitive.sweep.run_sweep", "transitive.sweep.plan_sweep", "transitive.curves.learning_curves"):
         monkeypatch.setattr(target, refuse)
 

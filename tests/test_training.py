@@ -209,23 +209,28 @@ def test_the_callers_random_state_is_left_alone(tmp_path):
     assert timeless(again.curve) == timeless(resumed.curve[:3])
 
 
-def test_one_episode_is_episode_trials_then_run_then_learn(tmp_path):
-    """learn()'s values are the loss terms, the gradient norm before clipping and m(t) of the episode run."""
+def test_one_episode_is_trials_then_episode_then_loss_then_step(tmp_path):
+    """train_one_episode's values are, for the member's own trials, episode and loss (run here by hand on a
+    twin of the same seed), the loss terms, the gradient norm before clipping and m(t); the step applied was
+    clipped."""
     from transitive.loss import loss_terms
+    from transitive.member import Member
     config = small_config(episodes=3, grad_clip=1e-3)
     trainer = Trainer(config, tmp_path / "a.dat", progress=False)
+    twin = Member(config, tmp_path / "b.dat")
     assert not trainer.finished
-    trials = trainer.episode_trials()
+    trials = twin.episode_trials()
     assert trials.ntrials == config.learning_trials + config.test_trials and trials.batch == config.batch
-    record = trainer.run(trials)
-    terms = loss_terms(record, trainer.net, config.loss)
-    params = [p for p in trainer.net.parameters()]
-    grads = torch.autograd.grad(terms["loss"], params, retain_graph=True)
+    record = run_episode(twin.net, trials, generator=twin.generator)
+    terms = loss_terms(record, twin.net, config.loss)
+    params = [p for p in twin.net.parameters()]
+    grads = torch.autograd.grad(terms["loss"], params)
     norm = torch.sqrt(sum((g ** 2).sum() for g in grads)).item()
-    values = trainer.learn(record)
+    [(member, values)] = trainer.train_one_episode()
+    assert member is trainer.members[0]
     assert list(values) == [c for c in CURVE_COLUMNS if c not in ("episode", "episodes_per_second")]
     assert values["grad_norm"] == pytest.approx(norm, rel=1e-4) and norm > 100 * config.grad_clip
-    clipped = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).item()
+    clipped = torch.sqrt(sum((p.grad ** 2).sum() for p in trainer.net.parameters())).item()
     assert clipped == pytest.approx(config.grad_clip, rel=1e-3)  # what was applied was clipped
     for column, term in (("loss", "loss"), ("policy_loss", "policy"), ("value_loss", "value"),
                          ("entropy_term", "entropy"), ("plastic_penalty", "plastic_penalty")):
@@ -239,12 +244,12 @@ def test_one_episode_is_episode_trials_then_run_then_learn(tmp_path):
     assert (values["eta"], values["DAmult"]) == pytest.approx((0.7, 1.0))  # episode 0: burn-in, no step
     assert values["alpha_abs_mean"] == pytest.approx(trainer.net.alpha.abs().mean().item())
     assert trainer.carried is not None  # continual regime: the final state is kept
-    trainer.episode = 3
+    trainer.members[0].episode = 3
     assert trainer.finished
 
 
 def test_training_log_columns_and_values(tmp_path):
-    """A 3-episode run: the CSV has the columns in order, one row per episode, equal to learn()'s values."""
+    """A 3-episode run: the CSV has the columns in order, one row per episode, equal to train_one_episode's."""
     out = tmp_path / "net.dat"
     trainer = train(small_config(episodes=3, save_every=3), out, progress=False)
     with open(paths_for(out)["curve"]) as f:
@@ -253,9 +258,9 @@ def test_training_log_columns_and_values(tmp_path):
     rows = read_curve(paths_for(out)["curve"])
     assert [r["episode"] for r in rows] == [0, 1, 2]
     assert rows == trainer.curve  # floats written in full: read back exactly
-    # the same seed's first episode, run by hand through the three methods, gives the first row
+    # the same seed's first episode, one step at a time, gives the first row
     by_hand = Trainer(small_config(episodes=3), tmp_path / "other.dat", progress=False)
-    values = by_hand.learn(by_hand.run(by_hand.episode_trials()))
+    [(_, values)] = by_hand.train_one_episode()
     assert {k: v for k, v in rows[0].items() if k not in ("episode", "episodes_per_second")} == pytest.approx(values)
     assert all(r["episodes_per_second"] > 0 for r in rows)
     assert rows[2]["alpha_abs_mean"] != rows[0]["alpha_abs_mean"]  # steps from episode 1 on (burn_in=1)
@@ -307,15 +312,16 @@ def test_tensorboard_when_installed_and_one_warning_line_when_not(tmp_path, monk
 
 
 def test_settings_reach_the_runner_and_the_optimizer(tmp_path, monkeypatch):
-    from transitive import training
+    from transitive import learning
+    from transitive.episode import run_episode_plain
     from transitive.loss import LossWeights
     seen = []
 
     def recording_runner(*args, **kwargs):
         seen.append(kwargs)
-        return run_episode(*args, **kwargs)
+        return run_episode_plain(*args, **kwargs)
 
-    monkeypatch.setattr(training, "run_episode", recording_runner)
+    monkeypatch.setattr(learning, "run_episode_plain", recording_runner)
     config = small_config(episodes=1, reset_rates_every_trial=False, reset_trace_every_trial=False,
                           loss=LossWeights(wp=0.05, l2=1e-3))
     trainer = train(config, tmp_path / "a.dat", progress=False)

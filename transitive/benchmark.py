@@ -59,35 +59,34 @@ def _timed(step, device) -> float:
     return time.perf_counter() - start
 
 
+def _backend(device) -> str:
+    from .backends import choose
+    return choose(torch.empty(200, 200, device=device))
+
+
 def _population_step(trainer) -> None:
     for member, _values in trainer.train_one_episode():
         member.episode += 1
 
 
-def _single_step(trainer) -> None:
-    trainer.train_one_episode()
-    trainer.episode += 1
-
-
-def population_speed(population: int, episodes: int, batch: int = 32, device="cpu", runner: str = "auto",
-                     warmup: int = 2, separate: bool = True) -> dict:
+def population_speed(population: int, episodes: int, batch: int = 32, device="cpu", warmup: int = 2,
+                     separate: bool = True) -> dict:
     """Training speed of a population of `population` networks (seeds 0..population-1) trained at once, in
     episodes per second summed over the members and per member, after `warmup` episodes (which include the
     CUDA-graph capture on a GPU). With `separate`, one network trained alone the usual way (`Trainer`) is
     timed too, its episodes alternating with the population's (so that a machine shared with other work
-    slows both alike); times are medians over the episodes. Continual regime, Adam steps from the first
-    episode, nothing saved."""
+    slows both alike); times are medians over the episodes. Both run the same trainer (one member, or
+    `population` members). Continual regime, Adam steps from the first episode, nothing saved."""
     import statistics
     import tempfile
 
-    from .population import PopulationTrainer
     from .training import TrainConfig, Trainer
 
     config = TrainConfig(episodes=warmup + episodes + 1, batch=batch, burn_in=0, device=str(device))
     result = {"device": str(device), "batch": batch, "population": population, "episodes": episodes,
               "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as folder:
-        trainer = PopulationTrainer(config, range(population), folder, progress=False, runner=runner)
+        trainer = Trainer(config, folder, progress=False, seeds=range(population))
         alone = Trainer(config, f"{folder}/alone.dat", progress=False) if separate else None
         together, single = [], []
         for k in range(warmup + episodes):
@@ -95,11 +94,11 @@ def population_speed(population: int, episodes: int, batch: int = 32, device="cp
             if k >= warmup:
                 together.append(seconds)
             if alone is not None:
-                seconds = _timed(lambda: _single_step(alone), device)
+                seconds = _timed(lambda: _population_step(alone), device)
                 if k >= warmup:
                     single.append(seconds)
         seconds = statistics.median(together)
-        result.update(runner=trainer.runner, cuda_graphs=bool(trainer.cuda_graphs and trainer._graphs),
+        result.update(backend=_backend(device), cuda_graphs=bool(trainer.cuda_graphs and trainer._graphs),
                       seconds_per_population_episode=seconds, seconds_per_member_episode=seconds / population,
                       episodes_per_second=population / seconds, episodes_per_second_per_member=1 / seconds)
         if alone is not None:

@@ -114,7 +114,7 @@ def cmd_train(args):
 
 
 def _train_population(config, seeds, args):
-    from .population import train_population
+    from .training import train_population
     trainer = train_population(config, seeds, args.out, resume=args.resume, progress=not args.quiet)
     status = "stopped (resume with --resume)" if trainer.stop_requested else "done"
     episodes = sorted({m.episode for m in trainer.members})

@@ -4,7 +4,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .sweep import PARAMS_NAME, SweepError, seed_folders
+from .config import PARAMS_NAME
+from .sweep import SweepError, seed_folders
 from .training import paths_for, read_curve
 
 SUMMARY_COLUMNS = ("seed", "last_logged_episode", "final_percent_correct", "verdict", "agreement",

@@ -35,10 +35,9 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .sweepjobs import PopulationJob, TrainingJob, job_seed_result
+from .config import seed_params  # the seed-folder layout (re-exported for the sweep's users)
 from .training import TrainConfig, paths_for, read_curve
 
-SEED_FOLDER = "seed_{}"
-PARAMS_NAME = "net.dat"
 RECORD_NAME = "sweep.json"
 IGNORED_FOR_RESUME = ("episodes", "device", "save_every")  # may differ when resuming (as in Trainer)
 EXECUTORS = ("slurm", "local")
@@ -65,10 +64,6 @@ def parse_seeds(text: str) -> list[int]:
             raise SweepError(f"empty seed range {part!r}")
         seeds.update(range(low, high + 1))
     return sorted(seeds)
-
-
-def seed_params(out, seed: int) -> Path:
-    return Path(out) / SEED_FOLDER.format(seed) / PARAMS_NAME
 
 
 def seed_folders(out) -> dict[int, Path]:

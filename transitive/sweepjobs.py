@@ -113,7 +113,7 @@ class TrainingJob(_BackgroundTraining):
         import torch
         config = self._device_config()
         trainer = Trainer(config, self.params, resume=True, progress=False)
-        trainer.save = _reporting_save(trainer, time.time())
+        trainer.on_save = _progress_line(trainer)
         verb = f"resuming at episode {trainer.episode}" if trainer.episode else "starting"
         print(f"seed {config.seed}: {verb} of {config.episodes} ({config.regime} regime, batch {config.batch}, "
               f"{config.device}, {torch.get_num_threads()} threads) -> {self.params}", flush=True)
@@ -128,8 +128,9 @@ class TrainingJob(_BackgroundTraining):
 
 
 class PopulationJob(_BackgroundTraining):
-    """The callable submitted for a group of seeds trained at once (`transitive.population`): `job()` trains
-    them (each resuming from its checkpoint if it has one) and returns {"population": [per-seed outcome]}."""
+    """The callable submitted for a group of seeds trained at once (a `Trainer` with several members): `job()`
+    trains them (each resuming from its checkpoint if it has one) and returns {"population": [per-seed
+    outcome]}."""
 
     def __init__(self, config: TrainConfig, out, seeds, threads: int | None = None):
         self.config, self.out, self.seeds, self.threads = config, str(out), [int(s) for s in seeds], threads
@@ -142,16 +143,13 @@ class PopulationJob(_BackgroundTraining):
 
     def __call__(self) -> dict:
         import torch
-        from .population import PopulationTrainer
         config = self._device_config()
-        trainer = PopulationTrainer(config, self.seeds, self.out, resume=True, progress=False)
-        began = time.time()
+        trainer = Trainer(config, self.out, resume=True, progress=False, seeds=self.seeds)
+        trainer.on_save = _progress_line(trainer)
         for member in trainer.members:
             verb = f"resuming at episode {member.episode}" if member.episode else "starting"
             print(f"seed {member.config.seed}: {verb} of {config.episodes} in a population of {len(self.seeds)} "
-                  f"({trainer.runner} runner, {config.device}, {torch.get_num_threads()} threads) -> "
-                  f"{member.paths['params']}", flush=True)
-            member.save = _reporting_save(member, began)
+                  f"({config.device}, {torch.get_num_threads()} threads) -> {member.paths['params']}", flush=True)
         self._train_in_thread(trainer)
         return {"population": [_outcome(m, m.paths["params"]) for m in trainer.members]}
 
@@ -162,20 +160,20 @@ class PopulationJob(_BackgroundTraining):
         return PopulationJob(self.config, self.out, self.seeds, self.threads)
 
 
-def _reporting_save(member: Trainer, began: float):
-    """A trainer's (or population member's) save, followed by a progress line in the job's log."""
-    save = member.save
-    first = member.episode
+def _progress_line(trainer: Trainer):
+    """After each save of a member: a progress line in the job's log (episodes per second since the job
+    started)."""
+    began, firsts = time.time(), {id(m): m.episode for m in trainer.members}
 
-    def save_and_report():
-        save()
+    def report(member) -> None:
+        first = firsts[id(member)]
         recent = member.curve[-10:]
         correct = sum(r["percent_correct"] for r in recent) / len(recent) if recent else float("nan")
         elapsed = time.time() - began
         rate = (member.episode - first) / elapsed if elapsed > 0 else float("nan")
         print(f"seed {member.config.seed}: episode {member.episode}/{member.config.episodes}, recent test-trial "
               f"correct {correct:.1f}%, {rate:.2f} episodes/s, saved {member.paths['params']}", flush=True)
-    return save_and_report
+    return report
 
 
 def job_seed_result(outcome: dict, seed: int) -> dict:
