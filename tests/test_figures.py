@@ -102,7 +102,8 @@ def test_figures_command_writes_figures_key_numbers_and_classification(tmp_path,
     assert {"key_numbers.json", "key_numbers.md", "classify.txt", "classify.json"} <= names
     numbers = json.loads((out / "key_numbers.json").read_text())
     assert numbers["linking"]["episodes"] == 40 and numbers["standard"]["episodes"] == 20
-    assert numbers["settings"] == {"batch": 20, "linking_batch": 40, "seed": 0, "experiment": "standard"}
+    assert numbers["settings"] == {"network": net_file.name, "batch": 20, "linking_batch": 40, "seed": 0,
+                                   "experiment": "standard"}
     classified = json.loads((out / "classify.json").read_text())
     assert classified["behaviour"]["linking_episodes"] == 40  # the figures' own linking run, not a new one
     assert "PCA.png" not in names

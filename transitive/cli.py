@@ -386,7 +386,7 @@ def cmd_figures(args):
                  add_barred_pair=added, recode_steps=args.recode_steps)
     runs.curves = {Path(c).stem: c for c in curves}
     paths = make_figures(runs, args.out, names_for(runs.settings, groups))
-    paths += write_key_numbers(runs, args.out)
+    paths += write_key_numbers(runs, args.out, network=Path(args.file).name)
     if args.classify:
         from .classify import classify, format_report
         result = classify(net, runs=runs)

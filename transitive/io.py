@@ -17,11 +17,19 @@ import torch
 from .network import PlasticNetwork
 
 
-class ParameterFileError(Exception):
+class OneLineError(Exception):
+    """A problem the user can fix, said in one line: the command line prints it after `error: `, and in a
+    notebook IPython shows the line `_render_traceback_` returns instead of a traceback."""
+
+    def _render_traceback_(self):
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ParameterFileError(OneLineError):
     """A parameter file or checkpoint that cannot be used; the message is one line for the user."""
 
 
-class OutputPathError(Exception):
+class OutputPathError(OneLineError):
     """A place a command cannot write to; the message is one line for the user."""
 
 
@@ -105,6 +113,21 @@ def atomic_write_text(text: str, path) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def atomic_write_bytes(data: bytes, path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.chmod(tmp, 0o666 & ~_umask())
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 # torch.save writes a zip archive (PK..), or a pickle (protocol byte 0x80) in its legacy format.

@@ -66,11 +66,13 @@ def _recoded(runs) -> dict:
     }
 
 
-def key_numbers(runs) -> dict:
-    """Key numbers of every run made so far."""
+def key_numbers(runs, network: str | None = None) -> dict:
+    """Key numbers of every run made so far; `network`: the parameter file's name, recorded in the settings."""
     settings = runs.settings
     numbers = {"settings": {"batch": settings.batch, "linking_batch": settings.linking_batch or 2 * settings.batch,
                             "seed": settings.seed, "experiment": settings.experiment}}
+    if network is not None:
+        numbers["settings"] = {"network": network, **numbers["settings"]}
     done = runs.done()
     if "standard" in done:
         numbers["standard"] = _standard(runs)
@@ -99,9 +101,9 @@ def key_numbers(runs) -> dict:
     return numbers
 
 
-def write_key_numbers(runs, out) -> list[Path]:
-    """key_numbers.json and key_numbers.md in the folder `out`."""
-    numbers = key_numbers(runs)
+def write_key_numbers(runs, out, network: str | None = None) -> list[Path]:
+    """key_numbers.json and key_numbers.md in the folder `out` (`network`: the parameter file's name)."""
+    numbers = key_numbers(runs, network)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "key_numbers.json", out / "key_numbers.md"]
