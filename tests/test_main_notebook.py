@@ -15,14 +15,13 @@ import nbformat
 import pytest
 import torch
 
-from transitive import panels
-from transitive.io import save_network
+from transitive import notebook, panels
+from transitive.io import ParameterFileError, save_network
 from transitive.network import PlasticNetwork
 from transitive.notebook import ConfigError, NotebookConfig, StopNotebook, meta_train
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "main.ipynb"
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper_net_active.dat"
 # The original notebook's switches (and the original's parameters the notebook exposes).
 ORIGINAL_SWITCHES = ["EVAL", "LINKEDLISTSEVAL", "LINKINGISSHAM", "SHOWFIRSTHALFFIRST", "NBMASSEDTRIALS", "MASSEDPAIR",
                      "ONLYTWOLASTADJ", "HALFNOBARREDPAIRUNTILT18", "BARREDPAIR", "SHOWALLSELECTS", "ADDBARREDPAIR", "FIXEDCUES", "RESETPWEVERYTRIAL",
@@ -218,7 +217,7 @@ def test_an_interrupted_meta_training_stops_the_notebook_with_one_line(tmp_path,
     from transitive import training
 
     def stop_after_two(self):
-        self.episode = 2  # as if Ctrl-C had stopped the run at episode 2
+        self.members[0].episode = 2  # as if Ctrl-C had stopped the run at episode 2
 
     monkeypatch.setattr(training.Trainer, "train", stop_after_two)
     config = NotebookConfig(EVAL=False, TRAINEPISODES=5, NETFILE=str(tmp_path / "net.dat")).validate()
@@ -228,41 +227,247 @@ def test_an_interrupted_meta_training_stops_the_notebook_with_one_line(tmp_path,
 
 
 # ---------------------------------------------------------------------------------------------------------
-def test_notebook_runs_alone_and_writes_the_key_numbers_of_the_figures_command(tmp_path):
-    """Only main.ipynb and a net.dat (the published one when ../shared/reference exists, else a freshly
-    initialised network) in an empty folder, 20 episodes: every cell runs, the figures are written, and
-    `transitive figures net.dat --batch 20 --seed 0` writes the same key_numbers.json."""
-    nbclient = pytest.importorskip("nbclient")
-    shutil.copy(NOTEBOOK, tmp_path / "main.ipynb")
-    if REFERENCE.exists():
-        shutil.copy(REFERENCE, tmp_path / "net.dat")
-    else:
-        torch.manual_seed(0)
-        save_network(PlasticNetwork(), tmp_path / "net.dat")
-    shutil.copy(ROOT / "runs" / "active" / "net_active.csv", tmp_path / "net.csv")  # a training log beside it
-    nb = nbformat.read(tmp_path / "main.ipynb", as_version=4)
+# The files the notebook carries, and what a new user meets.
+def test_packing_gives_back_the_same_bytes():
+    for data in (b"", b"abc", bytes(range(256)) * 3 + b"x", (ROOT / "net_passive.dat").read_bytes()):
+        text = notebook.pack(data)
+        assert notebook.unpack(text) == data
+        assert all(len(line) <= notebook.PACKED_LINE for line in text.splitlines())
+        assert not set(text) & set("'\"\\")  # safe inside a triple-quoted string
+
+
+def test_the_notebook_carries_our_networks_byte_for_byte():
+    library = nbformat.read(NOTEBOOK, as_version=4).cells[0].source
+    tools = builder()
+    carried = {name: (digest, notebook.unpack(text)) for name, digest, text in tools.PACKED.findall(library)}
+    assert sorted(carried) == sorted(notebook.BUNDLED) == sorted(tools.BUNDLED_FILES)
+    for name, path in tools.BUNDLED_FILES.items():
+        digest, data = carried[name]
+        assert data == path.read_bytes() and digest == tools.sha256(data), name
+    assert NOTEBOOK.stat().st_size < 1.5e6  # the networks packed: 0.96 MB of files, 0.84 MB of text
+
+
+def test_check_fails_when_a_carried_network_is_stale(tmp_path, monkeypatch, capsys):
+    tools = builder()
+    retrained = bytearray((ROOT / "net_active.dat").read_bytes())
+    retrained[-100] ^= 1  # one bit of the parameters
+    (tmp_path / "net_active.dat").write_bytes(bytes(retrained))
+    monkeypatch.setitem(tools.BUNDLED_FILES, "net_active.dat", tmp_path / "net_active.dat")
+    assert "net_active.dat" in tools.stale_reason(NOTEBOOK) and "net_passive" not in tools.stale_reason(NOTEBOOK)
+    monkeypatch.setattr(tools, "NOTEBOOK", NOTEBOOK)
+    assert tools.main(["--check"]) == 1 and "net_active.dat" in capsys.readouterr().err
+
+
+def test_check_fails_when_the_carried_text_is_damaged(tmp_path):
+    tools = builder()
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    source = nb.cells[0].source
+    start = source.index("'net_passive.dat': ")
+    k = source.index("\n", start) + 40  # a character inside the packed text
+    nb.cells[0].source = source[:k] + ("0" if source[k] != "0" else "1") + source[k + 1:]
+    nbformat.write(nb, tmp_path / "main.ipynb")
+    assert "net_passive.dat" in tools.stale_reason(tmp_path / "main.ipynb")
+
+
+def test_carried_files_are_written_only_where_missing(tmp_path):
+    files = {"a.dat": (builder().sha256(b"new"), notebook.pack(b"new")), "b.dat": (builder().sha256(b"B"), notebook.pack(b"B"))}
+    (tmp_path / "a.dat").write_bytes(b"the user's own")
+    said = []
+    assert notebook.write_bundled(files, tmp_path, say=said.append) == ["b.dat"]
+    assert (tmp_path / "a.dat").read_bytes() == b"the user's own" and (tmp_path / "b.dat").read_bytes() == b"B"
+    assert len(said) == 1 and "b.dat" in said[0]
+    assert notebook.write_bundled(files, tmp_path, say=said.append) == [] and len(said) == 1
+    with pytest.raises(StopNotebook, match="c.dat is damaged") as damaged:
+        notebook.write_bundled({"c.dat": ("0" * 64, notebook.pack(b"C"))}, tmp_path)
+    assert len(damaged.value._render_traceback_()) == 1 and not (tmp_path / "c.dat").exists()
+
+
+def test_without_net_dat_our_active_network_is_analysed_and_it_says_so(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("net_active.dat", "net_passive.dat"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    said = []
+    assert NotebookConfig().network_file(say=said.append) == Path("net_active.dat")
+    assert len(said) == 1 and 'NETFILE = "net_passive.dat"' in said[0] and "upload" in said[0] and "net.dat" in said[0]
+    assert NotebookConfig(NETFILE="net_passive.dat").network_file(say=said.append) == Path("net_passive.dat")
+    shutil.copy(ROOT / "net_passive.dat", tmp_path / "net.dat")  # the user's own
+    assert NotebookConfig().network_file(say=said.append) == Path("net.dat") and len(said) == 1
+    net = NotebookConfig().load_network()
+    assert torch.equal(net.w, torch.load(ROOT / "net_passive.dat")["w"])
+
+
+def test_a_missing_file_gives_the_command_lines_one_line(tmp_path, monkeypatch, capsys):
+    from transitive.cli import main
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ParameterFileError) as missing:
+        NotebookConfig(NETFILE="mine.dat").validate().load_network()
+    assert missing.value._render_traceback_() == ["ParameterFileError: parameter file not found: mine.dat"]
+    assert main(["figures", "mine.dat", "--out", "out"]) == 2
+    assert capsys.readouterr().err.strip() == f"error: {missing.value}"
+    (tmp_path / "net.dat").write_bytes((ROOT / "net_active.dat").read_bytes()[:5000])  # an upload cut short
+    with pytest.raises(ParameterFileError) as unreadable:
+        NotebookConfig().validate().load_network()
+    shown = unreadable.value._render_traceback_()
+    assert len(shown) == 1 and shown[0].startswith("ParameterFileError: cannot read parameter file net.dat")
+
+
+def test_device_switch(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert NotebookConfig().validate().device() == "cpu" and NotebookConfig(DEVICE="cpu").device() == "cpu"
+    with pytest.raises(ConfigError, match="CUDA is not available") as asked:
+        NotebookConfig(DEVICE="cuda").validate()
+    assert len(asked.value._render_traceback_()) == 1
+    with pytest.raises(ConfigError, match="DEVICE must be"):
+        NotebookConfig(DEVICE="gpu").validate()
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert NotebookConfig().validate().device() == "cuda" and NotebookConfig(DEVICE="cpu").device() == "cpu"
+    assert NotebookConfig(DEVICE="cuda:1").validate().device() == "cuda:1"
+
+
+def test_training_in_a_drive_folder_resumes_from_there(tmp_path, monkeypatch):
+    """DRIVEFOLDER: NETFILE, its checkpoint and log live in a folder (here a subfolder) of the mounted Drive,
+    and a new runtime resumes from them."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(notebook, "DRIVE_MOUNT", str(tmp_path / "drive"))
+    (tmp_path / "drive" / "MyDrive").mkdir(parents=True)
+    folder = tmp_path / "drive" / "MyDrive" / "runs" / "seed 0"
+    said = []
+    first = meta_train(NotebookConfig(EVAL=False, TRAINEPISODES=1, DRIVEFOLDER="runs/seed 0").validate(),
+                       say=said.append)
+    assert first.finished and {"net.dat", "net.ckpt", "net.csv"} <= {p.name for p in folder.iterdir()}
+    assert f"meta-training into {folder / 'net.dat'}" in said[0] and "resuming" not in said[0]
+    assert not (tmp_path / "net.dat").exists()
+    second = meta_train(NotebookConfig(EVAL=False, TRAINEPISODES=2, DRIVEFOLDER="runs/seed 0").validate(),
+                        say=said.append)
+    assert "resuming at episode 1" in said[-2] and second.episode == 2 and second.episodes_run == 1
+    evaluated = NotebookConfig(DRIVEFOLDER="runs/seed 0")
+    assert evaluated.network_file() == folder / "net.dat"
+    assert torch.equal(evaluated.load_network().w, second.net.w.detach())
+    assert evaluated.runs(evaluated.load_network(), log=None).curves == {"this run": folder / "net.csv"}
+
+
+def test_a_drive_folder_outside_colab_is_one_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(notebook, "DRIVE_MOUNT", str(tmp_path / "no drive"))
+    monkeypatch.setitem(sys.modules, "google.colab", None)  # not in Colab: importing it fails
+    with pytest.raises(ConfigError, match="Colab") as outside:
+        NotebookConfig(DRIVEFOLDER="transitive").network_file()
+    assert len(outside.value._render_traceback_()) == 1
+
+
+def test_meta_training_says_where_it_saves_and_an_interruption_is_one_line(tmp_path, monkeypatch):
+    from transitive import training
+
+    def interrupted(self):
+        self.members[0].episode = 3
+        raise KeyboardInterrupt  # a second Ctrl-C: the training stops at once
+
+    monkeypatch.setattr(training.Trainer, "train", interrupted)
+    said = []
+    config = NotebookConfig(EVAL=False, TRAINEPISODES=5, NETFILE=str(tmp_path / "sub" / "net.dat")).validate()
+    with pytest.raises(StopNotebook, match="interrupted at episode 3 of 5") as stopped:
+        meta_train(config, say=said.append)
+    assert len(stopped.value._render_traceback_()) == 1 and "resume" in str(stopped.value)
+    assert said == [f"meta-training into {tmp_path / 'sub' / 'net.dat'} (net.ckpt and net.csv beside it, saved every "
+                    "200 episodes)"]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# main.ipynb executed, alone in an empty folder, at 20 episodes (one thread: the many small operations of a
+# 20-episode run are faster that way on a busy CPU).
+def prepared(folder: Path, netfile: str | None = None, keep=None):
+    """main.ipynb copied alone into `folder`, set to 20 episodes (and NETFILE); `keep(source)` picks the code
+    cells after the set-up cell to keep."""
+    shutil.copy(NOTEBOOK, folder / "main.ipynb")
+    nb = nbformat.read(folder / "main.ipynb", as_version=4)
     config = config_cell(nb)
     config.source, count = re.subn(r"^BATCHSIZE = 2000", "BATCHSIZE = 20", config.source, flags=re.M)
     assert count == 1
-    # One thread: the many small operations of a 20-episode run are faster that way on a busy CPU.
+    if netfile:
+        config.source, count = re.subn(r'^NETFILE = "net.dat"', f'NETFILE = "{netfile}"', config.source, flags=re.M)
+        assert count == 1
     nb.cells[0].source += "\nimport torch\ntorch.set_num_threads(1)"
+    if keep:
+        setup = setup_index(nb)
+        nb.cells = nb.cells[:setup + 1] + [c for c in nb.cells[setup + 1:] if c.cell_type == "code" and keep(c.source)]
+    return nb
+
+
+def execute(nb, folder: Path):
+    nbclient = pytest.importorskip("nbclient")
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(tmp_path)}})
+                                     resources={"metadata": {"path": str(folder)}})
     client.execute()
-    errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    assert not errors
-    figures = tmp_path / "figures"
-    for name in panels.names_for("standard"):
+    return nb
+
+
+def setup_index(nb) -> int:
+    return next(k for k, cell in enumerate(nb.cells) if k > 0 and "config = NotebookConfig" in cell.source)
+
+
+def outputs(nb, kind: str) -> list:
+    return [o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == kind]
+
+
+def printed(cell) -> str:
+    return "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+
+
+@pytest.fixture(scope="module")
+def run_all(tmp_path_factory):
+    """What a new Colab user gets: main.ipynb alone in an empty folder, no net.dat, "Run all"."""
+    folder = tmp_path_factory.mktemp("colab")
+    return folder, execute(prepared(folder), folder)
+
+
+def test_run_all_with_nothing_uploaded_makes_the_figures_of_our_active_network(run_all):
+    folder, nb = run_all
+    assert not outputs(nb, "error")
+    for name in ("net_active.dat", "net_passive.dat"):
+        assert (folder / name).read_bytes() == (ROOT / name).read_bytes()
+    note = [line for line in printed(nb.cells[setup_index(nb)]).splitlines() if "not found" in line]
+    assert len(note) == 1 and "analysing net_active.dat" in note[0] and 'NETFILE = "net_passive.dat"' in note[0]
+    figures = folder / "figures"
+    for name in panels.names_for("standard"):  # every figure, the learning curve from the carried log too
         assert (figures / f"{name}.png").stat().st_size > 1000, name
         assert (figures / f"{name}.pdf").stat().st_size > 1000, name
-    assert (tmp_path / "transitive" / "GENERATED_BY_MAIN_IPYNB").exists()
-    shown = [o for cell in nb.cells for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(shown) >= 20
+    assert (folder / "transitive" / "GENERATED_BY_MAIN_IPYNB").exists()
+    assert len([o for o in outputs(nb, "display_data") if "image/png" in o["data"]]) >= 20
+    numbers = json.loads((figures / "key_numbers.json").read_text())
+    assert numbers["settings"]["network"] == "net_active.dat"
+    assert "fig6_first_shown_trial19" in numbers and "recoded" in numbers
 
-    command = [sys.executable, "-m", "transitive", "figures", "net.dat", "--batch", "20", "--seed", "0",
-               "--out", "cli", "--threads", "1", "--device", "cpu"]
-    subprocess.run(command, cwd=tmp_path, check=True, capture_output=True)
-    from_notebook = json.loads((figures / "key_numbers.json").read_text())
-    from_command = json.loads((tmp_path / "cli" / "key_numbers.json").read_text())
-    assert from_notebook == from_command
-    assert "fig6_first_shown_trial19" in from_notebook and "recoded" in from_notebook
+
+def test_the_notebook_writes_the_key_numbers_of_the_figures_command(run_all):
+    folder, _ = run_all
+    command = [sys.executable, "-m", "transitive", "figures", "net_active.dat", "--batch", "20", "--seed", "0",
+               "--out", "cli", "--threads", "1", "--device", "cpu", "--quiet"]
+    subprocess.run(command, cwd=folder, check=True, capture_output=True)
+    from_notebook = json.loads((folder / "figures" / "key_numbers.json").read_text())
+    assert from_notebook == json.loads((folder / "cli" / "key_numbers.json").read_text())
+
+
+def test_one_word_swaps_to_our_passive_network(run_all, tmp_path):
+    """NETFILE = "net_passive.dat": the passive network is analysed (here only Fig. 2a and the key numbers)."""
+    nb = execute(prepared(tmp_path, "net_passive.dat", keep=lambda s: 'makes("SDE")' in s or "write_key_numbers" in s),
+                 tmp_path)
+    assert not outputs(nb, "error") and "not found" not in printed(nb.cells[setup_index(nb)])
+    assert (tmp_path / "figures" / "SDE.png").exists()
+    passive = json.loads((tmp_path / "figures" / "key_numbers.json").read_text())
+    active = json.loads((run_all[0] / "figures" / "key_numbers.json").read_text())
+    assert passive["settings"]["network"] == "net_passive.dat"
+    assert passive["standard"]["test_accuracy"] != active["standard"]["test_accuracy"]
+    # The passive network's m(t) is zero at the delay step; the active one's is large after an error.
+    assert abs(passive["standard"]["modulation"]["delay"]["mean_unrewarded"]) < 0.05
+    assert active["standard"]["modulation"]["delay"]["mean_unrewarded"] > 1
+
+
+def test_a_missing_user_file_stops_run_all_with_one_line(tmp_path):
+    nbclient = pytest.importorskip("nbclient")
+    nb = prepared(tmp_path, "mine.dat")
+    with pytest.raises(nbclient.exceptions.CellExecutionError):
+        execute(nb, tmp_path)
+    errors = outputs(nb, "error")
+    assert len(errors) == 1 and errors[0]["traceback"] == ["ParameterFileError: parameter file not found: mine.dat"]
+    setup = setup_index(nb)
+    assert errors[0] in nb.cells[setup].outputs
+    assert all(cell.get("execution_count") is None for cell in nb.cells[setup + 1:] if cell.cell_type == "code")

@@ -1,8 +1,9 @@
 """main.ipynb's switches (the original notebook's names) and the few helpers its cells call.
 
     config = NotebookConfig.from_namespace(globals()).validate()   # one clear line for impossible combinations
-    net = config.load_network()          # NETFILE (output weights from MIXNETWORKSFILE with MIXNETWORKS)
-    runs = config.runs(net)              # the experiments, run on first use (transitive.runs)
+    netfile = config.network_file()      # NETFILE; net_active.dat when the default net.dat is missing
+    net = config.load_network(device, netfile)  # (output weights from MIXNETWORKSFILE with MIXNETWORKS)
+    runs = config.runs(net, netfile)     # the experiments, run on first use (transitive.runs)
     if config.makes("SDE"): ...          # the figure cells: the bodies of transitive.panels' functions
 
 One experiment is selected by the switches, as in the original: list linking (LINKEDLISTSEVAL, sham with
@@ -10,14 +11,26 @@ LINKINGISSHAM), massed presentation (NBMASSEDTRIALS > 0), 'only two last adjacen
 default, the standard evaluation, whose cells then make every figure of the paper. The analysis cells of the
 original that also run in an experiment mode (e.g. SDE and traces with massed trials; treichler, traces and
 violin with list linking) use that experiment's run.
+
+The notebook carries our two networks and their training logs (`BUNDLED`), packed as text (`pack`), and its
+first cell writes them beside itself when they are missing (`write_bundled`), so that it runs with nothing
+uploaded. Whatever the user can fix (a missing or unreadable file, impossible switches, an interrupted
+training, a GPU asked for that is not there) stops the notebook with one line, not a traceback.
 """
 from __future__ import annotations
 
+import re
+import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 DEFAULT_MASSED_TRIALS = 10
 PAIR_SWITCHES = ("BARREDPAIR", "MASSEDPAIR", "ADDBARREDPAIR")
+DEFAULT_NETFILE = "net.dat"
+ACTIVE, PASSIVE = "net_active.dat", "net_passive.dat"
+BUNDLED = (ACTIVE, PASSIVE, "net_active.csv", "net_passive.csv")  # the files the notebook carries
+DRIVE_MOUNT = "/content/drive"  # where Colab mounts Google Drive (the user's files are in MyDrive/)
+PACKED_LINE = 500  # characters per line of packed text
 
 
 class ConfigError(ValueError):
@@ -69,9 +82,13 @@ class NotebookConfig:
     NBEPSBWRESETS: int = _switch(3, "meta-training: episodes between resets of the network state")
     TRAINEPISODES: int = _switch(30000, "meta-training: number of episodes")
     BATCHSIZE: int = _switch(2000, "evaluation episodes (list linking: twice as many); meta-training uses batches of 32")
-    NETFILE: str = _switch("net.dat", "the parameter file analysed (EVAL = True) or trained (EVAL = False)")
+    NETFILE: str = _switch(DEFAULT_NETFILE, "the parameter file analysed (EVAL = True; net.dat missing: our "
+                           "net_active.dat; \"net_passive.dat\": our passive network) or trained (EVAL = False)")
+    DRIVEFOLDER: str = _switch("", "Colab: a folder of your Google Drive (mounted when set) for NETFILE and its "
+                               "checkpoint, which then outlive the runtime (\"\": beside the notebook)")
     FIGURES: str = _switch("figures", "folder for the figures (PNG and PDF) and key numbers")
     SEED: int = _switch(0, "seed of every random draw of the evaluation (and of meta-training)")
+    DEVICE: str = _switch("auto", "\"auto\": the GPU when there is one, else the CPU; or \"cpu\", \"cuda\"")
 
 
     @classmethod
@@ -116,6 +133,13 @@ class NotebookConfig:
                 raise ConfigError("TRAINEPISODES and NBEPSBWRESETS must be positive")
         elif self.BATCHSIZE < 20:
             raise ConfigError(f"BATCHSIZE must be at least 20 for evaluation (10 splits), not {self.BATCHSIZE}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.DEVICE):
+            raise ConfigError(f'DEVICE must be "auto", "cpu" or "cuda", not {self.DEVICE!r}')
+        if self.DEVICE.startswith("cuda"):
+            import torch
+            if not torch.cuda.is_available():
+                raise ConfigError(f'DEVICE = "{self.DEVICE}" asked for, but CUDA is not available '
+                                  "(Colab: Runtime > Change runtime type > a GPU)")
         return self
 
     def _check_types(self) -> None:
@@ -167,19 +191,47 @@ class NotebookConfig:
                         massed_trials=self.NBMASSEDTRIALS or DEFAULT_MASSED_TRIALS, massed_pair=tuple(self.MASSEDPAIR),
                         first_half_first=self.SHOWFIRSTHALFFIRST)
 
-    def runs(self, net, log=print):
+    def device(self) -> str:
+        """DEVICE, with "auto" the GPU when there is one."""
+        if self.DEVICE != "auto":
+            return self.DEVICE
+        import torch
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def save_path(self) -> Path:
+        """Where meta-training saves NETFILE (its checkpoint and log beside it): in DRIVEFOLDER when set."""
+        return drive_folder(self.DRIVEFOLDER) / self.NETFILE if self.DRIVEFOLDER else Path(self.NETFILE)
+
+    def network_file(self, say=print) -> Path:
+        """The parameter file to analyse: NETFILE (in DRIVEFOLDER, then beside the notebook, when DRIVEFOLDER is
+        set); when the default net.dat is missing, our active network net_active.dat, saying so in one line. A
+        NETFILE that is nowhere is returned as it is: loading it then says that it was not found."""
+        places = [self.save_path()] + ([Path(self.NETFILE)] if self.DRIVEFOLDER else [])
+        found = next((path for path in places if path.exists()), None)
+        if found is not None:
+            return found
+        if self.NETFILE == DEFAULT_NETFILE and Path(ACTIVE).is_file():
+            if say:
+                say(f"{places[0]} not found: analysing {ACTIVE} (our active network) instead; "
+                    f'NETFILE = "{PASSIVE}" analyses the passive one, or upload your own network as {DEFAULT_NETFILE}')
+            return Path(ACTIVE)
+        return places[0]
+
+    def runs(self, net, netfile=None, log=print):
+        """The experiments of `net` (transitive.runs.Runs); the learning curve is the .csv beside `netfile`."""
         from .runs import Runs
-        curve = Path(self.NETFILE).with_suffix(".csv")
+        curve = Path(netfile or self.network_file(say=None)).with_suffix(".csv")
         return Runs(net, self.settings(), log=log, curves={"this run": curve} if curve.exists() else {})
 
-    def load_network(self, device: str = "cpu"):
-        """NETFILE, with the output weights of MIXNETWORKSFILE when MIXNETWORKS."""
+    def load_network(self, device: str = "cpu", netfile=None):
+        """`netfile` (by default network_file()), with the output weights of MIXNETWORKSFILE when MIXNETWORKS."""
         from .io import load_network
-        net = load_network(self.NETFILE, device)
+        netfile = netfile or self.network_file()
+        net = load_network(netfile, device)
         if net.alpha_shape != self.alpha_shape:
             switch = {"synapse": "VECTALPHA = SCALARALPHA = False", "neuron": "VECTALPHA = True",
                       "scalar": "SCALARALPHA = True"}[net.alpha_shape]
-            raise ConfigError(f"{self.NETFILE} has plasticity coefficients per {net.alpha_shape}: set {switch}")
+            raise ConfigError(f"{netfile} has plasticity coefficients per {net.alpha_shape}: set {switch}")
         if self.MIXNETWORKS:
             other = load_network(self.MIXNETWORKSFILE, device)
             net.h2o.load_state_dict(other.h2o.state_dict())
@@ -210,17 +262,96 @@ def _is_pair(value) -> bool:
             and value[0] != value[1])
 
 
-def meta_train(config: NotebookConfig, device: str = "cpu"):
-    """EVAL = False: meta-train into NETFILE (resuming its checkpoint if there is one). Stops the notebook
-    with one line when the training did not reach its last episode (interrupted)."""
+def drive_folder(name: str) -> Path:
+    """The folder `name` of the user's Google Drive, created if missing; in Colab the Drive is mounted first
+    (Colab asks for permission). Elsewhere: ConfigError."""
+    from .io import check_output_folder
+    drive = Path(DRIVE_MOUNT) / "MyDrive"
+    if not drive.is_dir():
+        try:
+            from google.colab import drive as colab_drive
+        except ImportError:
+            raise ConfigError(f'DRIVEFOLDER = "{name}" keeps NETFILE in Google Drive, which Colab mounts; elsewhere '
+                              'set DRIVEFOLDER = "" and give NETFILE a path such as "runs/net.dat"') from None
+        colab_drive.mount(DRIVE_MOUNT)
+    return check_output_folder(drive / name, "DRIVEFOLDER")
+
+
+def in_colab() -> bool:
+    return "google.colab" in sys.modules
+
+
+def meta_train(config: NotebookConfig, device: str = "cpu", say=print):
+    """EVAL = False: meta-train into NETFILE (in DRIVEFOLDER when set), resuming its checkpoint if there is
+    one; says where it saves. Stops the notebook with one line when the training did not reach its last
+    episode (interrupted)."""
     from .training import Trainer
-    trainer = Trainer(config.train_config(device), config.NETFILE, resume=True)
-    trainer.train()
+    path = config.save_path()
+    trainer = Trainer(config.train_config(device), path, resume=True)
+    checkpoint = trainer.paths["checkpoint"].name
+    where = (f"meta-training into {path.resolve()} ({checkpoint} and {trainer.paths['curve'].name} beside it, "
+             f"saved every {trainer.config.save_every} episodes")
+    where += f"; resuming at episode {trainer.episode})" if trainer.episode else ")"
+    if in_colab() and not config.DRIVEFOLDER:
+        where += "; Colab deletes these files with the runtime: set DRIVEFOLDER to keep them in Google Drive"
+    say(where)
+    try:
+        trainer.train()
+    except KeyboardInterrupt:
+        raise StopNotebook(f"meta-training interrupted at episode {trainer.episode} of {config.TRAINEPISODES}; "
+                           f"run this cell again to resume from the last save of {path}") from None
     if not trainer.finished:
         raise StopNotebook(f"meta-training stopped at episode {trainer.episode} of {config.TRAINEPISODES}; "
-                           f"{config.NETFILE} and its checkpoint are saved: run this cell again to resume")
-    print(f"meta-training done: {trainer.episode} episodes, parameters in {config.NETFILE}")
+                           f"{path} and its checkpoint are saved: run this cell again to resume")
+    say(f"meta-training done: {trainer.episode} episodes, parameters in {path}")
     return trainer
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The files the notebook carries.
+def pack(data: bytes) -> str:
+    """Bytes as lines of text for a notebook cell: xz-compressed (lc=0, lp=pb=2: float32 parameters are
+    4-byte aligned, which saves 9%), then base85 (no quotes or backslashes), in lines of PACKED_LINE."""
+    import base64
+    import lzma
+    filters = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME, "lc": 0, "lp": 2, "pb": 2}]
+    text = base64.b85encode(lzma.compress(data, format=lzma.FORMAT_XZ, filters=filters)).decode("ascii")
+    return "\n".join(text[k:k + PACKED_LINE] for k in range(0, len(text), PACKED_LINE))
+
+
+def unpack(text: str) -> bytes:
+    """The bytes `pack` packed (its line breaks and any other white space ignored)."""
+    import base64
+    import lzma
+    return lzma.decompress(base64.b85decode("".join(text.split())))
+
+
+def write_bundled(files: dict, folder=".", say=print) -> list[str]:
+    """Write the files the notebook carries ({name: (sha256, packed text)}) into `folder`, each only when it
+    is missing there (a file of that name is never replaced). Returns the names written."""
+    import hashlib
+    import lzma
+    from .io import OutputPathError, atomic_write_bytes
+    written = []
+    for name, (digest, text) in files.items():
+        path = Path(folder) / name
+        if path.exists():
+            continue
+        try:
+            data = unpack(text)
+        except (ValueError, lzma.LZMAError):  # not whole base85, or xz data
+            data = None
+        if data is None or hashlib.sha256(data).hexdigest() != digest:
+            raise StopNotebook(f"this notebook's copy of {name} is damaged (its checksum differs): "
+                               "download main.ipynb again")
+        try:
+            atomic_write_bytes(data, path)
+        except OSError as error:
+            raise OutputPathError(f"cannot write {path} ({error.strerror or type(error).__name__})") from None
+        written.append(name)
+    if written:
+        say(f"wrote {', '.join(written)} (our active and passive networks, their training logs) beside the notebook")
+    return written
 
 
 def save_and_show(fig, name: str, folder) -> list[Path]:
