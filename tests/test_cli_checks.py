@@ -24,7 +24,7 @@ def no_work(monkeypatch):
 
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the output place was checked")
-    for target in ("transitive.io.load_network", "transitive.training.train", "transitive.training.train_population",
+    for target in ("transitive.io.load_network", "transitive.training.Trainer",
                    "transitive.sweep.run_sweep", "transitive.sweep.plan_sweep", "transitive.curves.learning_curves"):
         monkeypatch.setattr(target, refuse)
 

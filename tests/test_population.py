@@ -113,6 +113,31 @@ def test_population_resumes_as_if_uninterrupted(tmp_path):
         assert timeless(a.curve) == timeless(b.curve)
 
 
+def test_chunks_that_stop_at_resets_resume_as_if_uninterrupted(tmp_path):
+    """A long run in chunks (train --stop-after-minutes): each chunk stops where the carried state resets, saves
+    checkpoints without carried state or kept items, and the chunks resumed one after the other give the
+    uninterrupted run."""
+    config = tiny(episodes=8, batch=2, save_every=100)
+    whole = train_population(config, [0, 1], tmp_path / "whole", progress=False)
+    reached = []
+    for chunk in range(5):
+        trainer = Trainer(config, tmp_path / "chunks", resume=chunk > 0, progress=False, seeds=[0, 1],
+                          stop_after=0.0).train()
+        reached.append(trainer.episode)
+        for m in trainer.members:
+            saved = torch.load(m.paths["checkpoint"], weights_only=True)
+            assert saved["episode"] == m.episode
+            if not m.finished:  # stopped at a reset: nothing carried
+                assert m.episode % config.resets_every == 0
+                assert saved["carried"] is None and saved["kept_items"] == []
+        if trainer.finished:
+            break
+    assert reached == [3, 6, 8]
+    for a, b in zip(whole.members, trainer.members):
+        assert biggest_difference(a, b) == 0
+        assert timeless(a.curve) == timeless(b.curve)
+
+
 def test_members_at_different_episodes_catch_up(tmp_path):
     """A member whose checkpoint is ahead waits until the others reach it; all end as separate runs (up to
     float32 rounding: the episodes of one member and of two run as batches of different sizes)."""

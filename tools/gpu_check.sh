@@ -1,27 +1,41 @@
 #!/usr/bin/env bash
-# Checks of the CUDA path and speed figures on a GPU machine (the device tool runs it in the repository root).
+# Checks of the GPU path and the speed figures, on a machine with an NVIDIA GPU (the device tool runs it in the
+# repository root; nothing is installed: the package runs from this checkout through PYTHONPATH).
 # Writes its log and JSON results under $OUT (default: ./gpu_check_out); copy them to docs/measurements/.
-# About 6 minutes: CUDA tests, the runner against the plain loop, single-run and population training speed.
+# About 7 minutes on an H200:
+#   1. the GPU kernels compiled for this GPU (registers, spills)
+#   2. the CUDA tests: the Triton kernels at full size against the plain definition, training on CUDA
+#      (captured vs uncaptured, population vs separate runs, resume)
+#   3. bench in fresh processes, medians after warm-up: one network (the path of `train --seed 0 --device
+#      cuda` and of main.ipynb's meta-training) and 30 networks (Fig. 1f), with peak GPU memory
+#   4. the real `train --seeds 0-29` with logging and saving, 300 episodes, against its bench figure
+#   5. the CPU: seconds per episode of the compiled CPU kernel (regression check) on this machine's cores
 set -u
 OUT=${OUT:-gpu_check_out}; mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1
+export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 PY=${PYTHON:-python3}
 {
   date -u; nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-  $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.is_available())"
-  nproc
-  $PY -m pip install -q --no-deps -e . 2>&1 | tail -1
-  echo "== tests on CUDA (episode runners, training, population: captured vs uncaptured, population vs separate)"
-  timeout 300 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_episode.py tests/test_population.py 2>&1 | tail -5
-  echo "== bench (package vs plain), cuda, batch 32"
-  timeout 120 $PY -m transitive bench --device cuda --episodes 20 --json | tail -1 | tee "$OUT/bench_cuda.json"
-  echo "== population of 1 (the single-run target: >= 50 episodes/s)"
-  timeout 120 $PY -m transitive bench --device cuda --population 1 --episodes 30 --json | tail -1 | tee "$OUT/population_1.json"
-  echo "== population of 30 (the Fig. 1f target: >= 250 episodes/s in aggregate)"
-  timeout 240 $PY -m transitive bench --device cuda --population 30 --episodes 20 --json | tail -1 | tee "$OUT/population_30.json"
-  echo "== evaluation on cuda, batch 2000"
-  start=$(date +%s%N)
-  timeout 60 $PY -m transitive eval net_active.dat --batch 2000 --device cuda --json --quiet | tail -1 | tee "$OUT/eval_cuda.json"
+  $PY -c "import torch, triton; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'triton', triton.__version__)"
+  nproc; git log --oneline -1 2>/dev/null
+  cap=$($PY -c "import torch; a, b = torch.cuda.get_device_capability(); print(10 * a + b)")
+  echo "== 1. the kernels compiled for sm_$cap"
+  timeout 120 $PY tools/compile_gpu_kernels.py --arch "$cap"
+  echo "== 2. tests on CUDA"
+  timeout 300 $PY -m pytest -q -p no:cacheprovider -x tests/test_gpu_kernel.py tests/test_cuda.py \
+    tests/test_population.py -k "not sweep" 2>&1 | tail -8
+  echo "== 3a. bench: one network, batch 32 (30 timed episodes after 5)"
+  timeout 150 $PY -m transitive bench --device cuda --population 1 --episodes 30 --json | tail -1 \
+    | tee "$OUT/bench_1.json"
+  echo "== 3b. bench: 30 networks, batch 32 (20 timed episodes after 5)"
+  timeout 200 $PY -m transitive bench --device cuda --population 30 --episodes 20 --json | tail -1 \
+    | tee "$OUT/bench_30.json"
+  echo "== 4. train --seeds 0-29 --episodes 300, logging every 10 and saving every 200"
+  rm -rf /tmp/fig1f_probe; start=$(date +%s%N)
+  timeout 200 $PY -m transitive train --seeds 0-29 --episodes 300 --out /tmp/fig1f_probe --device cuda --quiet | tail -2
   end=$(date +%s%N)
-  echo "eval batch 2000: $(( (end - start) / 1000000 )) ms"
+  echo "train --seeds 0-29: 9000 member-episodes in $(( (end - start) / 1000000 )) ms (capture and start-up included)"
+  tail -3 /tmp/fig1f_probe/seed_0/net.csv | cut -d, -f1-4,16
+  echo "== 5. CPU kernel, batch 32, $(nproc) threads"
+  timeout 120 $PY -m transitive bench --device cpu --episodes 3 --json | tail -1 | tee "$OUT/bench_cpu.json"
 } 2>&1 | tee "$OUT/gpu_check.log"

@@ -69,19 +69,27 @@ def _population_step(trainer) -> None:
         member.episode += 1
 
 
-def population_speed(population: int, episodes: int, batch: int = 32, device="cpu", warmup: int = 2,
-                     separate: bool = True) -> dict:
+def population_speed(population: int, episodes: int, batch: int = 32, device="cpu", warmup: int | None = None,
+                     separate: bool | None = None) -> dict:
     """Training speed of a population of `population` networks (seeds 0..population-1) trained at once, in
     episodes per second summed over the members and per member, after `warmup` episodes (which include the
     CUDA-graph capture on a GPU). With `separate`, one network trained alone the usual way (`Trainer`) is
     timed too, its episodes alternating with the population's (so that a machine shared with other work
     slows both alike); times are medians over the episodes. Both run the same trainer (one member, or
-    `population` members). Continual regime, Adam steps from the first episode, nothing saved."""
+    `population` members). Continual regime, Adam steps from the first episode, nothing saved. Defaults:
+    warm-up 2 episodes on the CPU, 5 on a GPU (the kernels' compilation and the CUDA-graph capture happen
+    there); `separate` when the population has more than one member. On CUDA the peak GPU memory is
+    reported too."""
     import statistics
     import tempfile
 
     from .training import TrainConfig, Trainer
 
+    cuda = torch.device(device).type == "cuda"
+    warmup = (5 if cuda else 2) if warmup is None else warmup
+    separate = population > 1 if separate is None else separate
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(device)
     config = TrainConfig(episodes=warmup + episodes + 1, batch=batch, burn_in=0, device=str(device))
     result = {"device": str(device), "batch": batch, "population": population, "episodes": episodes,
               "threads": torch.get_num_threads()}
@@ -101,6 +109,8 @@ def population_speed(population: int, episodes: int, batch: int = 32, device="cp
         result.update(backend=_backend(device), cuda_graphs=bool(trainer.cuda_graphs and trainer._graphs),
                       seconds_per_population_episode=seconds, seconds_per_member_episode=seconds / population,
                       episodes_per_second=population / seconds, episodes_per_second_per_member=1 / seconds)
+        if cuda:
+            result["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
         if alone is not None:
             one = statistics.median(single)
             result.update(separate_seconds_per_episode=one, separate_episodes_per_second=1 / one,

@@ -88,6 +88,10 @@ def _setup_train(p):
     p.add_argument("--threads", type=positive_whole_number, default=None, metavar="N",
                    help="CPU threads for torch (1 is best on a busy machine; default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--stop-after-minutes", type=positive_number, default=None, metavar="M",
+                   help="train for about M minutes, then stop where the carried state resets (at most "
+                        "--resets-every - 1 episodes later) and save small checkpoints; continue with --resume "
+                        "(a long run in chunks, e.g. on machines lent for a few minutes)")
     _add_config_options(p)
 
 
@@ -101,26 +105,22 @@ def cmd_train(args):
     else:
         check_output_folder(args.out)
     _set_threads(args)
-    if seeds is not None:
-        _train_population(config, seeds, args)
+    from .training import Trainer
+    stop_after = None if args.stop_after_minutes is None else 60 * args.stop_after_minutes
+    trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet, start_from=args.start_from,
+                      seeds=seeds, stop_after=stop_after).train()
+    status = "stopped (resume with --resume)" if trainer.stop_requested else "done"
+    if seeds is None:
+        last = trainer.curve[-10:]
+        correct = sum(r["percent_correct"] for r in last) / max(len(last), 1)
+        print(f"{status}: episode {trainer.episode}/{config.episodes}, {trainer.episodes_run} episodes in "
+              f"{trainer.seconds:.0f} s, recent test-trial correct {correct:.1f}%, saved {args.out}")
         return
-    from .training import train
-    trainer = train(config, args.out, resume=args.resume, progress=not args.quiet, start_from=args.start_from)
-    last = trainer.curve[-10:]
-    correct = sum(r["percent_correct"] for r in last) / max(len(last), 1)
-    status = "stopped (resume with --resume)" if trainer.stop_requested else "done"
-    print(f"{status}: episode {trainer.episode}/{config.episodes}, {trainer.episodes_run} episodes in "
-          f"{trainer.seconds:.0f} s, recent test-trial correct {correct:.1f}%, saved {args.out}")
-
-
-def _train_population(config, seeds, args):
-    from .training import train_population
-    trainer = train_population(config, seeds, args.out, resume=args.resume, progress=not args.quiet)
-    status = "stopped (resume with --resume)" if trainer.stop_requested else "done"
     episodes = sorted({m.episode for m in trainer.members})
     reached = f", episode {'-'.join(map(str, episodes[::max(len(episodes) - 1, 1)]))}/{config.episodes}" \
         if episodes else ""
-    print(f"{status}: seeds {args.seeds}{reached}; each in {args.out}/seed_<k>/ (net.dat, net.ckpt, net.csv)")
+    print(f"{status}: seeds {args.seeds}{reached}, {trainer.episodes_run} member-episodes in {trainer.seconds:.0f} s; "
+          f"each in {args.out}/seed_<k>/ (net.dat, net.ckpt, net.csv)")
 
 
 def _setup_eval(p):

@@ -122,16 +122,24 @@ class Member:
             sys.stderr.write(f"warning: {path} has no random generator state (an older version wrote it); "
                              f"the run continues with a new random stream\n")
 
+    @property
+    def at_reset(self) -> bool:
+        """Whether the next episode starts afresh (the simple regime, or a reset of the continual one): the
+        carried state, kept items and list length are then not needed to continue."""
+        return self.config.regime == "simple" or self.episode % self.config.resets_every == 0
+
     def save(self) -> None:
-        """Parameter file, checkpoint and curve, each written atomically (checkpoint last)."""
+        """Parameter file, checkpoint and curve, each written atomically (checkpoint last). At a reset the
+        checkpoint leaves out the carried state and kept items (the next episode draws new ones): about 1 MB
+        instead of 14 MB at batch 32."""
         save_network(self.net, self.paths["params"])
         self._write_curve()
-        carried = self.carried
+        carried = None if self.at_reset else self.carried
         atomic_save({
             "config": asdict(self.config), "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(), "episode": self.episode, "curve": self.curve,
-            "nbcues": self.nbcues, "kept_items": self.kept_items, "generator": self.generator.get_state(),
-            "elapsed": self.elapsed, "started_from": self.started_from,
+            "nbcues": None if self.at_reset else self.nbcues, "kept_items": [] if self.at_reset else self.kept_items,
+            "generator": self.generator.get_state(), "elapsed": self.elapsed, "started_from": self.started_from,
             "carried": None if carried is None else (carried.rates, carried.trace, carried.plastic_weights),
         }, self.paths["checkpoint"])
 

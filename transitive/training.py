@@ -43,11 +43,15 @@ class Trainer:
     out: the parameter file of a single run (seeds None: one member with config.seed), or the folder of a
     population (seeds given: one member per seed, in out/seed_<k>/net.dat). start_from: another run's
     checkpoint to branch a single run from (see `Member`). cuda_graphs: capture the episode on CUDA (None:
-    yes, unless TRANSITIVE_CUDA_GRAPHS=0). on_save: called with the member after each of its saves."""
+    yes, unless TRANSITIVE_CUDA_GRAPHS=0). on_save: called with the member after each of its saves.
+    stop_after: a time budget in seconds for this call of `train`: once spent, training stops at the first
+    episode where every member's carried state resets (at most resets_every - 1 episodes later) and saves
+    there, so that the checkpoints are small (a chunk of a long run, continued with `resume`)."""
 
     def __init__(self, config: TrainConfig, out, resume: bool = False, progress: bool = True, start_from=None,
-                 seeds=None, cuda_graphs: bool | None = None, on_save=None):
+                 seeds=None, cuda_graphs: bool | None = None, on_save=None, stop_after: float | None = None):
         config.validate()
+        self.stop_after = stop_after  # seconds: then stop at the next reset (see `train`)
         self.on_save = on_save  # called with the member after each save (a sweep job's progress line)
         self.config, self.progress = config, progress
         self.device = torch.device(config.device)
@@ -210,6 +214,9 @@ class Trainer:
                         if m.episode % config.save_every == 0 or m.episode == config.episodes:
                             self._save(m)
                     lap = now
+                    if (self.stop_after is not None and now - started >= self.stop_after
+                            and all(m.at_reset for m in self.members)):
+                        self.stop_requested = True
                     if bar is not None:
                         bar.update(len(results))
                         recent = [row["percent_correct"] for m in self.members for row in m.curve[-10:]]
