@@ -1,4 +1,4 @@
-"""classify: the rule on synthetic numbers, and the two published networks (skipped without /work/shared)."""
+"""classify: the rule on synthetic numbers, and the two published networks (skipped without ../shared/reference)."""
 import math
 from pathlib import Path
 

@@ -21,7 +21,7 @@ from transitive.network import PlasticNetwork
 from transitive.task import draw_items, present, standard_schedule
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "simple.ipynb"
-REFERENCE_NET = Path("/work/shared/reference/paper_net_active.dat")
+REFERENCE_NET = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper_net_active.dat"
 PARAMETER_KEYS = {"w", "alpha", "etaet", "DAmult", "i2h.weight", "i2h.bias", "h2DA.weight", "h2DA.bias",
                   "h2o.weight", "h2o.bias", "h2v.weight", "h2v.bias"}
 

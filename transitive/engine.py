@@ -56,10 +56,6 @@ class EpisodeRecord:
         """(batch, ntrials): +1 for action 1 at step 1, -1 for action 0."""
         return self.actions[:, RESPONSE::STEPS_PER_TRIAL] * 2 - 1
 
-    @property
-    def trial_rewards(self) -> torch.Tensor:
-        return self.rewards[:, RESPONSE::STEPS_PER_TRIAL]
-
 
 def reward_of(action: torch.Tensor, correct_action: torch.Tensor) -> torch.Tensor:
     return torch.where(action == correct_action, 1.0, -1.0)

@@ -6,8 +6,8 @@ arithmetic). Here each trial is 4 kernels forward and 4 backward, each a pass ov
 every episode, cut into blocks of rows (one Triton program per episode and block of rows: many programs
 even for a single network), with nothing but P, its gradient and small vectors in memory.
 
-The equations are those of one trial in `transitive.kernels` (the CPU kernel; its docstring derives the
-backward pass by pass), with two changes of bookkeeping:
+The equations are those of one trial derived in docs/method.md, section 8 (the CPU kernel of
+`transitive.kernels` computes the same), with two changes of bookkeeping:
 - An "element" is one episode of one member: elements e = k * batch + b, and every parameter carries a
   leading member axis (W, A: (K, n, n); eta, DAmult: (K,); W_mod (K, 2, n), b_mod (K, 2); W_out, b_out
   likewise, used to sample the response only).

@@ -16,51 +16,11 @@ one warning (`transitive.backends`: `TRANSITIVE_KERNEL=torch` forces that path, 
 kernel, an error when it cannot be built). The kernel runs only for float32 networks on the CPU with a
 multiple of 8 neurons.
 
-One trial (docs/method.md, network and time loop; r and H are reset at the trial start, P is not):
-
-    W1 = W + A * P                      (A = alpha expanded to n x n, * = elementwise)
-    r1 = tanh(x1 + W1 r0)               r0 = tanh(x0) is the stimulus step, computed outside
-    action from softmax(W_out r1 + b_out)   (forced, or sampled as u < p(action 1), u uniform)
-    r2 = tanh(x2[action] + W1 r1)       x2[a]: step 2's drive had the action been a (reward included)
-    m2 = M(r2),  M(r) = DAmult (tanh(w_m0 . r + b_m0) - tanh(w_m1 . r + b_m1))
-    T1 = tanh(r1 r0^T),  H1 = eta T1    the trace after step 1 (after step 0 it is 0)
-    Q1 = P + m2 H1,      P1 = clip(Q1)  clip(x) = min(max(x, -50), 50)
-    r3 = tanh(x3 + (W + A * P1) r2),   m3 = M(r3)
-    T2 = tanh(r2 r1^T),  H2 = (1 - eta) H1 + eta T2
-    Q2 = P1 + m3 H2,     P2 = clip(Q2)  the P handed to the next trial
-    T3 = tanh(r3 r2^T),  H3 = (1 - eta) H2 + eta T3     the trace after the trial (last trial only: it is
-                                                       the final state's; every trial starts from H = 0)
-
-Forward passes over the n x n matrices, per batch element: (1) W1 r0, (2) W1 r1, (3) T1, P1 and
-(W + A * P1) r2 together (T1 kept in a scratch buffer), (4) T2 and P2 (and H3). m2 and m3 need all of
-r2, r3, hence the separate passes.
-
-Backward (g_X = dLoss/dX; the incoming gradients are g_r1, g_r2, g_r3 from the outputs, logits, values
-and m(t) computed outside from the rates, g_P2 from the next trial or the final loss, and g_H3 when the
-final trace is used). Only P, the rates and m2, m3 are saved; T1, T2, T3, Q1, P1, Q2 are recomputed. [c]
-is 1 where -50 <= c <= 50 (torch.clamp passes the gradient at the bounds too).
-
-    pass B1:  g_Q2 = g_P2 [Q2]
-              g_m3 = sum_ij g_Q2 H2
-              (if g_H3: G3 = eta g_H3 (1 - T3^2): g_r3_i += sum_j G3_ij r2_j, g_r2_j += sum_i G3_ij r3_i,
-                        g_eta += sum g_H3 (T3 - H2))
-              g_H2 = m3 g_Q2 + (1 - eta) g_H3,  g_T2 = eta g_H2,
-              g_eta += sum g_H2 (T2 - H1)                                          (dH2/deta at fixed H1)
-              G2 = g_T2 (1 - T2^2):  g_r2_i += sum_j G2_ij r1_j,  g_r1_j += sum_i G2_ij r2_i
-    vector:   g_z3 = (g_r3 + g_m3 dM/dr3) (1 - r3^2)                                 (z3 = x3 + ...)
-    pass B2:  g_P1 = g_Q2 + A g_z3 r2^T,   g_A += (g_z3 r2^T) P1,   g_r2 += (W + A P1)^T g_z3
-              g_Q1 = g_P1 [Q1] -> g_P (first part),  g_m2 = sum_ij g_Q1 H1
-              g_H1 = (1 - eta) g_H2 + m2 g_Q1,  g_eta += sum g_H1 T1,  g_T1 = eta g_H1
-              G1 = g_T1 (1 - T1^2):  g_r1_i += sum_j G1_ij r0_j,  g_r0_j += sum_i G1_ij r1_i
-    vector:   g_z2 = (g_r2 + g_m2 dM/dr2) (1 - r2^2)
-    pass B3:  g_r1 += W1^T g_z2
-    vector:   g_z1 = g_r1 (1 - r1^2)
-    pass B4:  G = g_z2 r1^T + g_z1 r0^T (the gradient on W1):  g_P += A G,  g_A += G P,  g_r0 += W1^T g_z1
-
-Also, all in the kernel: g_x1 = g_z1, g_x2[action] = g_z2, g_x3 = g_z3; g_W = sum over the batch of
-g_z3 r2^T + g_z2 r1^T + g_z1 r0^T (accumulated in passes B2 and B4); the modulation parameters from g_m2,
-g_m3 through dM/dr, dM/dDAmult, dM/dw_m, dM/db_m. The parameter gradients are summed per group of batch
-elements, then over the groups in a fixed order (reproducible whatever the threads).
+The equations of one trial, forward and backward pass by pass, are derived in docs/method.md, section 8
+("One trial, forward and backward"); this kernel computes them for one batch element at a time, 4 passes
+over the n x n matrices forward and 4 backward. Only P, the rates and m2, m3 are saved for the backward;
+the Hebbian terms, the trace and the clipped P are recomputed. The parameter gradients are summed per group
+of batch elements, then over the groups in a fixed order (reproducible whatever the threads).
 
 tanh of the n x n Hebbian terms uses a rational approximation x p(x^2) / q(x^2) (degree 4 / 4 in x^2 with
 p(0) = q(0) = 1, fitted here by iteratively reweighted least squares on the relative error over |x| <= 9,

@@ -24,7 +24,7 @@ from .engine import run_members
 from .episode import run_episode_plain
 from .loss import loss_terms
 from .network import NetworkState
-from .stacked import MemberView, StackedParameters
+from .stacked import PARAMETER_NAMES, MemberView, StackedParameters
 from .task import DELAY, FEEDBACK, STEPS_PER_TRIAL, Trials
 
 GRAPHS_SWITCH = "TRANSITIVE_CUDA_GRAPHS"  # "0" turns CUDA graph capture off
@@ -103,9 +103,11 @@ class GraphedEpisodeLoss:
     serves fresh and carried episodes."""
 
     def __init__(self, config: TrainConfig, sample_args: tuple):
+        count = len(PARAMETER_NAMES)  # the stacked parameters come first, then the episode's inputs
+
         def loss_of(*tensors):
-            params = StackedParameters.of(tensors[:12])
-            pairs, stimuli, uniform, exponential, rates, trace, plastic = tensors[12:]
+            params = StackedParameters.of(tensors[:count])
+            pairs, stimuli, uniform, exponential, rates, trace, plastic = tensors[count:]
             return episode_loss(params, pairs, stimuli, uniform, exponential, NetworkState(rates, trace, plastic),
                                 config)
 

@@ -22,9 +22,12 @@ class LossWeights:
     value: float = field(default=0.1, metadata={
         "help": "weight of the critic's squared advantage (blossv)"})
     late_multiplier: float = field(default=3.0, metadata={
-        "help": "policy-loss multiplier for the steps of the last late_trials trials (testlmult)"})
+        "help": "policy-loss multiplier of the late steps: those after the first step of the last late_trials "
+                "trials (step t > eplen - 4 * late_trials, strictly, as in the original: the first step of "
+                "those trials keeps 1) (testlmult)"})
     late_trials: int = field(default=10, metadata={
-        "help": "how many final trials get the late multiplier (nbtesttrials in the original's rule)"})
+        "help": "the late multiplier starts after the first step of this many final trials (nbtesttrials in "
+                "the original's rule)"})
     plastic_l2: float = field(default=1e-4, metadata={
         "help": "penalty on the mean square of the final plastic weights, not divided by episode length (lpw)"})
     lda: float = field(default=0.0, metadata={

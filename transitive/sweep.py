@@ -35,11 +35,10 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .sweepjobs import PopulationJob, TrainingJob, job_seed_result
-from .config import seed_params  # the seed-folder layout (re-exported for the sweep's users)
+from .config import RESUME_MAY_CHANGE, seed_params  # the seed-folder layout (re-exported for the sweep's users)
 from .training import TrainConfig, paths_for, read_curve
 
 RECORD_NAME = "sweep.json"
-IGNORED_FOR_RESUME = ("episodes", "device", "save_every")  # may differ when resuming (as in Trainer)
 EXECUTORS = ("slurm", "local")
 
 
@@ -116,7 +115,7 @@ def _settings_differ(saved: dict, config: TrainConfig) -> list[str]:
     except (TypeError, KeyError):
         return ["<unreadable config>"]
     wanted = asdict(config)
-    return sorted(k for k, v in saved_config.items() if k not in IGNORED_FOR_RESUME and v != wanted.get(k))
+    return sorted(k for k, v in saved_config.items() if k not in RESUME_MAY_CHANGE and v != wanted.get(k))
 
 
 def seed_state(out, seed: int, config: TrainConfig) -> SeedState:
