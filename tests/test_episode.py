@@ -189,3 +189,14 @@ def test_carrying_rates_or_trace_across_trials(reset_rates, reset_trace):
     torch.testing.assert_close(record.final_state.plastic_weights, final.plastic_weights, atol=1e-5, rtol=1e-5)
     assert (record.rates - reset.rates).abs().max() > 1e-3
     torch.testing.assert_close(reset.rates, as_before, atol=2e-5, rtol=1e-4)  # the hand loop is the definition
+
+
+def test_frozen_input_network_starts_as_the_original_add_on():
+    """Frozen input weights (Supplementary Note 6): rows n//3 and above of W_in and the WHOLE input bias start
+    at 0, and the input layer is not trained."""
+    torch.manual_seed(3)
+    net, plain = PlasticNetwork(frozen_input=True), PlasticNetwork()
+    third = net.hidden_size // 3
+    assert (net.i2h.weight[third:] == 0).all() and (net.i2h.weight[:third] != 0).all()
+    assert (net.i2h.bias == 0).all() and (plain.i2h.bias != 0).all()
+    assert not net.i2h.weight.requires_grad and not net.i2h.bias.requires_grad and net.w.requires_grad

@@ -48,9 +48,10 @@ class PlasticNetwork(nn.Module):
     alpha_shape: "synapse" (one plasticity coefficient per synapse, the paper's network), "neuron" (one per
     postsynaptic neuron) or "scalar" (one shared). positive_alpha takes |alpha| at initialisation (keeping
     it positive during training is the trainer's job, see `clip_alpha_at_zero`).
-    frozen_input: the "frozen input weights" control (Supplementary Note 6): rows n//3 and above of the
-    input weights and biases start at 0, so only the first third of the neurons receive input, and the
-    input layer is excluded from training (requires_grad False).
+    frozen_input: the "frozen input weights" control (Supplementary Note 6), initialised as the original's
+    add-on does: rows n//3 and above of the input weights and the whole input bias start at 0, so only the
+    first third of the neurons receive input (and none a constant drive); the input layer is excluded from
+    training (requires_grad False).
     """
 
     def __init__(self, hidden_size: int = HIDDEN_SIZE, input_size: int = INPUT_SIZE,
@@ -73,7 +74,7 @@ class PlasticNetwork(nn.Module):
         if frozen_input:
             with torch.no_grad():
                 self.i2h.weight[n // 3:] = 0.0
-                self.i2h.bias[n // 3:] = 0.0
+                self.i2h.bias.zero_()
             self.i2h.requires_grad_(False)
 
     # Readable names for the file-format parameters.
