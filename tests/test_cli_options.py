@@ -81,14 +81,16 @@ def test_setting_each_field_reaches_the_train_config(key, field, tmp_path):
 def test_train_command_trains_with_the_options(monkeypatch, tmp_path):
     seen = {}
 
-    class Done:
+    class FakeTrainer:
         curve, episode, episodes_run, seconds, stop_requested = [], 7, 0, 0.0, False
 
-    def fake_train(config, out, resume=False, progress=True, start_from=None):
-        seen.update(config=config, out=out, resume=resume, progress=progress)
-        return Done()
+        def __init__(self, config, out, resume=False, progress=True, start_from=None, seeds=None, stop_after=None):
+            seen.update(config=config, out=out, resume=resume, progress=progress, seeds=seeds)
 
-    monkeypatch.setattr("transitive.training.train", fake_train)
+        def train(self):
+            return self
+
+    monkeypatch.setattr("transitive.training.Trainer", FakeTrainer)
     out = tmp_path / "net.dat"
     assert cli.main(["train", "--out", str(out), "--lr", "3e-4", "--burn-in", "5", "--loss-discount", "0.5",
                      "--step3-drive-penalty", "1.0", "--alpha", "scalar", "--positive-alpha", "--quiet",
@@ -96,7 +98,7 @@ def test_train_command_trains_with_the_options(monkeypatch, tmp_path):
     config = seen["config"]
     assert (config.lr, config.burn_in, config.loss.discount, config.loss.step3_drive) == (3e-4, 5, 0.5, 1.0)
     assert (config.alpha_shape, config.positive_alpha, config.regime) == ("scalar", True, "simple")
-    assert seen["out"] == str(out) and seen["progress"] is False
+    assert seen["out"] == str(out) and seen["progress"] is False and seen["seeds"] is None
 
 
 def test_sweep_passes_every_setting(monkeypatch, tmp_path):
@@ -161,3 +163,27 @@ def test_argument_errors_in_plain_words(capsys, tmp_path):
     for line in (error_line(capsys, "nonsense"), error_line(capsys, "eval"),
                  error_line(capsys, "train", "--out", out, "--no-such-option")):
         assert not re.search(r"_positive|invalid \w+ value|Traceback", line), line
+
+
+@pytest.mark.parametrize("options, expected", [
+    (["--lr", "-1"], "--lr: expected a number > 0"),
+    (["--loss-discount", "3"], "--loss-discount: expected a number from 0 to 1"),
+    (["--old-items-probability", "1.5"], "--old-items-probability: expected a number from 0 to 1"),
+    (["--min-items", "7", "--max-items", "5"], "--min-items: expected at most max_items"),
+    (["--device", "gpu"], "--device: expected a torch device"),
+    (["--loss-late-trials", "99"], "--loss-late-trials: expected at most the trials of an episode"),
+])
+def test_every_setting_out_of_range_is_one_line_naming_its_option(tmp_path, capsys, options, expected):
+    from transitive import cli
+    code = cli.main(["train", "--out", str(tmp_path / "net.dat"), *options])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and expected in err, err
+    assert not list(tmp_path.iterdir())  # nothing started
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
+    from transitive import cli
+    for out, seeds in ((tmp_path / "net.dat", []), (tmp_path / "pop", ["--seeds", "0-1"])):
+        code = cli.main(["train", "--out", str(out), "--resume", *seeds])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and "--resume: no checkpoint" in err and len(err.splitlines()) == 1

@@ -24,8 +24,9 @@ export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 SEEDS=${SEEDS:-0-29}
 {
   date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
+  resume=""; ls runs/fig1f/seed_*/net.ckpt >/dev/null 2>&1 && resume=--resume  # the first chunk starts
   # shellcheck disable=SC2086  (EXTRA: more options, word-split on purpose; for tests of this script only)
-  python3 -m transitive train --seeds "$SEEDS" --out runs/fig1f --resume --device "${DEVICE:-cuda}" --quiet \
+  python3 -m transitive train --seeds "$SEEDS" --out runs/fig1f $resume --device "${DEVICE:-cuda}" --quiet \
     --stop-after-minutes "${MINUTES:-7}" ${EXTRA:-}
   cd runs
   seeds=$(ls -d fig1f/seed_* | sed 's/.*seed_//' | sort -n)

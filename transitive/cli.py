@@ -66,13 +66,31 @@ def _add_config_options(p, exclude=()):
 
 
 def _config(args, command: str, exclude=(), **overrides):
+    """The TrainConfig of the options, checked: a setting out of range is one line naming its option."""
+    from .config import SettingError
     from .training import TrainConfig
     config = config_from_options(TrainConfig, args, exclude=exclude, **overrides)
     try:
         config.validate()
+    except SettingError as error:
+        option = "--" + error.setting.replace("loss.", "loss-").replace("_", "-")
+        raise UsageError(f"{option}: {error.detail}") from None
     except ValueError as error:
         raise UsageError(f"{command}: {error}") from None
     return config
+
+
+def _check_resume(args, seeds) -> None:
+    """--resume needs the checkpoint(s) it continues from; say so before any work."""
+    from .config import paths_for, seed_params
+    params = [args.out] if seeds is None else [seed_params(args.out, seed) for seed in seeds]
+    missing = [p for p in params if not paths_for(p)["checkpoint"].exists()]
+    if missing and len(missing) == len(params):
+        where = paths_for(missing[0])["checkpoint"] if seeds is None else f"{args.out}/seed_<k>/net.ckpt"
+        raise UsageError(f"--resume: no checkpoint to continue from ({where}); leave out --resume to start")
+    if missing:
+        raise UsageError(f"--resume: no checkpoint for seed(s) {', '.join(p.parent.name[5:] for p in missing)} in "
+                         f"{args.out}; leave out --resume to start them, or train the others with their --seeds")
 
 
 def _setup_train(p):
@@ -81,7 +99,8 @@ def _setup_train(p):
                         "it); with --seeds, a folder holding one seed_<k>/net.dat per seed")
     p.add_argument("--seeds", default=None, metavar="SEEDS",
                    help="train several seeds at once in one process, e.g. 0-29 or 0,3,5-7 (instead of --seed)")
-    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out")
+    p.add_argument("--resume", action="store_true", help="continue from the checkpoint beside --out (with --seeds: "
+                   "every seed's; an error when there is none)")
     p.add_argument("--start-from", metavar="CKPT", default=None,
                    help="branch from another run's checkpoint (parameters, optimizer, random state, episode); "
                         "this run's options apply from there on; ignored once this run has its own checkpoint")
@@ -104,6 +123,8 @@ def cmd_train(args):
         check_output_file(args.out)
     else:
         check_output_folder(args.out)
+    if args.resume:
+        _check_resume(args, seeds)
     _set_threads(args)
     from .training import Trainer
     stop_after = None if args.stop_after_minutes is None else 60 * args.stop_after_minutes

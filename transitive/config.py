@@ -7,10 +7,26 @@ folder per seed: `DIR/seed_<k>/net.dat` and the rest beside it.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+import torch
+
 from .loss import LossWeights
+from .network import ALPHA_SHAPES
+from .task import LETTERS
+
+MAX_ITEMS = len(LETTERS)  # the longest list the task can name
+
+
+class SettingError(ValueError):
+    """A training setting out of its range: `setting` names it (a TrainConfig field; loss weights as
+    loss.<name>), the message says what is allowed."""
+
+    def __init__(self, setting: str, message: str):
+        super().__init__(f"{setting}: {message}")
+        self.setting, self.detail = setting, message
 
 REGIMES = ("simple", "continual")
 # The training log's columns, in order (see `Trainer.learn`); older logs have only the first three and "loss".
@@ -65,15 +81,62 @@ class TrainConfig:
     device: str = _option("cpu", "torch device to train on, e.g. cpu or cuda")
 
     def validate(self) -> None:
-        if self.regime not in REGIMES:
-            raise ValueError(f"regime must be one of {REGIMES}, not {self.regime!r}")
+        """Every setting within its allowed range; raises SettingError naming the first one that is not."""
+        for name, value, ok, allowed in self._ranges():
+            if not ok:
+                raise SettingError(name, f"expected {allowed}, got {value!r}")
+        if self.min_items > self.max_items:
+            raise SettingError("min_items", f"expected at most max_items ({self.max_items}), got {self.min_items}")
+        if self.loss.late_trials > self.learning_trials + self.test_trials:
+            raise SettingError("loss.late_trials", f"expected at most the trials of an episode "
+                                                   f"({self.learning_trials + self.test_trials}), got "
+                                                   f"{self.loss.late_trials}")
         if self.positive_alpha and self.positive_alpha_init_only:
-            raise ValueError("choose one of positive_alpha (POSALPHA) and positive_alpha_init_only "
-                             "(POSALPHAINITONLY), not both")
-        if not 2 <= self.min_items <= self.max_items:
-            raise ValueError("need 2 <= min_items <= max_items")
-        if self.episodes < 1 or self.batch < 1 or self.save_every < 1 or self.log_every < 1:
-            raise ValueError("episodes, batch, save_every and log_every must be positive")
+            raise SettingError("positive_alpha", "choose one of positive_alpha (POSALPHA) and "
+                                                 "positive_alpha_init_only (POSALPHAINITONLY), not both")
+
+    def _ranges(self):
+        """(setting, value, whether allowed, what is allowed) for every setting with a range."""
+        def whole(x, low):
+            return isinstance(x, int) and not isinstance(x, bool) and x >= low
+
+        def number(x):
+            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+        loss = self.loss
+        try:
+            torch_device_ok = bool(torch.device(self.device).type)
+        except (RuntimeError, TypeError):
+            torch_device_ok = False
+        yield from (
+            ("episodes", self.episodes, whole(self.episodes, 1), "a whole number >= 1"),
+            ("batch", self.batch, whole(self.batch, 1), "a whole number >= 1"),
+            ("regime", self.regime, self.regime in REGIMES, f"one of {', '.join(REGIMES)}"),
+            ("seed", self.seed, whole(self.seed, 0), "a whole number >= 0"),
+            ("lr", self.lr, number(self.lr) and self.lr > 0, "a number > 0"),
+            ("adam_eps", self.adam_eps, number(self.adam_eps) and self.adam_eps > 0, "a number > 0"),
+            ("grad_clip", self.grad_clip, number(self.grad_clip) and self.grad_clip > 0, "a number > 0"),
+            ("burn_in", self.burn_in, whole(self.burn_in, 0), "a whole number >= 0"),
+            ("save_every", self.save_every, whole(self.save_every, 1), "a whole number >= 1"),
+            ("log_every", self.log_every, whole(self.log_every, 1), "a whole number >= 1"),
+            ("min_items", self.min_items, whole(self.min_items, 2) and self.min_items <= MAX_ITEMS,
+             f"a whole number from 2 to {MAX_ITEMS}"),
+            ("max_items", self.max_items, whole(self.max_items, 2) and self.max_items <= MAX_ITEMS,
+             f"a whole number from 2 to {MAX_ITEMS}"),
+            ("learning_trials", self.learning_trials, whole(self.learning_trials, 0), "a whole number >= 0"),
+            ("test_trials", self.test_trials, whole(self.test_trials, 1), "a whole number >= 1"),
+            ("resets_every", self.resets_every, whole(self.resets_every, 1), "a whole number >= 1"),
+            ("old_items_probability", self.old_items_probability,
+             number(self.old_items_probability) and 0 <= self.old_items_probability <= 1, "a number from 0 to 1"),
+            ("alpha_shape", self.alpha_shape, self.alpha_shape in ALPHA_SHAPES, f"one of {', '.join(ALPHA_SHAPES)}"),
+            ("device", self.device, torch_device_ok, "a torch device such as cpu, cuda or cuda:1"),
+            ("loss.discount", loss.discount, number(loss.discount) and 0 <= loss.discount <= 1, "a number from 0 to 1"),
+            ("loss.late_trials", loss.late_trials, whole(loss.late_trials, 0), "a whole number >= 0"),
+        )
+        for name in ("entropy", "value", "late_multiplier", "plastic_l2", "lda", "lhl1", "wp", "l2",
+                     "step3_modulation", "step3_ratio", "step3_drive"):
+            value = getattr(loss, name)
+            yield f"loss.{name}", value, number(value) and value >= 0, "a number >= 0"
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
