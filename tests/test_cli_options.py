@@ -171,7 +171,8 @@ def test_argument_errors_in_plain_words(capsys, tmp_path):
     (["--old-items-probability", "1.5"], "--old-items-probability: expected a number from 0 to 1"),
     (["--min-items", "7", "--max-items", "5"], "--min-items: expected at most max_items"),
     (["--device", "gpu"], "--device: expected a torch device"),
-    (["--loss-late-trials", "99"], "--loss-late-trials: expected at most the trials of an episode"),
+    (["--loss-late-trials", "-1"], "--loss-late-trials: expected a whole number >= 0"),
+    (["--test-trials", "0"], "--test-trials: expected a positive whole number"),
 ])
 def test_every_setting_out_of_range_is_one_line_naming_its_option(tmp_path, capsys, options, expected):
     from transitive import cli

@@ -3,8 +3,10 @@
 Every backend runs all trials of K members x a batch of episodes from the same inputs and returns the same
 things:
 
-    drive    (K, B, T, 5, n)  feedforward drive of each trial: x0 (stimulus), x1 (go), x2 had the response
-                              been action 0, x2 had it been action 1 (reward and action inputs included), x3
+    drive    (K, B, T, 4, n)  feedforward drive of each step: x0 (stimulus), x1 (go), x2 (without the
+                              feedback), x3 (delay)
+    feedback (K, B, T, 2, n)  x2 had the response been action 0, had it been action 1 (reward and action
+                              inputs included)
     plastic  (K, B, n, n)     P at the start of the first trial
     forced   (K, B, T) long   the responses, or None to sample them: action 1 when uniform < p(action 1)
     uniform  (K, B, T)
@@ -30,7 +32,7 @@ import torch
 
 from . import kernels
 from .network import PLASTIC_CLIP
-from .stacked import StackedParameters, effective_weights, hebbian, matvec, modulation, per_member
+from .stacked import StackedParameters, effective_weights, hebbian, matvec, modulation, per_member, split_members
 
 BACKENDS = ("torch", "cpp", "triton")
 ENV_SWITCH = kernels.ENV_SWITCH  # TRANSITIVE_KERNEL: torch, cpp, triton, or unset (auto)
@@ -104,13 +106,13 @@ def choose(weights: torch.Tensor) -> str:
     return "cpp"
 
 
-def run(backend: str, params: StackedParameters, drive, plastic, forced, uniform, snapshot_trials=(),
+def run(backend: str, params: StackedParameters, drive, feedback, plastic, forced, uniform, snapshot_trials=(),
         reset_plastic_every_trial: bool = False):
     """The trials through `backend` (see the module docstring)."""
     if backend == "triton" and reset_plastic_every_trial:
         backend = "torch"  # a control of the evaluation only; the GPU kernels always carry P
     return {"torch": torch_trials, "cpp": cpp_trials, "triton": triton_trials}[backend](
-        params, drive, plastic, forced, uniform, snapshot_trials, reset_plastic_every_trial)
+        params, drive, feedback, plastic, forced, uniform, snapshot_trials, reset_plastic_every_trial)
 
 
 def _snapshot(start, middle, end) -> torch.Tensor:
@@ -123,7 +125,7 @@ def _respond(params: StackedParameters, r1, uniform_t):
     return (uniform_t < torch.softmax(logits, -1)[..., 1]).long()
 
 
-def torch_trials(params, drive, plastic, forced, uniform, snapshot_trials=(), reset=False):
+def torch_trials(params, drive, feedback, plastic, forced, uniform, snapshot_trials=(), reset=False):
     eta = per_member(params.etaet, 4)
     ntrials = drive.shape[2]
     rates, responses, snapshots = [], [], {}
@@ -134,14 +136,14 @@ def torch_trials(params, drive, plastic, forced, uniform, snapshot_trials=(), re
         weights = effective_weights(params, plastic)
         r1 = torch.tanh(drive[:, :, t, 1] + matvec(weights, r0))
         action = _respond(params, r1, uniform[:, :, t]) if forced is None else forced[:, :, t]
-        x2 = torch.where(action.unsqueeze(-1) == 1, drive[:, :, t, 3], drive[:, :, t, 2])
+        x2 = torch.where(action.unsqueeze(-1) == 1, feedback[:, :, t, 1], feedback[:, :, t, 0])
         r2 = torch.tanh(x2 + matvec(weights, r1))
         trace = eta * hebbian(r1, r0)
         start = plastic
         plastic = torch.clamp(torch.addcmul(plastic, modulation(params, r2)[..., None, None], trace),
                               -PLASTIC_CLIP, PLASTIC_CLIP)
         middle = plastic
-        r3 = torch.tanh(drive[:, :, t, 4] + matvec(effective_weights(params, plastic), r2))
+        r3 = torch.tanh(drive[:, :, t, 3] + matvec(effective_weights(params, plastic), r2))
         trace = torch.lerp(trace, hebbian(r2, r1), eta)
         plastic = torch.clamp(torch.addcmul(plastic, modulation(params, r3)[..., None, None], trace),
                               -PLASTIC_CLIP, PLASTIC_CLIP)
@@ -153,21 +155,25 @@ def torch_trials(params, drive, plastic, forced, uniform, snapshot_trials=(), re
     return torch.stack(rates, 2), torch.stack(responses, 2), plastic, final_trace, snapshots
 
 
-def cpp_trials(params, drive, plastic, forced, uniform, snapshot_trials=(), reset=False):
+def cpp_trials(params, drive, feedback, plastic, forced, uniform, snapshot_trials=(), reset=False):
     """One member at a time, one kernel call per trial (the kernel spreads the batch over the CPU's threads)."""
     members, batch, ntrials, _, n = drive.shape
+    # per-member and per-trial pieces by unbind (its backward is one stack, not a zero fill and a scatter
+    # per piece)
+    each = {name: split_members(getattr(params, name)) for name in ("w", "alpha", "etaet", "DAmult", "mod_weight",
+                                                                      "mod_bias", "out_weight", "out_bias")}
+    drive, feedback, plastic = split_members(drive), split_members(feedback), split_members(plastic)
     results = []
     for k in range(members):
-        # per-trial pieces, unbound along the trial (their backward is one stack, not one scatter per trial)
-        by_trial = drive[k].transpose(0, 1)  # (T, B, 5, n)
+        by_trial = drive[k].transpose(0, 1)  # (T, B, 4, n)
         step0 = torch.tanh(by_trial[:, :, 0]).contiguous().unbind(0)
         step1 = by_trial[:, :, 1].contiguous().unbind(0)
-        step2 = by_trial[:, :, 2:4].contiguous().unbind(0)
-        step3 = by_trial[:, :, 4].contiguous().unbind(0)
+        step2 = feedback[k].transpose(0, 1).contiguous().unbind(0)
+        step3 = by_trial[:, :, 3].contiguous().unbind(0)
         chosen = [None] * ntrials if forced is None else forced[k].t().contiguous().unbind(0)
         draws = [None] * ntrials if uniform is None else uniform[k].t().contiguous().unbind(0)
-        w, alpha = params.w[k].contiguous(), params.alpha[k].expand(n, n).contiguous()
-        wout, bout = params.out_weight[k].detach().contiguous(), params.out_bias[k].detach().contiguous()
+        w, alpha = each["w"][k].contiguous(), each["alpha"][k].expand(n, n).contiguous()
+        wout, bout = each["out_weight"][k].detach().contiguous(), each["out_bias"][k].detach().contiguous()
         member_plastic = plastic[k].contiguous()
         rates, responses, snapshots = [], [], {}
         for t in range(ntrials):
@@ -175,21 +181,24 @@ def cpp_trials(params, drive, plastic, forced, uniform, snapshot_trials=(), rese
                 member_plastic = torch.zeros_like(member_plastic)
             start = member_plastic
             r1, r2, r3, member_plastic, response, middle, trace = kernels.PlasticTrial.apply(
-                member_plastic, step0[t], step1[t], step2[t], step3[t], w, alpha, params.etaet[k], params.DAmult[k],
-                params.mod_weight[k], params.mod_bias[k], wout, bout, chosen[t], draws[t], t in snapshot_trials,
+                member_plastic, step0[t], step1[t], step2[t], step3[t], w, alpha, each["etaet"][k], each["DAmult"][k],
+                each["mod_weight"][k], each["mod_bias"][k], wout, bout, chosen[t], draws[t], t in snapshot_trials,
                 t == ntrials - 1)
             if t in snapshot_trials:
                 snapshots[t] = _snapshot(start, middle, member_plastic)
             rates.append(torch.stack([step0[t], r1, r2, r3], 1))
             responses.append(response)
         results.append((torch.stack(rates, 1), torch.stack(responses, 1), member_plastic, trace, snapshots))
+    # (one member: a view with a member axis, not a copy)
+    stack = (lambda xs: xs[0].unsqueeze(0)) if members == 1 else torch.stack  # noqa: E731
     rates, responses, plastic, trace, per_member_snapshots = zip(*results)
-    snapshots = {t: torch.stack([s[t] for s in per_member_snapshots]) for t in per_member_snapshots[0]}
-    return torch.stack(rates), torch.stack(responses), torch.stack(plastic), torch.stack(trace), snapshots
+    snapshots = {t: stack([s[t] for s in per_member_snapshots]) for t in per_member_snapshots[0]}
+    return stack(rates), stack(responses), stack(plastic), stack(trace), snapshots
 
 
-def triton_trials(params, drive, plastic, forced, uniform, snapshot_trials=(), reset=False):
+def triton_trials(params, drive, feedback, plastic, forced, uniform, snapshot_trials=(), reset=False):
     members, batch, ntrials, _, n = drive.shape
+    drive = torch.cat([drive[:, :, :, :2], feedback, drive[:, :, :, 3:]], 3)  # the kernels' layout: x0 x1 x2 x2 x3
     elements = members * batch
     snapshot_trials = tuple(sorted(t for t in set(snapshot_trials) if 0 <= t < ntrials))
     flat = lambda x: None if x is None else x.reshape(elements, *x.shape[2:])  # noqa: E731

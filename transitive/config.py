@@ -87,10 +87,6 @@ class TrainConfig:
                 raise SettingError(name, f"expected {allowed}, got {value!r}")
         if self.min_items > self.max_items:
             raise SettingError("min_items", f"expected at most max_items ({self.max_items}), got {self.min_items}")
-        if self.loss.late_trials > self.learning_trials + self.test_trials:
-            raise SettingError("loss.late_trials", f"expected at most the trials of an episode "
-                                                   f"({self.learning_trials + self.test_trials}), got "
-                                                   f"{self.loss.late_trials}")
         if self.positive_alpha and self.positive_alpha_init_only:
             raise SettingError("positive_alpha", "choose one of positive_alpha (POSALPHA) and "
                                                  "positive_alpha_init_only (POSALPHAINITONLY), not both")

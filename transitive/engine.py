@@ -23,9 +23,9 @@ import torch
 
 from . import backends
 from .network import PLASTIC_CLIP, NetworkState
-from .stacked import StackedParameters, effective_weights, hebbian, linear, matvec, modulation, per_member
+from .stacked import (StackedParameters, effective_weights, hebbian, linear, matvec, modulation, per_member,
+                      sample_from_exponential, split_members)
 from .task import ACTION, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs
-from .stacked import sample_from_exponential
 
 BLANK_STEPS = 2
 
@@ -74,9 +74,10 @@ def blank_steps(params: StackedParameters, state: NetworkState) -> torch.Tensor:
     return plastic
 
 
-def drives(params: StackedParameters, inputs: torch.Tensor, correct_action: torch.Tensor) -> torch.Tensor:
-    """(K, B, T, 5, n): W_in i + b_in of steps 0, 1, 2 (had the response been action 0), 2 (action 1), 3.
-    inputs (K, B, T, 4, 37) without the feedback; the reward follows from the response and the correct one."""
+def drives(params: StackedParameters, inputs: torch.Tensor, correct_action: torch.Tensor):
+    """The feedforward drive W_in i + b_in of every step: (K, B, T, 4, n) without the feedback, and the
+    feedback step's for either response (K, B, T, 2, n) (the reward follows from the response and the
+    correct action). inputs (K, B, T, 4, 37) without the feedback."""
     drive = linear(inputs, params.in_weight, params.in_bias)  # (K, B, T, 4, n)
     columns = params.in_weight  # (K, n, 37)
     feedback = []
@@ -84,7 +85,7 @@ def drives(params: StackedParameters, inputs: torch.Tensor, correct_action: torc
         reward = reward_of(torch.full_like(correct_action, action), correct_action)  # (K, B, T)
         chosen = columns[:, :, ACTION][:, :, action]  # (K, n)
         feedback.append(reward.unsqueeze(-1) * columns[:, :, REWARD][:, None, None] + chosen[:, None, None])
-    return torch.cat([drive[:, :, :, :2], (drive[:, :, :, 2:3] + torch.stack(feedback, 3)), drive[:, :, :, 3:]], 3)
+    return drive, drive[:, :, :, 2:3] + torch.stack(feedback, 3)
 
 
 def _every_step(per_trial: torch.Tensor) -> torch.Tensor:
@@ -117,7 +118,7 @@ def run_members(params: StackedParameters, pairs: torch.Tensor, stimuli: torch.T
     forced = None if actions is None else actions[:, :, RESPONSE::STEPS_PER_TRIAL].contiguous()
     draws = None if actions is not None else uniform.transpose(1, 2)  # (K, B, T)
     rates, response, plastic, final_trace, snapshots = backends.run(
-        backend, params, drives(params, inputs, correct_action), plastic, forced, draws, snapshot_trials,
+        backend, params, *drives(params, inputs, correct_action), plastic, forced, draws, snapshot_trials,
         reset_plastic_every_trial)
 
     reward = reward_of(response, correct_action)
@@ -137,10 +138,11 @@ def run_members(params: StackedParameters, pairs: torch.Tensor, stimuli: torch.T
     values = linear(rates, params.value_weight, params.value_bias).reshape(members, batch, nsteps)
     step_modulation = modulation(params, rates).reshape(members, batch, nsteps)
     correct = response == correct_action
-    step_rates = rates.reshape(members, batch, nsteps, n)
-    return [EpisodeRecord(pairs=pairs[k], inputs=inputs[k].reshape(batch, nsteps, INPUT_SIZE), actions=actions[k],
-                          rewards=rewards[k].reshape(batch, nsteps), correct=correct[k], logits=logits[k],
-                          values=values[k], modulation=step_modulation[k], rates=step_rates[k],
-                          final_state=NetworkState(rates[k, :, -1, 3], final_trace[k], plastic[k]),
+    per_member = [split_members(x) for x in (
+        pairs, inputs.reshape(members, batch, nsteps, INPUT_SIZE), actions, rewards.reshape(members, batch, nsteps),
+        correct, logits, values, step_modulation, rates.reshape(members, batch, nsteps, n), rates[:, :, -1, 3],
+        final_trace, plastic)]
+    return [EpisodeRecord(pairs=p, inputs=i, actions=a, rewards=r, correct=c, logits=lo, values=v, modulation=m,
+                          rates=ra, final_state=NetworkState(last, trace, plastic_k),
                           snapshots={t: s[k] for t, s in snapshots.items()})
-            for k in range(members)]
+            for k, (p, i, a, r, c, lo, v, m, ra, last, trace, plastic_k) in enumerate(zip(*per_member))]

@@ -131,6 +131,12 @@ def hebbian(post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
     return torch.tanh(post.unsqueeze(-1) * pre.unsqueeze(-2))
 
 
+def split_members(stacked: torch.Tensor) -> tuple:
+    """(K, ...) -> the K members' tensors. unbind, whose backward is one stack (indexing each member would
+    zero-fill and scatter per member); for one member a squeeze, whose backward costs nothing."""
+    return (stacked.squeeze(0),) if stacked.shape[0] == 1 else stacked.unbind(0)
+
+
 def stack_states(states) -> NetworkState | None:
     """Members' carried states -> one stacked state (None when every member starts fresh)."""
     if all(s is None for s in states):
