@@ -104,22 +104,18 @@ def test_train_command_trains_with_the_options(monkeypatch, tmp_path):
 def test_sweep_passes_every_setting(monkeypatch, tmp_path):
     seen = {}
 
-    def fake_run_sweep(seeds, out, episodes=30000, regime="continual", resources=None, wait=False, poll_s=60.0,
-                       echo=print, **config_options):
-        seen.update(seeds=seeds, episodes=episodes, regime=regime, options=config_options)
+    def fake_run_sweep(seeds, out, config=None, resources=None, wait=False, poll_s=60.0, echo=print, population=1):
+        seen.update(seeds=seeds, config=config, population=population)
         return {"states": [], "jobs": {}, "results": {}}
 
     monkeypatch.setattr("transitive.sweep.run_sweep", fake_run_sweep)
     assert cli.main(["sweep", "--seeds", "0-2", "--out", str(tmp_path / "sweep"), "--executor", "local",
-                     "--episodes", "50", "--batch", "4", "--loss-entropy", "0.2", "--lr", "2e-4"]) == 0
-    assert seen["seeds"] == [0, 1, 2] and seen["episodes"] == 50
-    options = seen["options"]
-    assert options["batch"] == 4 and options["lr"] == 2e-4 and options["loss"].entropy == 0.2
-    expected = {f.name for f in dataclasses.fields(TrainConfig)} - {"seed", "device", "episodes", "regime"}
-    assert set(options) == expected
-    # --population needs a run_sweep that takes it
-    assert cli.main(["sweep", "--seeds", "0-1", "--out", str(tmp_path / "s2"), "--executor", "local",
-                     "--population", "2"]) == 2
+                     "--episodes", "50", "--batch", "4", "--loss-entropy", "0.2", "--lr", "2e-4",
+                     "--regime", "simple", "--population", "2"]) == 0
+    config = seen["config"]  # the configuration itself, not taken apart
+    assert seen["seeds"] == [0, 1, 2] and seen["population"] == 2 and isinstance(config, TrainConfig)
+    assert (config.episodes, config.batch, config.lr, config.loss.entropy, config.regime) == (50, 4, 2e-4, 0.2,
+                                                                                             "simple")
 
 
 def test_every_help_shows_defaults():

@@ -289,17 +289,10 @@ def _setup_sweep(p):
 
 
 def cmd_sweep(args):
-    import inspect
-    from dataclasses import asdict
     from .sweep import Resources, SweepError, plan_sweep, run_sweep
     seeds = _parse_seed_list(args.seeds)
     config = _config(args, "sweep", exclude=NOT_FOR_SWEEP)
     check_output_folder(args.out)
-    extra = {}
-    if args.population:  # a run_sweep without populations (e.g. a stand-in) refuses it in one line
-        if "population" not in inspect.signature(run_sweep).parameters:
-            raise UsageError("sweep --population is not available in this version (run_sweep has no population)")
-        extra["population"] = args.population
     try:
         if args.dry_run:
             for state in plan_sweep(seeds, args.out, config):
@@ -307,9 +300,8 @@ def cmd_sweep(args):
             return
         resources = Resources(executor=args.executor, partition=args.partition, time_min=args.time, gpus=args.gpus,
                               cpus=args.cpus, mem_gb=args.mem, parallel=args.parallel)
-        settings = {k: getattr(config, k) for k in asdict(config) if k not in NOT_FOR_SWEEP + ("episodes", "regime")}
-        result = run_sweep(seeds, args.out, episodes=config.episodes, regime=config.regime, resources=resources,
-                           wait=args.wait, poll_s=args.poll, **settings, **extra)
+        result = run_sweep(seeds, args.out, config, resources=resources, wait=args.wait, poll_s=args.poll,
+                           population=args.population or 1)
     except SweepError as error:
         raise UsageError(f"sweep: {error}") from None
     failed = [s for s, r in result["results"].items() if "error" in r]

@@ -244,14 +244,14 @@ def group_seeds(seeds, population: int) -> list[tuple[int, ...]]:
     return [tuple(seeds[i:i + population]) for i in range(0, len(seeds), population)]
 
 
-def run_sweep(seeds, out, episodes: int = 30000, regime: str = "continual", resources: Resources | None = None,
-              wait: bool = False, poll_s: float = 60.0, echo=print, population: int = 1,
-              **config_options) -> dict:
+def run_sweep(seeds, out, config: TrainConfig | None = None, resources: Resources | None = None,
+              wait: bool = False, poll_s: float = 60.0, echo=print, population: int = 1, **settings) -> dict:
     """Submit one training per seed that is not finished yet; optionally wait for all of them.
 
-    `population` K > 1: the seeds to train go K per job, trained at once in one process (with `resources.gpus`
-    1, one job per GPU). `config_options` are further TrainConfig fields (batch, save_every, burn_in,
-    log_every, ...), for tests and variants; the defaults are the paper's. With the local executor at most
+    `config`: the training settings of every seed (its seed and device are the sweep's: each job picks its
+    device); default the paper's. `settings`: TrainConfig fields that replace config's (episodes=..., for
+    tests and variants). `population` K > 1: the seeds to train go K per job, trained at once in one process
+    (with `resources.gpus` 1, one job per GPU). With the local executor at most
     `resources.parallel` jobs (default 1) run at once: if more are waiting, this call stays until all are
     submitted, and it waits for the end when `wait` is true. Returns {"states": [...], "jobs": {seed: job},
     "results": {seed: outcome}} (the seeds of one job share it).
@@ -260,17 +260,17 @@ def run_sweep(seeds, out, episodes: int = 30000, regime: str = "continual", reso
     out = Path(out)
     if not isinstance(population, int) or population < 1:
         raise SweepError(f"population must be a positive whole number, not {population!r}")
-    config = TrainConfig(episodes=episodes, regime=regime, device="auto", **config_options)
     try:
+        config = replace(config or TrainConfig(), device="auto", **settings)
         replace(config, device="cpu").validate()
-    except ValueError as error:
+    except (TypeError, ValueError) as error:
         raise SweepError(str(error)) from None
     states = plan_sweep(seeds, out, config)
     for state in states:
         echo(f"seed {state.seed}: {state.note}" if state.action != "start" else f"seed {state.seed}: start")
     todo = [s.seed for s in states if s.action in ("resume", "start")]
     record = read_record(out)
-    record.update({"executor": resources.executor, "episodes": episodes, "regime": regime,
+    record.update({"executor": resources.executor, "episodes": config.episodes, "regime": config.regime,
                    "config": {k: v for k, v in asdict(config).items() if k not in ("seed", "device")}})
     if population > 1:
         record["population"] = population
