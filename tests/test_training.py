@@ -341,3 +341,24 @@ def test_a_checkpoint_without_generator_state_resumes_with_a_warning(tmp_path, c
     capsys.readouterr()
     resumed = train(small_config(episodes=4), out, resume=True, progress=False)
     assert resumed.episode == 4 and "random" in capsys.readouterr().err
+
+
+def test_every_loss_term_in_the_total_is_a_column_of_the_log(tmp_path):
+    """Optional penalties, when weighted, get their own column (and TensorBoard scalar): the logged terms add
+    up to the logged loss."""
+    from transitive.loss import LossWeights
+    out = tmp_path / "net.dat"
+    config = small_config(episodes=2, loss=LossWeights(lda=0.01, lhl1=0.02, step3_drive=0.5))
+    train(config, out, progress=False)
+    with open(paths_for(out)["curve"]) as f:
+        header = next(csv.reader(f))
+    assert header == [*CURVE_COLUMNS, "modulation_penalty", "rate_penalty", "step3_drive"]
+    for row in read_curve(paths_for(out)["curve"]):
+        terms = ("policy_loss", "value_loss", "entropy_term", "plastic_penalty", "modulation_penalty",
+                 "rate_penalty", "step3_drive")
+        assert all(row[t] != 0 for t in terms[4:])
+        assert sum(row[t] for t in terms) == pytest.approx(row["loss"], rel=1e-5)
+    plain = tmp_path / "plain.dat"
+    train(small_config(episodes=1), plain, progress=False)
+    with open(paths_for(plain)["curve"]) as f:
+        assert next(csv.reader(f)) == list(CURVE_COLUMNS)  # no weight, no column

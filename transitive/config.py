@@ -29,7 +29,8 @@ class SettingError(ValueError):
         self.setting, self.detail = setting, message
 
 REGIMES = ("simple", "continual")
-# The training log's columns, in order (see `Trainer.learn`); older logs have only the first three and "loss".
+# The training log's columns, in order (see `learning.log_values`), then the optional loss terms whose weight
+# is nonzero (loss.OPTIONAL_TERMS); older logs have only the first three and "loss".
 CURVE_COLUMNS = ("episode", "test_reward", "percent_correct", "test_accuracy", "loss", "policy_loss", "value_loss",
                  "entropy_term", "plastic_penalty", "grad_norm", "modulation_feedback", "modulation_delay", "eta",
                  "DAmult", "alpha_abs_mean", "episodes_per_second")

@@ -22,7 +22,7 @@ import torch
 from .config import TrainConfig
 from .engine import run_members
 from .episode import run_episode_plain
-from .loss import loss_terms
+from .loss import OPTIONAL_TERMS, loss_terms
 from .network import NetworkState
 from .stacked import PARAMETER_NAMES, MemberView, StackedParameters
 from .task import DELAY, FEEDBACK, STEPS_PER_TRIAL, Trials
@@ -30,7 +30,7 @@ from .task import DELAY, FEEDBACK, STEPS_PER_TRIAL, Trials
 GRAPHS_SWITCH = "TRANSITIVE_CUDA_GRAPHS"  # "0" turns CUDA graph capture off
 # Per-member numbers of an episode (in this order), for the training log.
 STATS = ("test_reward", "percent_correct", "test_accuracy", "loss", "policy_loss", "value_loss", "entropy_term",
-         "plastic_penalty", "modulation_feedback", "modulation_delay")
+         "plastic_penalty", "modulation_feedback", "modulation_delay", *OPTIONAL_TERMS)
 
 
 def engine_supports(config: TrainConfig) -> bool:
@@ -42,11 +42,13 @@ def engine_supports(config: TrainConfig) -> bool:
 def episode_stats(record, terms: dict, test_trials: int) -> torch.Tensor:
     """The numbers of STATS for one member's episode, as one tensor (no host synchronisation)."""
     test_reward = record.rewards[:, -STEPS_PER_TRIAL * test_trials:].sum(1).mean()
+    zero = torch.zeros((), device=record.rewards.device)
     return torch.stack([v.detach().float().reshape(()) for v in (
         test_reward, 50 + 5 * test_reward, record.correct[:, -test_trials:].float().mean(), terms["loss"],
         terms["policy"], terms["value"], terms["entropy"], terms["plastic_penalty"],
         record.modulation[:, FEEDBACK::STEPS_PER_TRIAL].abs().mean(),
-        record.modulation[:, DELAY::STEPS_PER_TRIAL].abs().mean())])
+        record.modulation[:, DELAY::STEPS_PER_TRIAL].abs().mean(),
+        *(terms.get(name, zero) for name in OPTIONAL_TERMS))])
 
 
 def episode_loss(params: StackedParameters, pairs, stimuli, uniform, exponential, state: NetworkState | None,
@@ -123,8 +125,9 @@ class GraphedEpisodeLoss:
 
 
 def log_values(member, stats: dict, grad_norm: torch.Tensor) -> dict:
-    """The training log's row (every column but episode and episodes_per_second) from an episode's STATS, the
-    gradient norm and the member's parameters after the step."""
+    """The training log's row (every column but episode and episodes_per_second, and the optional loss terms
+    whose weight is nonzero) from an episode's STATS, the gradient norm and the member's parameters after the
+    step."""
     net = member.net
     with torch.no_grad():
         after = torch.stack([grad_norm.detach().float().reshape(()), net.etaet.squeeze().float(),
@@ -134,4 +137,5 @@ def log_values(member, stats: dict, grad_norm: torch.Tensor) -> dict:
     values["grad_norm"] = after[0]
     values.update(modulation_feedback=stats["modulation_feedback"], modulation_delay=stats["modulation_delay"],
                   eta=after[1], DAmult=after[2], alpha_abs_mean=after[3])
+    values.update({name: stats[name] for name, weight in OPTIONAL_TERMS.items() if getattr(member.config.loss, weight)})
     return values

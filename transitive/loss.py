@@ -47,6 +47,11 @@ class LossWeights:
         "help": "penalty on mean |m| / DAmult at the delay step: the modulator's drive, whatever its gain"})
 
 
+# The optional terms of `loss_terms` (present when their weight is nonzero), with the weight of each.
+OPTIONAL_TERMS = {"modulation_penalty": "lda", "rate_penalty": "lhl1", "step3_modulation": "step3_modulation",
+                  "step3_ratio": "step3_ratio", "step3_drive": "step3_drive"}
+
+
 def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
     """R_t = discount * R_{t+1} + reward_t, backwards over (batch, nsteps)."""
     returns = torch.zeros_like(rewards)

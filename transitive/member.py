@@ -1,7 +1,6 @@
 """One seed's meta-training run (docs/method.md, meta-training), as the trainer advances it.
 
-    (continual regime) every 3rd episode: fresh state, new number of items, forget kept items   episode_trials
-    draw items and the pair schedule; sometimes show old items in test trials                  episode_trials
+    the regime's trials (`transitive.regimes`); at a reset, a fresh network state            episode_trials
     ... the trainer runs the episode and backpropagates its loss ...
     clip the gradient norm; after the burn-in: Adam step; keep the final state                apply_gradients
     every 10th episode: a row of the training log; every 200th: save                           log, save
@@ -21,9 +20,11 @@ from dataclasses import asdict
 import torch
 
 from .config import CURVE_COLUMNS, RESUME_MAY_CHANGE, TrainConfig, paths_for
+from .loss import OPTIONAL_TERMS
 from .io import ParameterFileError, atomic_save, atomic_write_text, read_torch_file, save_network
 from .network import NetworkState, PlasticNetwork
-from .task import Trials, draw_items, present, standard_schedule
+from .regimes import Curriculum
+from .task import Trials
 
 
 def _build_network(config: TrainConfig) -> PlasticNetwork:
@@ -75,8 +76,7 @@ class Member:
         self.episode = 0
         self.curve: list[dict] = []
         self.carried = None  # network state carried between episodes (continual regime)
-        self.nbcues = None
-        self.kept_items: list[torch.Tensor] = []
+        self.curriculum = Curriculum.of(self.config)  # list length and kept items (continual regime)
         self.elapsed = 0.0  # training wall time, in seconds, summed over all sessions of this run
 
     def _make_optimizer(self):
@@ -110,8 +110,8 @@ class Member:
         self.curve = saved["curve"]
         self.elapsed = saved.get("elapsed", 0.0)
         self.started_from = saved.get("started_from")
-        self.nbcues = saved["nbcues"]
-        self.kept_items = list(saved["kept_items"])
+        self.curriculum = Curriculum.of(self.config)
+        self.curriculum.nbcues, self.curriculum.kept_items = saved["nbcues"], list(saved["kept_items"])
         self.carried = None
         if saved["carried"] is not None:
             self.carried = NetworkState(*saved["carried"])
@@ -126,7 +126,7 @@ class Member:
     def at_reset(self) -> bool:
         """Whether the next episode starts afresh (the simple regime, or a reset of the continual one): the
         carried state, kept items and list length are then not needed to continue."""
-        return self.config.regime == "simple" or self.episode % self.config.resets_every == 0
+        return self.curriculum.resets_at(self.episode)
 
     def save(self) -> None:
         """Parameter file, checkpoint and curve, each written atomically (checkpoint last). At a reset the
@@ -138,51 +138,26 @@ class Member:
         atomic_save({
             "config": asdict(self.config), "model": self.net.state_dict(),
             "optimizer": self.optimizer.state_dict(), "episode": self.episode, "curve": self.curve,
-            "nbcues": None if self.at_reset else self.nbcues, "kept_items": [] if self.at_reset else self.kept_items,
+            "nbcues": None if self.at_reset else self.curriculum.nbcues,
+            "kept_items": [] if self.at_reset else self.curriculum.kept_items,
             "generator": self.generator.get_state(), "elapsed": self.elapsed, "started_from": self.started_from,
             "carried": None if carried is None else (carried.rates, carried.trace, carried.plastic_weights),
         }, self.paths["checkpoint"])
 
     def _write_curve(self) -> None:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=CURVE_COLUMNS, restval="", extrasaction="ignore")
+        optional = [name for name in OPTIONAL_TERMS if any(name in row for row in self.curve)]
+        writer = csv.DictWriter(buffer, fieldnames=[*CURVE_COLUMNS, *optional], restval="", extrasaction="ignore")
         writer.writeheader()
         writer.writerows(self.curve)
         atomic_write_text(buffer.getvalue(), self.paths["curve"])
 
     # ---------------------------------------------------------------------------------------------------
     def episode_trials(self) -> Trials:
-        """Draw this episode's items and pairs (and, in the continual regime, reset or carry state)."""
-        config, device, generator = self.config, self.device, self.generator
-        if config.regime == "simple" or self.episode % config.resets_every == 0:
+        """This episode's trials from the regime (`transitive.regimes`); at a reset the network starts afresh."""
+        if self.curriculum.resets_at(self.episode):
             self.carried = None
-            self.nbcues = int(torch.randint(config.min_items, config.max_items + 1, (1,), device=device,
-                                            generator=generator))
-            self.kept_items = []
-        items = draw_items(config.batch, self.nbcues, device=device, generator=generator)
-        pairs = standard_schedule(config.batch, self.nbcues, config.learning_trials, config.test_trials, device,
-                                  generator=generator)
-        trials = present(items, pairs)
-        if config.regime == "continual" and self.kept_items:
-            trials = self._mix_old_items(trials)
-        if config.regime == "continual":
-            self.kept_items.append(items)
-        return trials
-
-    def _mix_old_items(self, trials: Trials) -> Trials:
-        """In each test trial, each batch element shows its pair with a random earlier episode's items
-        with probability old_items_probability."""
-        config, device, generator = self.config, self.device, self.generator
-        batch, ntests = config.batch, config.test_trials
-        old = torch.stack(self.kept_items, 1)  # (batch, episodes, nbcues, cs)
-        which = torch.randint(0, old.shape[1], (batch, ntests), device=device, generator=generator)
-        use_old = torch.rand(batch, ntests, device=device, generator=generator) < config.old_items_probability
-        pairs = trials.pairs[:, -ntests:]
-        batch_index = torch.arange(batch, device=device)[:, None, None]
-        old_stimuli = old[batch_index, which.unsqueeze(-1), pairs]  # (batch, ntests, 2, cs)
-        stimuli = trials.stimuli.clone()
-        stimuli[:, -ntests:] = torch.where(use_old[..., None, None], old_stimuli, stimuli[:, -ntests:])
-        return Trials(trials.pairs, stimuli)
+        return self.curriculum.trials(self.episode, self.generator)
 
     def apply_gradients(self, final_state) -> torch.Tensor:
         """After the backward: gradient-norm clipping, (after the burn-in) an optimizer step and alpha clipped
