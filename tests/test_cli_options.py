@@ -96,7 +96,7 @@ def test_train_command_trains_with_the_options(monkeypatch, tmp_path):
                      "--step3-drive-penalty", "1.0", "--alpha", "scalar", "--positive-alpha", "--quiet",
                      "--regime", "simple"]) == 0
     config = seen["config"]
-    assert (config.lr, config.burn_in, config.loss.discount, config.loss.step3_drive) == (3e-4, 5, 0.5, 1.0)
+    assert (config.lr, config.burn_in, config.loss.discount, config.loss.delay_drive) == (3e-4, 5, 0.5, 1.0)
     assert (config.alpha_shape, config.positive_alpha, config.regime) == ("scalar", True, "simple")
     assert seen["out"] == str(out) and seen["progress"] is False and seen["seeds"] is None
 
@@ -184,3 +184,13 @@ def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
         code = cli.main(["train", "--out", str(out), "--resume", *seeds])
         err = capsys.readouterr().err.strip()
         assert code == 2 and "--resume: no checkpoint" in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("old, field", [("--lda", "modulation_l1"), ("--loss-lda", "modulation_l1"),
+                                        ("--loss-wp", "action1_penalty"), ("--loss-l2", "weight_decay"),
+                                        ("--loss-lhl1", "rate_l1"), ("--step3-penalty", "delay_modulation_l1"),
+                                        ("--loss-step3-ratio", "delay_feedback_ratio"),
+                                        ("--step3-drive-penalty", "delay_drive")])
+def test_earlier_spellings_of_the_loss_options_still_work(tmp_path, old, field):
+    config = cli._config(parse("train", "--out", tmp_path / "net.dat", old, "0.25"), "train")
+    assert getattr(config.loss, field) == 0.25

@@ -25,7 +25,7 @@ triton = pytest.importorskip("triton", reason="Triton is not installed (the test
 ON_GPU = torch.cuda.is_available()
 DEVICE = "cuda" if ON_GPU else "cpu"
 N, BATCH, LEARNING, TESTS = (200, 4, 20, 10) if ON_GPU else (16, 2, 3, 2)
-EVERY_TERM = LossWeights(lda=0.01, lhl1=0.02, step3_modulation=0.1, step3_ratio=0.05, step3_drive=0.03)
+EVERY_TERM = LossWeights(modulation_l1=0.01, rate_l1=0.02, delay_modulation_l1=0.1, delay_feedback_ratio=0.05, delay_drive=0.03)
 
 
 @pytest.fixture(autouse=True)

@@ -71,7 +71,7 @@ def test_advantage_is_detached_in_the_policy_term_only():
     assert values.grad[0].tolist() == pytest.approx([-0.2 * 0.9 / 4, -0.2 / 4, 0.0, 0.0])
 
 
-def test_step3_penalties_by_hand():
+def test_delay_step_penalties_by_hand():
     """The three penalties that favour the passive solution, on m(t) of 2 trials x 2 episodes."""
     modulation = torch.tensor([[0.0, 0.0, -1.0, 2.0, 0.0, 0.0, 3.0, -4.0],
                                [0.0, 0.0, 0.5, 0.0, 0.0, 0.0, -0.5, 1.0]])
@@ -87,32 +87,32 @@ def test_step3_penalties_by_hand():
     def extra(**weights):
         return a2c_loss(record(), net, LossWeights(plastic_l2=0.0, **weights)).item() - base
 
-    assert extra(step3_modulation=0.5) == pytest.approx(0.5 * sum(step3) / 2 / 8)
-    assert extra(step3_ratio=0.5) == pytest.approx(0.5 * (sum(step3) / 4) / (sum(step2) / 4 + 1e-3), rel=1e-5)
-    assert extra(step3_drive=0.5) == pytest.approx(0.5 * sum(step3) / 4 / 2.0, rel=1e-5)
+    assert extra(delay_modulation_l1=0.5) == pytest.approx(0.5 * sum(step3) / 2 / 8)
+    assert extra(delay_feedback_ratio=0.5) == pytest.approx(0.5 * (sum(step3) / 4) / (sum(step2) / 4 + 1e-3), rel=1e-5)
+    assert extra(delay_drive=0.5) == pytest.approx(0.5 * sum(step3) / 4 / 2.0, rel=1e-5)
 
 
-def test_step3_drive_penalty_leaves_the_gain_free():
+def test_delay_drive_penalty_leaves_the_gain_free():
     """The drive penalty has no gradient on DAmult (shrinking the shared gain cannot lower it)."""
     damult = torch.tensor([1.5], requires_grad=True)
     drive = torch.tensor([[0.0, 0.0, 0.3, -0.7]])
     record = zero_record(1, 4, modulation=damult * drive)
-    a2c_loss(record, SimpleNamespace(DAmult=damult), LossWeights(step3_drive=1.0)).backward()
+    a2c_loss(record, SimpleNamespace(DAmult=damult), LossWeights(delay_drive=1.0)).backward()
     assert damult.grad.abs().item() < 1e-7
     damult.grad = None
     record.modulation = damult * drive
-    a2c_loss(record, SimpleNamespace(DAmult=damult), LossWeights(step3_modulation=1.0)).backward()
+    a2c_loss(record, SimpleNamespace(DAmult=damult), LossWeights(delay_modulation_l1=1.0)).backward()
     assert damult.grad.item() > 0  # the plain L1 penalty pushes the gain down
 
 
 def test_modulation_penalty_is_summed_over_the_batch():
-    """lda * sum over steps and batch of |m(t)| / (1e-8 + DAmult), divided by eplen only (the original's)."""
+    """modulation_l1 (the original's lda) * sum over steps and batch of |m(t)| / (1e-8 + DAmult), divided by eplen only (the original's)."""
     modulation = torch.tensor([[0.0, 0.0, -1.0, 2.0, 0.0, 0.0, 3.0, -4.0],
                                [0.0, 0.0, 0.5, 0.0, 0.0, 0.0, -0.5, 1.0]])
     net = SimpleNamespace(DAmult=torch.tensor([2.0]))
     record = zero_record(2, 8, modulation=modulation)
     base = a2c_loss(record, net, LossWeights(plastic_l2=0.0)).item()
-    penalised = a2c_loss(record, net, LossWeights(plastic_l2=0.0, lda=0.5)).item()
+    penalised = a2c_loss(record, net, LossWeights(plastic_l2=0.0, modulation_l1=0.5)).item()
     assert penalised - base == pytest.approx(0.5 * (1 + 2 + 3 + 4 + 0.5 + 0.5 + 1) / 2.0 / 8, rel=1e-6)
 
 
@@ -121,10 +121,10 @@ def test_terms_add_up_to_the_loss():
     record = zero_record(1, 4, modulation=modulation, rewards=torch.tensor([[0.0, 1.0, 0.0, 0.0]]),
                          rates=torch.full((1, 4, 3), 0.5), values=torch.tensor([[0.2, 0.1, 0.0, -0.3]]))
     net = SimpleNamespace(DAmult=torch.tensor([1.5]))
-    weights = LossWeights(lda=0.1, lhl1=0.2, step3_modulation=0.3, step3_ratio=0.4, step3_drive=0.5)
+    weights = LossWeights(modulation_l1=0.1, rate_l1=0.2, delay_modulation_l1=0.3, delay_feedback_ratio=0.4, delay_drive=0.5)
     terms = loss_terms(record, net, weights)
     assert set(terms) == {"policy", "entropy", "value", "plastic_penalty", "modulation_penalty", "rate_penalty",
-                          "step3_modulation", "step3_ratio", "step3_drive", "loss"}
+                          "delay_modulation", "delay_ratio", "delay_drive", "loss"}
     assert terms["loss"].item() == pytest.approx(sum(v.item() for k, v in terms.items() if k != "loss"))
     assert a2c_loss(record, net, weights).item() == terms["loss"].item()
     assert terms["rate_penalty"].item() == pytest.approx(0.2 * 0.5)
@@ -132,7 +132,7 @@ def test_terms_add_up_to_the_loss():
 
 
 def test_action_penalty_acts_through_the_rewards_only():
-    """wp is no loss term: it changes the rewards (hence the returns and the advantage) of the episode."""
+    """action1_penalty (the original's wp) is no loss term: it changes the rewards (hence the returns and the advantage) of the episode."""
     from transitive.episode import run_episode
     from transitive.network import PlasticNetwork
     from transitive.task import fixed_pairs, present
@@ -142,7 +142,7 @@ def test_action_penalty_acts_through_the_rewards_only():
     trials = present(torch.randn(1, 3, 15).sign(), fixed_pairs(1, [(0, 1)]))  # one trial: action 1 is right
     actions = torch.tensor([[1, 1, 0, 1]])
     record = zero_record(1, 4, actions=actions, rewards=torch.tensor([[0.0, 1.0, 0.0, 0.0]]))
-    assert a2c_loss(record, weights=LossWeights(wp=0.3)).item() == a2c_loss(record).item()
+    assert a2c_loss(record, weights=LossWeights(action1_penalty=0.3)).item() == a2c_loss(record).item()
 
     with torch.no_grad():
         episode = run_episode(net, trials, actions=actions, action_penalty=0.3)

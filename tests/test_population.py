@@ -174,7 +174,7 @@ def test_population_with_options_the_engine_does_not_run(tmp_path):
     """An action penalty (or r, H carried across trials) runs every member through the plain runner: the
     population still equals the separate runs."""
     config = tiny(episodes=3, batch=2, reset_trace_every_trial=False)
-    config.loss.wp = 0.1
+    config.loss.action1_penalty = 0.1
     alone = separate(config, [0, 1], tmp_path)
     population = train_population(config, [0, 1], tmp_path / "pop", progress=False)
     for run, member in zip(alone, population.members):

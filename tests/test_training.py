@@ -174,15 +174,15 @@ def test_branching_from_another_runs_checkpoint(tmp_path):
     assert_same_params(state_of(whole), state_of(same))  # a branch with unchanged settings = the source run
     assert timeless(same.curve) == timeless(whole.curve) and same.started_from["episode"] == 4
 
-    penalised = small_config(episodes=6, loss=LossWeights(step3_ratio=1.0))
+    penalised = small_config(episodes=6, loss=LossWeights(delay_feedback_ratio=1.0))
     branch = train(penalised, tmp_path / "branch.dat", progress=False, start_from=source_checkpoint)
     assert branch.episode == 6 and timeless(branch.curve[:4]) == timeless(source.curve)
     assert not torch.equal(state_of(branch)["h2DA.weight"], state_of(whole)["h2DA.weight"])
     # Resuming the branch keeps its own settings and its origin; a resumed run with other settings is refused.
-    resumed = Trainer(small_config(episodes=8, loss=LossWeights(step3_ratio=1.0)), tmp_path / "branch.dat",
+    resumed = Trainer(small_config(episodes=8, loss=LossWeights(delay_feedback_ratio=1.0)), tmp_path / "branch.dat",
                       resume=True, progress=False, start_from=source_checkpoint)
     assert resumed.episode == 6 and resumed.started_from == branch.started_from
-    with pytest.raises(ParameterFileError, match="step3_ratio|loss"):
+    with pytest.raises(ParameterFileError, match="delay_feedback_ratio|loss"):
         Trainer(small_config(episodes=8), tmp_path / "branch.dat", resume=True, progress=False)
     # Branching needs the same network layout and a source before the last episode.
     with pytest.raises(ParameterFileError, match="alpha_shape"):
@@ -323,7 +323,7 @@ def test_settings_reach_the_runner_and_the_optimizer(tmp_path, monkeypatch):
 
     monkeypatch.setattr(learning, "run_episode_plain", recording_runner)
     config = small_config(episodes=1, reset_rates_every_trial=False, reset_trace_every_trial=False,
-                          loss=LossWeights(wp=0.05, l2=1e-3))
+                          loss=LossWeights(action1_penalty=0.05, weight_decay=1e-3))
     trainer = train(config, tmp_path / "a.dat", progress=False)
     assert seen[0]["action_penalty"] == 0.05 and seen[0]["generator"] is trainer.generator
     assert not seen[0]["reset_rates_every_trial"] and not seen[0]["reset_trace_every_trial"]
@@ -348,17 +348,26 @@ def test_every_loss_term_in_the_total_is_a_column_of_the_log(tmp_path):
     up to the logged loss."""
     from transitive.loss import LossWeights
     out = tmp_path / "net.dat"
-    config = small_config(episodes=2, loss=LossWeights(lda=0.01, lhl1=0.02, step3_drive=0.5))
+    config = small_config(episodes=2, loss=LossWeights(modulation_l1=0.01, rate_l1=0.02, delay_drive=0.5))
     train(config, out, progress=False)
     with open(paths_for(out)["curve"]) as f:
         header = next(csv.reader(f))
-    assert header == [*CURVE_COLUMNS, "modulation_penalty", "rate_penalty", "step3_drive"]
+    assert header == [*CURVE_COLUMNS, "modulation_penalty", "rate_penalty", "delay_drive"]
     for row in read_curve(paths_for(out)["curve"]):
         terms = ("policy_loss", "value_loss", "entropy_term", "plastic_penalty", "modulation_penalty",
-                 "rate_penalty", "step3_drive")
+                 "rate_penalty", "delay_drive")
         assert all(row[t] != 0 for t in terms[4:])
         assert sum(row[t] for t in terms) == pytest.approx(row["loss"], rel=1e-5)
     plain = tmp_path / "plain.dat"
     train(small_config(episodes=1), plain, progress=False)
     with open(paths_for(plain)["curve"]) as f:
         assert next(csv.reader(f)) == list(CURVE_COLUMNS)  # no weight, no column
+
+
+def test_loss_weights_under_their_earlier_names_still_load():
+    """Checkpoints and sweep records written before the loss weights were named for what they weigh."""
+    old = {"episodes": 5, "loss": {"lda": 0.1, "lhl1": 0.2, "wp": 0.3, "l2": 0.4, "step3_modulation": 0.5,
+                                   "step3_ratio": 0.6, "step3_drive": 0.7, "discount": 0.8}}
+    loss = TrainConfig.from_dict(old).loss
+    assert (loss.modulation_l1, loss.rate_l1, loss.action1_penalty, loss.weight_decay, loss.delay_modulation_l1,
+            loss.delay_feedback_ratio, loss.delay_drive, loss.discount) == (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)

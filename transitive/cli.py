@@ -48,9 +48,12 @@ def _parse_seed_list(text: str) -> list[int]:
 
 # ---------------------------------------------------------------------------------------------------------
 # Spellings kept from earlier versions, beside the generated `--<field>` / `--loss-<field>` options.
-TRAIN_ALIASES = {"alpha_shape": ["--alpha"], "loss.step3_modulation": ["--step3-penalty"],
-                 "loss.step3_ratio": ["--step3-ratio-penalty"], "loss.step3_drive": ["--step3-drive-penalty"],
-                 "loss.lda": ["--lda"]}
+TRAIN_ALIASES = {"alpha_shape": ["--alpha"],
+                 "loss.modulation_l1": ["--loss-lda", "--lda"], "loss.rate_l1": ["--loss-lhl1"],
+                 "loss.action1_penalty": ["--loss-wp"], "loss.weight_decay": ["--loss-l2"],
+                 "loss.delay_modulation_l1": ["--loss-step3-modulation", "--step3-penalty"],
+                 "loss.delay_feedback_ratio": ["--loss-step3-ratio", "--step3-ratio-penalty"],
+                 "loss.delay_drive": ["--loss-step3-drive", "--step3-drive-penalty"]}
 POSITIVE_FIELDS = ("episodes", "batch", "save_every", "log_every", "resets_every", "learning_trials",
                    "test_trials", "min_items", "max_items")
 NOT_FOR_SWEEP = ("seed", "device")  # a sweep has --seeds, and its jobs pick their device

@@ -130,15 +130,16 @@ class TrainConfig:
             ("loss.discount", loss.discount, number(loss.discount) and 0 <= loss.discount <= 1, "a number from 0 to 1"),
             ("loss.late_trials", loss.late_trials, whole(loss.late_trials, 0), "a whole number >= 0"),
         )
-        for name in ("entropy", "value", "late_multiplier", "plastic_l2", "lda", "lhl1", "wp", "l2",
-                     "step3_modulation", "step3_ratio", "step3_drive"):
+        for name in ("entropy", "value", "late_multiplier", "plastic_l2", "modulation_l1", "rate_l1",
+                     "action1_penalty", "weight_decay", "delay_modulation_l1", "delay_feedback_ratio", "delay_drive"):
             value = getattr(loss, name)
             yield f"loss.{name}", value, number(value) and value >= 0, "a number >= 0"
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
-        """From `asdict` output (a checkpoint's), also one written before positive_alpha took its present
-        meaning: then positive_alpha alone meant |alpha| at init only, and clip_alpha added the clipping."""
+        """From `asdict` output (a checkpoint's), also one written by an earlier version: loss weights under
+        their earlier names (lda, wp, step3_drive, ...), and positive_alpha before it took its present meaning
+        (then positive_alpha alone meant |alpha| at init only, and clip_alpha added the clipping)."""
         values = dict(values)
         if "clip_alpha" in values:
             clipped = bool(values.pop("clip_alpha"))
@@ -146,7 +147,8 @@ class TrainConfig:
             values["positive_alpha"] = positive and clipped
             values["positive_alpha_init_only"] = positive and not clipped
         loss_names = {f.name for f in fields(LossWeights)}
-        values["loss"] = LossWeights(**{k: v for k, v in values.get("loss", {}).items() if k in loss_names})
+        loss = {LossWeights.OLD_NAMES.get(k, k): v for k, v in values.get("loss", {}).items()}  # earlier names
+        values["loss"] = LossWeights(**{k: v for k, v in loss.items() if k in loss_names})
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
 

@@ -36,7 +36,7 @@ STATS = ("test_reward", "percent_correct", "test_accuracy", "loss", "policy_loss
 def engine_supports(config: TrainConfig) -> bool:
     """Whether the engine runs this configuration's episodes (no action penalty, r and H reset at every trial
     start); otherwise every member runs through the plain runner."""
-    return not config.loss.wp and config.reset_rates_every_trial and config.reset_trace_every_trial
+    return not config.loss.action1_penalty and config.reset_rates_every_trial and config.reset_trace_every_trial
 
 
 def episode_stats(record, terms: dict, test_trials: int) -> torch.Tensor:
@@ -71,7 +71,7 @@ def plain_episode_loss(member, trials: Trials):
     (1, len(STATS)), final state)."""
     config = member.config
     record = run_episode_plain(member.net, trials, member.carried, generator=member.generator,
-                               action_penalty=config.loss.wp, reset_rates_every_trial=config.reset_rates_every_trial,
+                               action_penalty=config.loss.action1_penalty, reset_rates_every_trial=config.reset_rates_every_trial,
                                reset_trace_every_trial=config.reset_trace_every_trial)
     terms = loss_terms(record, member.net, config.loss)
     return terms["loss"], episode_stats(record, terms, config.test_trials).unsqueeze(0), record.final_state

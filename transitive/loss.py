@@ -30,26 +30,34 @@ class LossWeights:
                 "the original's rule)"})
     plastic_l2: float = field(default=1e-4, metadata={
         "help": "penalty on the mean square of the final plastic weights, not divided by episode length (lpw)"})
-    lda: float = field(default=0.0, metadata={
-        "help": "L1 penalty on |m(t)| / DAmult, summed over steps and batch, divided by episode length (lda)"})
-    lhl1: float = field(default=0.0, metadata={
+    modulation_l1: float = field(default=0.0, metadata={
+        "help": "L1 penalty on |m(t)| / DAmult, summed over steps and batch, divided by episode length (the "
+                "original's lda)"})
+    rate_l1: float = field(default=0.0, metadata={
         "help": "L1 penalty on the mean |r(t)|, summed over steps, divided by episode length (lhl1)"})
-    wp: float = field(default=0.0, metadata={
-        "help": "penalty subtracted from the reward of every step at which action 1 is taken (wp)"})
-    l2: float = field(default=0.0, metadata={
+    action1_penalty: float = field(default=0.0, metadata={
+        "help": "subtracted from the reward of every step at which action 1 is taken, so it enters the returns "
+                "and the reward input (wp)"})
+    weight_decay: float = field(default=0.0, metadata={
         "help": "L2 weight decay of the Adam optimizer (l2)"})
-    step3_modulation: float = field(default=0.0, metadata={
+    delay_modulation_l1: float = field(default=0.0, metadata={
         "help": "L1 penalty on |m(t)| at the delay step (step 4) of each trial, mean over batch"})
-    step3_ratio: float = field(default=0.0, metadata={
-        "help": "penalty on mean |m| at the delay step over mean |m| at the feedback step (favours the passive "
-                "solution)"})
-    step3_drive: float = field(default=0.0, metadata={
-        "help": "penalty on mean |m| / DAmult at the delay step: the modulator's drive, whatever its gain"})
+    delay_feedback_ratio: float = field(default=0.0, metadata={
+        "help": "penalty on mean |m| at the delay step (4) over mean |m| at the feedback step (3) (favours the "
+                "passive solution)"})
+    delay_drive: float = field(default=0.0, metadata={
+        "help": "penalty on mean |m| / DAmult at the delay step (4): the modulator's drive, whatever its gain"})
+
+    # The names of earlier versions (and of the original's code), for checkpoints and options.
+    OLD_NAMES = {"lda": "modulation_l1", "lhl1": "rate_l1", "wp": "action1_penalty", "l2": "weight_decay",
+                 "step3_modulation": "delay_modulation_l1", "step3_ratio": "delay_feedback_ratio",
+                 "step3_drive": "delay_drive"}
 
 
 # The optional terms of `loss_terms` (present when their weight is nonzero), with the weight of each.
-OPTIONAL_TERMS = {"modulation_penalty": "lda", "rate_penalty": "lhl1", "step3_modulation": "step3_modulation",
-                  "step3_ratio": "step3_ratio", "step3_drive": "step3_drive"}
+OPTIONAL_TERMS = {"modulation_penalty": "modulation_l1", "rate_penalty": "rate_l1",
+                  "delay_modulation": "delay_modulation_l1", "delay_ratio": "delay_feedback_ratio",
+                  "delay_drive": "delay_drive"}
 
 
 def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
@@ -65,7 +73,7 @@ def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
 def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> dict:
     """The loss's terms (scalar tensors) and their sum under "loss". Always present: policy, entropy,
     value, plastic_penalty; the optional penalties appear only when their weight is nonzero.
-    `net` (for DAmult) is needed by the lda and step3_drive penalties only."""
+    `net` (for DAmult) is needed by the modulation_l1 and delay_drive penalties only."""
     batch, eplen = record.rewards.shape
     advantage = discounted_returns(record.rewards, weights.discount) - record.values
     log_probs = torch.log_softmax(record.logits, -1)
@@ -79,22 +87,23 @@ def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeigh
         "value": weights.value * (advantage ** 2).sum() / batch / eplen,
         "plastic_penalty": weights.plastic_l2 * (record.final_state.plastic_weights ** 2).mean(),
     }
-    if weights.lda:
+    if weights.modulation_l1:
         # Summed over the batch, not averaged (as in the original); 1e-8 guards a zero gain.
-        terms["modulation_penalty"] = weights.lda * (modulation.abs() / (1e-8 + net.DAmult)).sum() / eplen
-    if weights.lhl1:
-        terms["rate_penalty"] = weights.lhl1 * record.rates.abs().mean()
+        terms["modulation_penalty"] = weights.modulation_l1 * (modulation.abs() / (1e-8 + net.DAmult)).sum() / eplen
+    if weights.rate_l1:
+        terms["rate_penalty"] = weights.rate_l1 * record.rates.abs().mean()
     delay = modulation[:, DELAY::STEPS_PER_TRIAL].abs()
-    if weights.step3_modulation:
-        terms["step3_modulation"] = weights.step3_modulation * delay.sum() / batch / eplen
-    if weights.step3_ratio:
-        # Scale-free: shrinking m everywhere does not lower it, only a quieter step 3 relative to step 2.
+    if weights.delay_modulation_l1:
+        terms["delay_modulation"] = weights.delay_modulation_l1 * delay.sum() / batch / eplen
+    if weights.delay_feedback_ratio:
+        # Scale-free: shrinking m everywhere does not lower it, only a quieter delay step relative to the
+        # feedback step.
         feedback = modulation[:, FEEDBACK::STEPS_PER_TRIAL].abs()
-        terms["step3_ratio"] = weights.step3_ratio * delay.mean() / (feedback.mean() + 1e-3)
-    if weights.step3_drive:
-        # Dividing by DAmult leaves the gain free: a shared gain cannot be shrunk to silence step 3
-        # (and step 2 with it), and a loud step 2 is not rewarded either.
-        terms["step3_drive"] = weights.step3_drive * delay.mean() / net.DAmult.abs().squeeze()
+        terms["delay_ratio"] = weights.delay_feedback_ratio * delay.mean() / (feedback.mean() + 1e-3)
+    if weights.delay_drive:
+        # Dividing by DAmult leaves the gain free: a shared gain cannot be shrunk to silence the delay step
+        # (and the feedback step with it), and a loud feedback step is not rewarded either.
+        terms["delay_drive"] = weights.delay_drive * delay.mean() / net.DAmult.abs().squeeze()
     terms["loss"] = sum(terms.values())
     return terms
 

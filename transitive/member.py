@@ -82,7 +82,7 @@ class Member:
     def _make_optimizer(self):
         trainable = [p for p in self.net.parameters() if p.requires_grad]  # frozen input: not i2h
         return torch.optim.Adam(trainable, lr=self.config.lr, eps=self.config.adam_eps,
-                                weight_decay=self.config.loss.l2)
+                                weight_decay=self.config.loss.weight_decay)
 
     def _load_checkpoint(self, path, branch: bool = False) -> None:
         saved = read_torch_file(path, self.device, what="checkpoint")
@@ -105,7 +105,7 @@ class Member:
         self.optimizer = self._make_optimizer()
         self.optimizer.load_state_dict(saved["optimizer"])
         for group in self.optimizer.param_groups:  # a branch trains under its own settings
-            group.update(lr=self.config.lr, eps=self.config.adam_eps, weight_decay=self.config.loss.l2)
+            group.update(lr=self.config.lr, eps=self.config.adam_eps, weight_decay=self.config.loss.weight_decay)
         self.episode = saved["episode"]
         self.curve = saved["curve"]
         self.elapsed = saved.get("elapsed", 0.0)

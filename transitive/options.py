@@ -95,7 +95,7 @@ positive_number = _argument_type(float, lambda x: x > 0, "a positive number")
 # Options from dataclass fields.
 
 def option_name(field_name: str, prefix: str = "") -> str:
-    """'burn_in' -> '--burn-in'; with prefix 'loss': 'step3_drive' -> '--loss-step3-drive'."""
+    """'burn_in' -> '--burn-in'; with prefix 'loss': 'delay_drive' -> '--loss-delay-drive'."""
     name = f"{prefix}_{field_name}" if prefix else field_name
     return "--" + name.replace("_", "-")
 
@@ -154,7 +154,7 @@ def add_dataclass_options(parser, cls, exclude=(), aliases=None, defaults=None, 
                           title=None):
     """One option per field of `cls` (and of its nested dataclass fields) on `parser`.
 
-    `exclude`: top-level field names to leave out; `aliases`: {"loss.lda": ["--lda"], ...} further spellings;
+    `exclude`: top-level field names to leave out; `aliases`: {"loss.modulation_l1": ["--lda"], ...} further spellings;
     `defaults`: {"device": "cuda"} defaults other than the field's; `choices`: {"regime": (...)} where the
     field's metadata has none; `positive`: fields ("batch", "loss.late_trials") whose value must be above 0
     (as does `metadata["positive"]`). Keys of nested fields are "<field>.<nested field>". Returns the group."""
