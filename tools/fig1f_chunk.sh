@@ -1,26 +1,47 @@
 #!/usr/bin/env bash
-# One chunk of the Fig. 1f sweep (30 seeds x 30,000 episodes, the paper's settings) on a machine with a GPU,
-# for machines lent a few minutes at a time. Run in the repository root; nothing is installed (PYTHONPATH).
+# The Fig. 1f sweep (30 seeds x 30,000 episodes, the paper's settings) in chunks, on GPU machines lent a few
+# minutes at a time. Run in the repository root; nothing is installed (the package runs through PYTHONPATH).
 #
-#   MINUTES=7 SEEDS=0-29 OUT=... bash tools/fig1f_chunk.sh        # on the GPU machine
-#   bash tools/fig1f_chunk.sh unpack FOLDER                       # here: the archives it wrote, into runs/
+#   MINUTES=7 SEEDS=0-29 OUT=... bash tools/fig1f_chunk.sh   # on the GPU machine: one chunk
+#   bash tools/fig1f_chunk.sh unpack FOLDER                  # here: the chunk's archives into runs/fig1f
+#   bash tools/fig1f_chunk.sh finish                         # here, after the last chunk: net.dat, net.csv
 #
-# The chunk resumes every seed of runs/fig1f from its checkpoint (or starts it), trains all seeds at once for
-# about MINUTES minutes, stops where the carried state resets (small checkpoints: parameters, Adam state,
-# random generator and training log, about 1.5 MB a seed) and packs runs/fig1f into archives of at most
-# 8 seeds under $OUT (each well under 16 MB). Unpacked here and committed, they are where the next chunk
-# starts. Nothing depends on a machine staying up: a chunk that dies leaves the last committed checkpoints.
+# A chunk resumes every seed of runs/fig1f from its checkpoint (or starts it), trains all seeds at once for
+# about MINUTES minutes, stops where the carried state resets (so a checkpoint is parameters, Adam state,
+# random generator and training log only, about 1.5 MB a seed) and packs the checkpoints, 8 seeds to an
+# archive, under $OUT (each well under 16 MB). Only the checkpoints are kept between chunks (committed as
+# runs/fig1f/seed_<k>/net.ckpt; 30 seeds stay under the 64 MB that travel to the GPU machine): nothing
+# depends on a machine staying up, and a chunk that dies leaves the last committed checkpoints. `finish`
+# writes each seed's net.dat and net.csv from its checkpoint.
 set -euo pipefail
-if [ "${1:-}" = "unpack" ]; then
-  for archive in "${2:?the folder holding fig1f_seeds_*.tar.gz}"/fig1f_seeds_*.tar.gz; do
-    tar -xzf "$archive" -C runs
-  done
-  python3 -m transitive curves runs/fig1f --out runs/fig1f/fig1f.png >/dev/null 2>&1 || true
-  ls runs/fig1f
-  exit 0
-fi
-OUT=${OUT:-fig1f_out}; mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+case "${1:-}" in
+  unpack)
+    for archive in "${2:?the folder holding fig1f_seeds_*.tar.gz}"/fig1f_seeds_*.tar.gz; do
+      tar -xzf "$archive" -C runs
+    done
+    python3 -c "
+import glob, torch
+for path in sorted(glob.glob('runs/fig1f/seed_*/net.ckpt')):
+    saved = torch.load(path, map_location='cpu', weights_only=True)
+    print(path, 'episode', saved['episode'])"
+    exit 0 ;;
+  finish)
+    python3 - <<'EOF'
+import glob
+from pathlib import Path
+import torch
+from transitive.member import Member
+from transitive.config import TrainConfig
+for path in sorted(glob.glob("runs/fig1f/seed_*/net.ckpt")):
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    config = TrainConfig.from_dict({**saved["config"], "device": "cpu"})
+    Member(config, Path(path).with_suffix(".dat"), resume=True).save()  # net.dat and net.csv from the checkpoint
+    print(path, "episode", saved["episode"])
+EOF
+    exit 0 ;;
+esac
+OUT=${OUT:-fig1f_out}; mkdir -p "$OUT"
 SEEDS=${SEEDS:-0-29}
 {
   date -u; nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
@@ -32,8 +53,9 @@ SEEDS=${SEEDS:-0-29}
   seeds=$(ls -d fig1f/seed_* | sed 's/.*seed_//' | sort -n)
   set -- $seeds
   while [ $# -gt 0 ]; do
-    group=(); for _ in 1 2 3 4 5 6 7 8; do [ $# -gt 0 ] && { group+=("fig1f/seed_$1"); shift; }; done
-    first=${group[0]#fig1f/seed_}; last=${group[${#group[@]}-1]#fig1f/seed_}
+    group=(); for _ in 1 2 3 4 5 6 7 8; do [ $# -gt 0 ] && { group+=("fig1f/seed_$1/net.ckpt"); shift; }; done
+    first=${group[0]#fig1f/seed_}; first=${first%/net.ckpt}
+    last=${group[${#group[@]}-1]#fig1f/seed_}; last=${last%/net.ckpt}
     tar -czf "$OUT/fig1f_seeds_$first-$last.tar.gz" "${group[@]}"
   done
   ls -la "$OUT"
