@@ -14,8 +14,8 @@ def strong_network(seed=0):
     net = PlasticNetwork()
     with torch.no_grad():
         net.alpha.uniform_(-0.05, 0.05)
-        net.etaet.fill_(1.2)
-        net.DAmult.fill_(1.6)
+        net.eta.fill_(1.2)
+        net.modulation_gain.fill_(1.6)
         net.h2DA.weight.mul_(4)
     return net
 
@@ -62,8 +62,8 @@ def test_fast_equals_plain_with_carried_state_and_clipping():
     torch.manual_seed(1)
     net = PlasticNetwork()  # milder than strong_network: a large carried P makes the strong one chaotic
     with torch.no_grad():
-        net.etaet.fill_(1.2)
-        net.DAmult.fill_(1.6)
+        net.eta.fill_(1.2)
+        net.modulation_gain.fill_(1.6)
     batch = 3
     plastic = torch.randn(batch, 200, 200) * 2
     plastic[:, :20, :20] = 49.99 * torch.sign(torch.randn(batch, 20, 20))  # some synapses at the clip

@@ -43,8 +43,8 @@ def networks(count: int, seed: int = 0) -> list[PlasticNetwork]:
         net = PlasticNetwork(hidden_size=N)
         with torch.no_grad():
             net.alpha.uniform_(-0.05, 0.05)
-            net.etaet.fill_(1.2 - 0.2 * k)
-            net.DAmult.fill_(1.6 + 0.5 * k)
+            net.eta.fill_(1.2 - 0.2 * k)
+            net.modulation_gain.fill_(1.6 + 0.5 * k)
             net.h2DA.weight.mul_(4)
         nets.append(net.to(DEVICE))
     return nets

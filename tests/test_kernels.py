@@ -39,7 +39,7 @@ def make_net(seed: int = 0, gain: float | None = None, alpha_shape: str = "synap
     net = PlasticNetwork(alpha_shape=alpha_shape)
     if gain is not None:  # a larger m(t) makes P reach the clip within a few trials
         with torch.no_grad():
-            net.DAmult.fill_(gain)
+            net.modulation_gain.fill_(gain)
     return net
 
 

@@ -79,7 +79,7 @@ def test_delay_step_penalties_by_hand():
     def record():
         return zero_record(2, 8, modulation=modulation)
 
-    net = SimpleNamespace(DAmult=torch.tensor([2.0]))
+    net = SimpleNamespace(modulation_gain=torch.tensor([2.0]))
     base = a2c_loss(record(), net, LossWeights(plastic_l2=0.0)).item()
     step3 = [2.0, 4.0, 0.0, 1.0]  # |m| at step 3 of each trial of each episode
     step2 = [1.0, 3.0, 0.5, 0.5]
@@ -97,11 +97,11 @@ def test_delay_drive_penalty_leaves_the_gain_free():
     damult = torch.tensor([1.5], requires_grad=True)
     drive = torch.tensor([[0.0, 0.0, 0.3, -0.7]])
     record = zero_record(1, 4, modulation=damult * drive)
-    a2c_loss(record, SimpleNamespace(DAmult=damult), LossWeights(delay_drive=1.0)).backward()
+    a2c_loss(record, SimpleNamespace(modulation_gain=damult), LossWeights(delay_drive=1.0)).backward()
     assert damult.grad.abs().item() < 1e-7
     damult.grad = None
     record.modulation = damult * drive
-    a2c_loss(record, SimpleNamespace(DAmult=damult), LossWeights(delay_modulation_l1=1.0)).backward()
+    a2c_loss(record, SimpleNamespace(modulation_gain=damult), LossWeights(delay_modulation_l1=1.0)).backward()
     assert damult.grad.item() > 0  # the plain L1 penalty pushes the gain down
 
 
@@ -109,7 +109,7 @@ def test_modulation_penalty_is_summed_over_the_batch():
     """modulation_l1 (the original's lda) * sum over steps and batch of |m(t)| / (1e-8 + DAmult), divided by eplen only (the original's)."""
     modulation = torch.tensor([[0.0, 0.0, -1.0, 2.0, 0.0, 0.0, 3.0, -4.0],
                                [0.0, 0.0, 0.5, 0.0, 0.0, 0.0, -0.5, 1.0]])
-    net = SimpleNamespace(DAmult=torch.tensor([2.0]))
+    net = SimpleNamespace(modulation_gain=torch.tensor([2.0]))
     record = zero_record(2, 8, modulation=modulation)
     base = a2c_loss(record, net, LossWeights(plastic_l2=0.0)).item()
     penalised = a2c_loss(record, net, LossWeights(plastic_l2=0.0, modulation_l1=0.5)).item()
@@ -120,7 +120,7 @@ def test_terms_add_up_to_the_loss():
     modulation = torch.tensor([[0.0, 0.1, -1.0, 2.0]])
     record = zero_record(1, 4, modulation=modulation, rewards=torch.tensor([[0.0, 1.0, 0.0, 0.0]]),
                          rates=torch.full((1, 4, 3), 0.5), values=torch.tensor([[0.2, 0.1, 0.0, -0.3]]))
-    net = SimpleNamespace(DAmult=torch.tensor([1.5]))
+    net = SimpleNamespace(modulation_gain=torch.tensor([1.5]))
     weights = LossWeights(modulation_l1=0.1, rate_l1=0.2, delay_modulation_l1=0.3, delay_feedback_ratio=0.4, delay_drive=0.5)
     terms = loss_terms(record, net, weights)
     assert set(terms) == {"policy", "entropy", "value", "plastic_penalty", "modulation_penalty", "rate_penalty",

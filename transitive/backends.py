@@ -126,7 +126,7 @@ def _respond(params: StackedParameters, r1, uniform_t):
 
 
 def torch_trials(params, drive, feedback, plastic, forced, uniform, snapshot_trials=(), reset=False):
-    eta = per_member(params.etaet, 4)
+    eta = per_member(params.eta, 4)
     ntrials = drive.shape[2]
     rates, responses, snapshots = [], [], {}
     for t in range(ntrials):
@@ -160,7 +160,7 @@ def cpp_trials(params, drive, feedback, plastic, forced, uniform, snapshot_trial
     members, batch, ntrials, _, n = drive.shape
     # per-member and per-trial pieces by unbind (its backward is one stack, not a zero fill and a scatter
     # per piece)
-    each = {name: split_members(getattr(params, name)) for name in ("w", "alpha", "etaet", "DAmult", "mod_weight",
+    each = {name: split_members(getattr(params, name)) for name in ("w", "alpha", "eta", "modulation_gain", "mod_weight",
                                                                       "mod_bias", "out_weight", "out_bias")}
     drive, feedback, plastic = split_members(drive), split_members(feedback), split_members(plastic)
     results = []
@@ -181,7 +181,7 @@ def cpp_trials(params, drive, feedback, plastic, forced, uniform, snapshot_trial
                 member_plastic = torch.zeros_like(member_plastic)
             start = member_plastic
             r1, r2, r3, member_plastic, response, middle, trace = kernels.PlasticTrial.apply(
-                member_plastic, step0[t], step1[t], step2[t], step3[t], w, alpha, each["etaet"][k], each["DAmult"][k],
+                member_plastic, step0[t], step1[t], step2[t], step3[t], w, alpha, each["eta"][k], each["modulation_gain"][k],
                 each["mod_weight"][k], each["mod_bias"][k], wout, bout, chosen[t], draws[t], t in snapshot_trials,
                 t == ntrials - 1)
             if t in snapshot_trials:
@@ -203,8 +203,8 @@ def triton_trials(params, drive, feedback, plastic, forced, uniform, snapshot_tr
     snapshot_trials = tuple(sorted(t for t in set(snapshot_trials) if 0 <= t < ntrials))
     flat = lambda x: None if x is None else x.reshape(elements, *x.shape[2:])  # noqa: E731
     rates, final, responses, steps, trace = _gpu_kernel().FusedTrials.apply(
-        flat(drive), flat(plastic), params.w, params.alpha.expand(members, n, n), params.etaet.reshape(members),
-        params.DAmult.reshape(members), params.mod_weight, params.mod_bias, params.out_weight, params.out_bias,
+        flat(drive), flat(plastic), params.w, params.alpha.expand(members, n, n), params.eta.reshape(members),
+        params.modulation_gain.reshape(members), params.mod_weight, params.mod_bias, params.out_weight, params.out_bias,
         batch, flat(forced), flat(uniform), snapshot_trials, True)
     unflat = lambda x: x.reshape(members, batch, *x.shape[1:])  # noqa: E731
     snapshots = {t: _snapshot(*(unflat(p) for p in steps[index])) for index, t in enumerate(snapshot_trials)}

@@ -64,7 +64,7 @@ def reward_of(action: torch.Tensor, correct_action: torch.Tensor) -> torch.Tenso
 def blank_steps(params: StackedParameters, state: NetworkState) -> torch.Tensor:
     """The all-zero input steps that start an episode with a carried state; returns P after them."""
     rates, trace, plastic = state.rates, state.trace, state.plastic_weights
-    eta = per_member(params.etaet, 4)
+    eta = per_member(params.eta, 4)
     for _ in range(BLANK_STEPS):
         new_rates = torch.tanh(params.in_bias.unsqueeze(1) + matvec(effective_weights(params, plastic), rates))
         plastic = torch.clamp(plastic + modulation(params, new_rates)[..., None, None] * trace,

@@ -130,8 +130,8 @@ def log_values(member, stats: dict, grad_norm: torch.Tensor) -> dict:
     step."""
     net = member.net
     with torch.no_grad():
-        after = torch.stack([grad_norm.detach().float().reshape(()), net.etaet.squeeze().float(),
-                             net.DAmult.squeeze().float(), net.alpha.abs().mean().float()]).tolist()
+        after = torch.stack([grad_norm.detach().float().reshape(()), net.eta.squeeze().float(),
+                             net.modulation_gain.squeeze().float(), net.alpha.abs().mean().float()]).tolist()
     values = {name: stats[name] for name in ("test_reward", "percent_correct", "test_accuracy", "loss",
                                              "policy_loss", "value_loss", "entropy_term", "plastic_penalty")}
     values["grad_norm"] = after[0]

@@ -73,7 +73,8 @@ def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
 def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> dict:
     """The loss's terms (scalar tensors) and their sum under "loss". Always present: policy, entropy,
     value, plastic_penalty; the optional penalties appear only when their weight is nonzero.
-    `net` (for DAmult) is needed by the modulation_l1 and delay_drive penalties only."""
+    `net` (for its modulation gain DAmult: `net.modulation_gain`) is needed by the modulation_l1 and delay_drive
+    penalties only."""
     batch, eplen = record.rewards.shape
     advantage = discounted_returns(record.rewards, weights.discount) - record.values
     log_probs = torch.log_softmax(record.logits, -1)
@@ -89,7 +90,7 @@ def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeigh
     }
     if weights.modulation_l1:
         # Summed over the batch, not averaged (as in the original); 1e-8 guards a zero gain.
-        terms["modulation_penalty"] = weights.modulation_l1 * (modulation.abs() / (1e-8 + net.DAmult)).sum() / eplen
+        terms["modulation_penalty"] = weights.modulation_l1 * (modulation.abs() / (1e-8 + net.modulation_gain)).sum() / eplen
     if weights.rate_l1:
         terms["rate_penalty"] = weights.rate_l1 * record.rates.abs().mean()
     delay = modulation[:, DELAY::STEPS_PER_TRIAL].abs()
@@ -103,7 +104,7 @@ def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeigh
     if weights.delay_drive:
         # Dividing by DAmult leaves the gain free: a shared gain cannot be shrunk to silence the delay step
         # (and the feedback step with it), and a loud feedback step is not rewarded either.
-        terms["delay_drive"] = weights.delay_drive * delay.mean() / net.DAmult.abs().squeeze()
+        terms["delay_drive"] = weights.delay_drive * delay.mean() / net.modulation_gain.abs().squeeze()
     terms["loss"] = sum(terms.values())
     return terms
 

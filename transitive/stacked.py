@@ -32,8 +32,8 @@ class StackedParameters:
 
     w: torch.Tensor
     alpha: torch.Tensor
-    etaet: torch.Tensor
-    DAmult: torch.Tensor
+    eta: torch.Tensor  # the file's etaet
+    modulation_gain: torch.Tensor  # the file's DAmult
     in_weight: torch.Tensor
     in_bias: torch.Tensor
     mod_weight: torch.Tensor
@@ -63,7 +63,7 @@ class MemberView:
 
     def __init__(self, stacked: StackedParameters, k: int):
         self.w, self.alpha = stacked.w[k], stacked.alpha[k]
-        self.etaet, self.DAmult = stacked.etaet[k], stacked.DAmult[k]
+        self.eta, self.modulation_gain = stacked.eta[k], stacked.modulation_gain[k]
 
 
 def member_parameters(net) -> list[torch.Tensor]:
@@ -115,7 +115,7 @@ def per_member(value: torch.Tensor, ndim: int) -> torch.Tensor:
 def modulation(params: StackedParameters, rates: torch.Tensor) -> torch.Tensor:
     """m(t) of rates (K, ..., n) -> (K, ...)."""
     d = torch.tanh(linear(rates, params.mod_weight, params.mod_bias))
-    return per_member(params.DAmult, d.dim() - 1) * (d[..., 0] - d[..., 1])
+    return per_member(params.modulation_gain, d.dim() - 1) * (d[..., 0] - d[..., 1])
 
 
 def effective_weights(params: StackedParameters, plastic: torch.Tensor) -> torch.Tensor:
