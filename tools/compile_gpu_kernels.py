@@ -24,7 +24,7 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from transitive import gpu_kernel  # noqa: E402
+from transitive import gpu_kernel  # noqa: E402  (it imports every kernel of gpu_forward and gpu_backward)
 
 # (kernel, compile-time switches, pointers that are not to float32): every variant the episode launches
 KERNELS = [
