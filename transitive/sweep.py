@@ -279,15 +279,30 @@ def run_sweep(seeds, out, config: TrainConfig | None = None, resources: Resource
     if not todo:
         echo("nothing to submit: every seed is finished, queued or running" if states else "no seeds")
         return result
+    _submit(group_seeds(todo, population), out, config, seeds, resources, record, result, population, wait,
+            poll_s, echo)
+    return result
+
+
+def _job_for(group, out, config: TrainConfig, population: int, resources: Resources):
+    """The job that trains a group of seeds: one seed's TrainingJob, or a PopulationJob."""
+    for seed in group:
+        seed_params(out, seed).parent.mkdir(parents=True, exist_ok=True)
+    if population == 1:
+        return TrainingJob(replace(config, seed=group[0]), seed_params(out, group[0]), threads=resources.cpus)
+    return PopulationJob(config, out, group, threads=resources.cpus)
+
+
+def _submit(groups, out, config, seeds, resources: Resources, record: dict, result: dict, population: int,
+            wait: bool, poll_s: float, echo) -> None:
+    """Submit the groups' jobs (SLURM: all at once, as one array; local: as many as `resources.parallel`
+    allows, then the others as slots free up), recording each in sweep.json; follow them if asked."""
     logs = out / "logs"
     executor = make_executor(resources, logs)
 
-    def job_for(group):
-        for seed in group:
-            seed_params(out, seed).parent.mkdir(parents=True, exist_ok=True)
-        if population == 1:
-            return TrainingJob(replace(config, seed=group[0]), seed_params(out, group[0]), threads=resources.cpus)
-        return PopulationJob(config, out, group, threads=resources.cpus)
+    def submit(group):
+        job = executor.submit(_job_for(group, out, config, population, resources))
+        remember(group, job)
 
     def remember(group, job):
         entry = {"job_id": str(job.job_id), "executor": resources.executor,
@@ -302,10 +317,10 @@ def run_sweep(seeds, out, config: TrainConfig | None = None, resources: Resource
         name = f"seed {group[0]}" if len(group) == 1 else f"seeds {','.join(map(str, group))}"
         echo(f"{name}: submitted job {job.job_id}; log {job.paths.stdout}")
 
-    groups = group_seeds(todo, population)
     if resources.executor == "slurm":
         with executor.batch():
-            pending = [(group, executor.submit(job_for(group))) for group in groups]
+            pending = [(group, executor.submit(_job_for(group, out, config, population, resources)))
+                       for group in groups]
         for group, job in pending:
             remember(group, job)
         echo(f"{len(pending)} jobs submitted to SLURM; logs in {logs}/")
@@ -314,14 +329,11 @@ def run_sweep(seeds, out, config: TrainConfig | None = None, resources: Resource
         slots = max(1, resources.parallel or 1)
         waiting = list(groups)
         while waiting and _job_count(result["jobs"]) < slots:
-            group = waiting.pop(0)
-            remember(group, executor.submit(job_for(group)))
+            submit(waiting.pop(0))
         if waiting:
             echo(f"{len(waiting)} more jobs wait for a free slot ({slots} at once); staying to submit them")
     if wait or waiting:
-        _follow(result, out, config, seeds, waiting, lambda group: remember(group, executor.submit(job_for(group))),
-                resources, poll_s, echo, wait)
-    return result
+        _follow(result, out, config, seeds, waiting, submit, resources, poll_s, echo, wait)
 
 
 def _job_count(jobs: dict) -> int:
