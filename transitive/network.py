@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .task import INPUT_SIZE  # the input vector's layout is the task's
+
 HIDDEN_SIZE = 200
-INPUT_SIZE = 37
 PLASTIC_CLIP = 50.0
 
 ALPHA_SHAPES = ("synapse", "neuron", "scalar")
