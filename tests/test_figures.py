@@ -38,7 +38,7 @@ def test_registry_covers_every_figure_of_the_original():
                 "violin", "PCA", "cuecorrs", "cuecorrs_step1", "corrchanges34", "corrchanges34_add23",
                 "originalFFcuereps_t18_DEonly", "adaptedFFcuereps_t18_DEonly", "adaptedFFcuereps_t18_allpairs",
                 "adaptedwo", "adaptedFFcuereps_t1_DEonly", "psitildetodeltapsi", "decoding", "learning_curve",
-                "matrices", "lasttrial_cues", "lasttrial_rnn", "massed", "toymodel", "SDE_ONLYTWOLASTADJ"]
+                "matrices", "lasttrial_cues", "lasttrial_rnn", "massed", "toymodel"]
     assert set(original) == set(panels.FIGURES)
 
 
@@ -82,10 +82,24 @@ def test_records_of_the_original_eval_mode(tmp_path):
     assert outcomes.name == "outcomes_0.npz" and rates.name == "allrates_thisep_0.npy"
     saved = np.load(outcomes)
     assert {"c", "a", "cp", "r", "ac", "m", "rw"} <= set(saved.files)
-    assert saved["cp"].shape == (20, 30, 2) and saved["ac"].shape == (20, 120)
+    assert saved["cp"].shape == (20, 30, 2) and saved["ac"].shape == (20, 30, 4)  # the original's shapes
+    assert (saved["ac"].reshape(20, 120) == run.actions.numpy()).all() and saved["m"].shape == (20, 120)
     assert (saved["a"] == (np.abs(saved["cp"][..., 0] - saved["cp"][..., 1]) == 1)).all()
-    assert set(np.unique(saved["r"])) <= {-1, 1}
+    assert set(np.unique(saved["r"])) <= {-1, 1} and saved["c"].dtype.kind == "i"
     assert np.load(rates).shape == (20, 200, 120)
+
+
+def test_records_of_list_linking_one_pair_of_files_per_episode(tmp_path):
+    """As the original, which saves each of the three episodes; the figures use the last one."""
+    run = Runs(PlasticNetwork(), Settings(batch=20, linking_batch=20, progress=False, experiment="linking"),
+               log=None).linking
+    paths = save_records(run, tmp_path)
+    assert [p.name for p in paths] == ["outcomes_0.npz", "allrates_thisep_0.npy", "outcomes_1.npz",
+                                       "allrates_thisep_1.npy", "outcomes_2.npz", "allrates_thisep_2.npy"]
+    last = np.load(paths[4])
+    assert last["cp"].shape == (20, 5, 2) and last["ac"].shape == (20, 5, 4)
+    assert (last["cp"][:, :4].min(-1) == 3).all() and np.load(paths[5]).shape == (20, 200, 20)
+    assert np.load(paths[1]).shape == (20, 200, 40)  # an earlier episode's rates: run again to get them
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -114,10 +128,12 @@ def test_figures_command_writes_figures_key_numbers_and_classification(tmp_path,
 def test_figures_command_experiment_mode(tmp_path, net_file):
     out = tmp_path / "massed"
     assert main(["figures", str(net_file), "--out", str(out), "--batch", "20", "--experiment", "massed",
-                 "--massed", "3", "--quiet"]) == 0
-    assert sorted(p.stem for p in out.glob("*.png")) == ["SDE", "traces"]
+                 "--massed", "3", "--only", "fig2,fig5", "--records", "--quiet"]) == 0
+    assert sorted(p.stem for p in out.glob("*.png")) == ["SDE", "traces", "violin", "zoom"]
     numbers = json.loads((out / "key_numbers.json").read_text())
     assert numbers["massed"]["massed_trials"] == 3 and "standard" not in numbers
+    assert "cuecorrs_trial20" in numbers["massed"]  # the massed run is analysed as the standard one
+    assert np.load(out / "outcomes_0.npz")["cp"].shape == (20, 33, 2)  # the records of the massed run
 
 
 @pytest.mark.parametrize("arguments, message", [
@@ -129,6 +145,7 @@ def test_figures_command_experiment_mode(tmp_path, net_file):
     (["{net}"], "--out"),
     (["{net}", "--out", "{tmp}/o", "--only", "fig9"], "unknown figure group"),
     (["{net}", "--out", "{tmp}/o", "--add-barred-pair", "CE"], "two adjacent items"),
+    (["{net}", "--out", "{tmp}/o", "--add-barred-pair", "AB"], "next to the barred pair"),
 ])
 def test_figures_command_errors_are_one_line(tmp_path, capsys, net_file, arguments, message):
     argv = ["figures"] + [a.format(tmp=tmp_path, net=net_file) for a in arguments]

@@ -11,6 +11,7 @@ from transitive import stats
 from transitive.episode import run_episode
 from transitive.io import load_network
 from transitive.network import PlasticNetwork
+from transitive.choices import ChoiceError
 from transitive.runs import Runs, Settings, run_experiment
 from transitive.task import draw_items, present, standard_schedule
 
@@ -29,7 +30,7 @@ def test_reduction_equals_the_plain_record_and_its_snapshots():
     g = torch.Generator().manual_seed(5)
     pairs, items = standard_schedule(6, 8, generator=g), draw_items(6, 8, generator=g)
     run = run_experiment(network, "standard", [pairs], items, torch.Generator().manual_seed(1),
-                         small(chunk=4), alignment_trials=(18,))
+                         small(chunk=4), snapshot_trials=(18,))
     assert run.rates.shape == (6, 120, 200) and run.alignment[18].shape == (6, 4, 8)
     assert torch.allclose(run.alignment[18][:, 0], run.alignment[18][:, 1])  # P is unchanged at steps 1, 2
     assert run.final_plastic.shape == (200, 200) and run.episode_trials == (30,)
@@ -60,6 +61,8 @@ def test_each_experiment_runs_once_and_does_not_touch_the_global_random_state(mo
         runs.standard, runs.linking, runs.sham, runs.withheld, runs.main
     assert calls == ["standard", "linking", "sham", "withheld"]
     assert runs.done() == ["standard", "withheld", "linking", "sham"]
+    runs.toy
+    assert runs.done() == ["standard", "withheld", "linking", "sham", "toy"]  # every cached run, none listed by hand
     assert torch.equal(state, torch.get_rng_state())
 
 
@@ -79,7 +82,9 @@ def test_linking_and_sham_runs_have_three_episodes_and_score_the_last_trial():
     runs = Runs(net(), small(batch=20, linking_batch=24), log=None)
     linking, sham = runs.linking, runs.sham
     assert linking.episode_trials == (10, 10, 5) and sham.episode_trials == (10, 10, 2)
-    assert linking.batch == 24 and linking.first_test_trial == 24 and linking.rates is None
+    assert linking.batch == 24 and linking.first_test_trial == 24 and linking.kept_rates is None
+    assert Runs(net(), small(batch=20), log=None).settings.linking_episodes == 40  # twice the batch
+    assert Runs(net(), small(batch=20, fixed_items=True), log=None).settings.linking_episodes == 20  # FIXEDCUES
     assert (linking.pairs[:, :10] < 4).all() and (linking.pairs[:, 10:20] >= 4).all()
     assert set(map(stats.pair_name, *linking.pairs[:, 20:24].reshape(-1, 2).T.tolist())) == {"DE"}
     assert (sham.pairs[:, 20] == torch.tensor([1, 2])).all()
@@ -108,16 +113,65 @@ def test_modifiers_change_the_runs():
     assert not torch.allclose(no_learning.rates[:, 8:], plain.rates[:, 8:])
     assert torch.allclose(no_learning.rates[:, :4], plain.rates[:, :4], atol=1e-6)  # the first trial is alike
     carried = Runs(network, small(reset_rates_every_trial=False, reset_trace_every_trial=False), log=None).standard
-    assert carried.alignment[19].shape == (20, 4, 8) and carried.similarity.shape == (20,)
+    assert carried.alignment[19].shape == (20, 4, 8) and carried.similarity[19].shape == (20,)
     # r and H are carried from the blank steps into trial 1 already: the stimulus step differs
     assert not torch.allclose(carried.rates[:, 0], plain.rates[:, 0], atol=1e-3)
 
 
-def test_settings_are_checked():
-    with pytest.raises(ValueError, match="batch"):
-        Settings(batch=10).validate()
-    with pytest.raises(ValueError, match="experiment"):
-        Settings(experiment="linked").validate()
+@pytest.mark.parametrize("settings, message", [
+    (dict(batch=10), "batch: expected at least 20"),
+    (dict(experiment="linked"), "experiment: expected one of standard, linking"),
+    (dict(barred_pair=(3, 9)), "barred pair: expected two different items from 0 to 7"),
+    (dict(barred_pair=(2, 4)), "barred pair: expected two adjacent items"),
+    (dict(massed_pair=(5, 5)), "massed pair: expected two different items"),
+    (dict(add_barred_pair=(5, 6)), "added barred pair: expected an adjacent pair next to"),
+    (dict(withhold_in_standard=True, experiment="massed"), "standard experiment only"),
+])
+def test_settings_are_checked_with_one_line_naming_the_setting(settings, message):
+    with pytest.raises(ValueError, match=message) as error:
+        Settings(**settings).validate()
+    assert "\n" not in str(error.value)
+
+
+def test_any_trial_is_computed_on_first_use_from_the_same_episodes_then_kept(monkeypatch):
+    """Item alignments and rates that a run did not keep are computed by running the same episodes again:
+    the same numbers as if kept from the start; then kept (no third run)."""
+    network = net()
+    kept = Runs(network, small(), log=None).standard  # the selected experiment's run: trials 19, 20 and rates
+    assert sorted(kept.products) == [18, 19] and kept.kept_rates is not None
+    calls = []
+    original = runs_module.run_experiment
+    monkeypatch.setattr(runs_module, "run_experiment", lambda *a, **k: calls.append(k) or original(*a, **k))
+    again = kept.alignment[7]  # another trial: the episodes are run again, with P of trial 8
+    assert len(calls) == 1 and calls[0]["snapshot_trials"] == (7,) and again.shape == (20, 4, 8)
+    assert torch.equal(kept.alignment[7], again) and kept.similarity[7].shape == (20,) and len(calls) == 1
+    monkeypatch.setattr(runs_module, "SNAPSHOT_TRIALS", (7, 18, 19))  # trial 8 kept from the start instead
+    from_start = Runs(network, small(), log=None).standard
+    assert 7 in from_start.products and torch.equal(from_start.actions, kept.actions)
+    assert torch.equal(from_start.alignment[7], again)
+    withheld = Runs(network, small(), log=None).withheld  # not the selected run: no rates kept
+    assert withheld.kept_rates is None and 18 in withheld.products
+    rates = withheld.trial_rates(3)
+    assert rates.shape == (20, 4, 200) and torch.equal(withheld.rates[:, 12:16], rates)
+    with pytest.raises(ChoiceError, match=r"trial: expected a trial from 0 to 29 \(0-based: the paper's trials 1-30\), got 30"):
+        kept.alignment[30]
+    with pytest.raises(ChoiceError, match="trial: expected"):
+        kept.trial_rates(-1)
+
+
+def test_list_linking_as_the_original_keeps_it_the_linking_episode():
+    """In the list-linking and sham modes the records are those of the linking episode: 4 trials of D,E (sham:
+    one B,C trial), then the scored trial; P carried over from the two lists."""
+    runs = Runs(net(), small(experiment="linking", linking_batch=24), log=None)
+    main = runs.main
+    assert main.ntrials == 5 and main.first_test_trial == 4 and main.episode_trials == (5,)
+    assert torch.equal(main.pairs, runs.linking.pairs[:, 20:]) and main.modulation.shape == (24, 20)
+    assert main.kept_rates.shape == (24, 20, 200) and main.final_plastic.shape == (200, 200)
+    assert torch.equal(main.test_correct, runs.linking.correct[:, -1:])
+    assert torch.equal(runs.linking.episode(0).pairs, runs.linking.pairs[:, :10])
+    assert main.alignment[2].shape == (24, 4, 8)  # computed on first use, from the same three episodes
+    sham = Runs(net(), small(experiment="sham", linking_batch=24), log=None).main
+    assert sham.ntrials == 2 and (sham.pairs[:, 0] == torch.tensor([1, 2])).all()
 
 
 def test_reference_network_shows_the_paper_effects():

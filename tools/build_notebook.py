@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from transitive import panels
+from transitive import keynumbers, panels
 from transitive.notebook import BUNDLED, NotebookConfig, pack, unpack
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,7 +174,8 @@ it writes beside the notebook as `net_active.dat` and `net_passive.dat` (with th
 `net.dat` (Colab: the folder icon on the left, then upload); without one, our active network
 `net_active.dat`, as the set-up cell says. `NETFILE = "net_passive.dat"` analyses our passive network.
 Each figure cell shows which run it uses, what it computes and what it plots; change a trial or a pair there
-and re-run the cell. Figures are saved as PNG and PDF in `figures/` under the original file names. With 2000
+and re-run the cell (any trial: what the run did not keep is computed when first asked for). Under some
+figures, the numbers the original notebook prints there. Figures are saved as PNG and PDF in `figures/` under the original file names. With 2000
 episodes the whole notebook takes about 3 minutes on 2 CPU cores.
 
 **Meta-training (`EVAL = False`).** 30,000 episodes (`TRAINEPISODES`) of the continual regime, saving
@@ -232,11 +233,14 @@ SETUP = """\
 from pathlib import Path
 
 import torch
-from transitive import analysis, figures, stats
-from transitive.keynumbers import write_key_numbers
+from transitive import analysis, figures, panels, stats
+from transitive.choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
+                                ZOOM_TRIAL)
+from transitive.keynumbers import printed, write_key_numbers
 from transitive.notebook import NotebookConfig, meta_train, save_and_show
-from transitive.panels import by_order
+from transitive.panels import DE, by_order
 from transitive.representations import pearson
+from transitive.task import RESPONSE, STIMULUS
 from transitive.training import read_curve
 
 config = NotebookConfig.from_namespace(globals()).validate()  # one clear line for an impossible combination
@@ -249,7 +253,7 @@ runs = config.runs(net, netfile)  # every experiment runs when a cell first need
 
 
 def show(fig, name):
-    save_and_show(fig, name, FIGURES)  # PNG + PDF in FIGURES, under the original file name
+    save_and_show(fig, panels.FIGURES[name].file_name(runs.settings), FIGURES)  # PNG + PDF, the original's name
 
 
 print(f"{netfile}: eta = {net.etaet.item():.2f}, DAmult = {net.DAmult.item():.2f}; experiment: {config.experiment}, "
@@ -262,16 +266,17 @@ GROUP_TEXT = {
             "separate episodes, then four trials of the linking pair D,E (sham: one trial of B,C); the last trial "
             "is scored. Twice as many episodes as `BATCHSIZE`.",
     "massed": "## Massed presentation (Supplementary Note 9)\n\nIn the standard mode: 10 extra D,E trials after "
-              "learning (set `NBMASSEDTRIALS` to choose the number and run only this experiment).",
-    "onlytwolastadj": "## Only two last adjacent (`ONLYTWOLASTADJ`)",
+              "learning. `NBMASSEDTRIALS > 0` runs only this experiment, and every figure cell below then uses "
+              "the massed run, as the original.",
     "fig4": "## Fig. 4: the response step and the learned item representations",
     "fig5": "## Fig. 5: neuromodulation m(t)\n\nm(t) is shown as 0 at the stimulus and response steps, where it has "
             "no effect (the eligibility trace is 0 there).",
-    "fig6": "## Fig. 6: representation changes within the trial where D,E is first shown\n\nFrom a run where the "
-            "batch elements above `BATCHSIZE // 2` see D,E for the first time at trial 19.",
+    "fig6": "## Fig. 6: representation changes within the trial where D,E is first shown\n\nIn the standard "
+            "mode from a run where the batch elements above `BATCHSIZE // 2` see D,E for the first time at trial "
+            "19; in the massed mode from the massed run.",
     "fig7": "## Figs. 7, 8 and Extended Data Fig. 3: reinstatement of recoded representations\n\nThe recoded "
-            "representations (Supplementary Note 8) are fitted when a cell first needs them (1000 Adam steps, "
-            "restarted up to 3 times, the best fit kept).",
+            "representations (Supplementary Note 8) are fitted when a cell first needs them: one fit of 1000 Adam "
+            "steps, as the original, made again only if clearly bad (loss above 99% of the original's target).",
     "supplementary": "## Supplementary: decoding, weight matrices, the last trial",
     "toy": "## Toy model (Supplementary Note 2)",
     "curve": "## Learning curve (Fig. 1f)\n\nFrom the `.csv` written beside `NETFILE` by meta-training, when there is one.",
@@ -281,16 +286,17 @@ TAIL = [
     ("## Similarity preservation\n\nPer episode, the correlation between the items' pairwise similarities in their "
      "feedforward representations psi_t1 and in psi_t2 with P at the start of trial 20 (the representations of "
      "Fig. 4b): how much of the items' similarity structure survives into the learned representation.",
-     "if config.experiment == \"standard\":\n"
-     "    summary = analysis.similarity_summary(runs.standard.similarity)  # over the episodes\n"
+     "if config.experiment in (\"standard\", \"massed\"):\n"
+     "    summary = analysis.similarity_summary(runs.main.similarity[CUE_TRIAL])  # over the episodes\n"
      "    print(\", \".join(f\"{name} {value:.3g}\" if isinstance(value, float) else f\"{name} {value}\"\n"
      "                    for name, value in summary.items()))"),
-    ("## Raw records (optional)\n\nThe original EVAL mode also saved `outcomes_0.npz` (keys c, a, cp, r, ac; here "
-     "also m and rw) and `allrates_thisep_0.npy` (batch x 200 x 120, about 190 MB for 2000 episodes).",
+    ("## Raw records (optional)\n\nThe original EVAL mode also saved, per episode K of the experiment (list "
+     "linking and sham: 0, 1, 2), `outcomes_K.npz` (keys c, a, cp, r, ac; here also m and rw) and "
+     "`allrates_thisep_K.npy` (batch x 200 x steps, about 190 MB for 2000 standard episodes).",
      "SAVE_RECORDS = False  # True: write them into the figures folder\n"
-     "if SAVE_RECORDS and config.experiment == \"standard\":\n"
+     "if SAVE_RECORDS:\n"
      "    from transitive.runs import save_records\n"
-     "    print(save_records(runs.standard, FIGURES))"),
+     "    print(save_records(runs.selected, FIGURES))"),
     ("## Key numbers\n\nWritten to `key_numbers.json` and `key_numbers.md` in the figures folder, with the name "
      "of the network analysed (the command `transitive figures NETFILE --batch BATCHSIZE --seed SEED` writes the "
      "same file).",
@@ -317,12 +323,19 @@ def panel_body(p: panels.Panel) -> str:
 
 def panel_cell(p: panels.Panel) -> str:
     body = textwrap.indent(panel_body(p), "    ")
-    return f'if config.makes("{p.name}"):\n{body}\n    show(fig, "{p.name}")'
+    cell = f'if config.makes("{p.name}"):\n{body}\n    show(fig, "{p.name}")'
+    if p.name in keynumbers.PRINTED:
+        cell += f'\n    print(printed(runs, "{p.name}"))  # what the original prints here'
+    return cell
+
+
+# Cells of their own after a figure's cell.
+AFTER = {"SDE": 'if config.experiment == "onlytwolastadj":  # the original prints this, then stops (A,B is never '
+                'tested)\n    print(printed(runs, "only_two_last_adjacent"))'}
 
 
 def panel_markdown(p: panels.Panel) -> str:
-    modes = ", ".join(p.modes)
-    return f"**`{p.name}`** ({p.paper}; made in: {modes})"
+    return f"**`{p.name}`** ({p.paper}; made in: {p.made_in})"
 
 
 def build() -> nbformat.NotebookNode:
@@ -339,6 +352,8 @@ def build() -> nbformat.NotebookNode:
         for p in panels.FIGURES.values():
             if p.group == group:
                 cells += [nbformat.v4.new_markdown_cell(panel_markdown(p)), nbformat.v4.new_code_cell(panel_cell(p))]
+                if p.name in AFTER:
+                    cells.append(nbformat.v4.new_code_cell(AFTER[p.name]))
     for text, code in TAIL:
         cells += [nbformat.v4.new_markdown_cell(text), nbformat.v4.new_code_cell(code)]
     for k, cell in enumerate(cells):  # stable ids, so that rebuilding gives the same file

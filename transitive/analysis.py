@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .choices import check_item, check_pair, check_trial
 from .stats import ITEMS
 from .task import DELAY, FEEDBACK, RESPONSE, STEPS_PER_TRIAL, shows
 
@@ -87,7 +88,11 @@ def reinstatement_vs_change(recoded_cos, alignment, pairs, response, correct, tr
 
     Returns numpy arrays over the selected episodes: reinstatement (cosine of `item` at the response step),
     change (alignment of `item` after the delay step minus after the feedback step), response and correct
-    (of that trial), order (+1 where `pair` is shown in its own order, -1 reversed)."""
+    (of that trial), order (+1 where `pair` is shown in its own order, -1 reversed). A trial, item or pair
+    out of range: ChoiceError."""
+    nbcues = torch.as_tensor(alignment).shape[-1]
+    trial, item = check_trial(trial, pairs.shape[1]), check_item(item, nbcues)
+    pair = check_pair(pair, nbcues)
     shown = shows(pairs[:, trial], pair)
     first = pairs[shown, trial, 0]
     a = torch.as_tensor(alignment)[shown]
@@ -163,6 +168,55 @@ def decoding(data, holdout: int = 200, step: int = 1) -> np.ndarray:
             if truth[:, k].std() > 0 and predicted[:, k].std() > 0:
                 result[t, k] = np.corrcoef(predicted[:, k], truth[:, k])[0, 1]
     return result
+
+
+def cross_step_decoding(data, trials=(0, 6, 12, 18, 24), item: int = 3, train_step: int = 0, test_step: int = 1,
+                        holdout: int = 200) -> dict:
+    """The original's cross-step decoding ("curvenn"): per trial, a linear regression from r at `train_step`
+    (the stimulus step) to "item 1 is `item`" (D), fitted on all but the last `holdout` episodes, then
+    applied to r at `test_step` (the response step) of the held-out episodes; corr(prediction, truth) there
+    (NaN where either is constant). Returns {trial (0-based): corr} for the given trials (the original's:
+    every 6th trial)."""
+    holdout = min(holdout, data.batch // 5)
+    result = {}
+    for t in trials:
+        t = check_trial(t, data.ntrials)
+        steps = data.trial_rates(t).double()
+        truth = (data.pairs[:, t, 0] == item).double()
+        ones = torch.ones(data.batch, 1, dtype=torch.float64)
+        train = torch.cat([steps[:-holdout, train_step], ones[:-holdout]], 1)
+        coef = torch.linalg.lstsq(train, truth[:-holdout, None], driver="gelsy").solution
+        predicted = (torch.cat([steps[-holdout:, test_step], ones[-holdout:]], 1) @ coef)[:, 0].numpy()
+        held = truth[-holdout:].numpy()
+        ok = predicted.std() > 0 and held.std() > 0
+        result[t] = float(np.corrcoef(predicted, held)[0, 1]) if ok else float("nan")
+    return result
+
+
+def weight_correlations(net) -> dict:
+    """Correlations the original prints about the weights: between the input weights of item 1 and of item 2
+    (the two halves of the stimulus input, flattened), and between the two rows of the output weights."""
+    w_in = net.i2h.weight.detach().cpu().double()
+    item1, item2 = w_in[:, 0:15].flatten(), w_in[:, 15:30].flatten()
+    w_out = net.h2o.weight.detach().cpu().double()
+    return {"win_item1_vs_item2": float(np.corrcoef(item1.numpy(), item2.numpy())[0, 1]),
+            "wout_row1_vs_row2": float(np.corrcoef(w_out[0].numpy(), w_out[1].numpy())[0, 1])}
+
+
+def recoded_output_vs_response(rates, v2, response, correct) -> dict:
+    """How the recoded output w~_out (v2) shows in r at one step, against that trial's response (+-1) and
+    correctness, across episodes (the numbers the original prints before and after fixing v2's sign): the
+    correlation of cosine(v2, r) with the response and with correctness, and of corr(v2, r) with the response.
+    rates: (batch, n); response, correct: (batch,)."""
+    from .representations import cosine, pearson
+    rates, v2 = rates.double(), v2.double()
+    cos, corr = cosine(rates, v2).numpy(), pearson(rates, v2).numpy()
+    response, correct = np.asarray(response, float), np.asarray(correct, float)
+
+    def r(a, b):
+        return float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else float("nan")
+    return {"cos_vs_response": r(cos, response), "cos_vs_correct": r(cos, correct),
+            "corr_vs_response": r(corr, response)}
 
 
 # ---------------------------------------------------------------------------------------------------------

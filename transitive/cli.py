@@ -349,7 +349,8 @@ def _setup_figures(p):
     p.add_argument("--massed", type=positive_whole_number, default=10, metavar="K",
                    help="massed trials of D,E after learning (the massed figure, Supplementary Note 9)")
     p.add_argument("--add-barred-pair", default=None, metavar="XY",
-                   help="also corrchanges34_add23: Fig. 6 where this pair (e.g. CD) is also unseen before trial 19")
+                   help="also corrchanges34_add23: Fig. 6 where this pair next to D,E (CD or EF) is also unseen "
+                        "before trial 19")
     p.add_argument("--curve", action="append", default=[], metavar="CSV",
                    help="learning-curve CSV for Fig. 1f (repeatable; default: FILE with .csv if it exists)")
     p.add_argument("--only", default=None, metavar="GROUPS",
@@ -357,7 +358,8 @@ def _setup_figures(p):
     p.add_argument("--classify", action="store_true",
                    help="also classify.txt / classify.json (active or passive) from the same runs")
     p.add_argument("--records", action="store_true",
-                   help="also outcomes_0.npz and allrates_thisep_0.npy of the standard run (~190 MB for 2000)")
+                   help="also the original's records of the experiment's run: outcomes_K.npz and allrates_thisep_K.npy "
+                        "per episode K (~190 MB for 2000 standard episodes)")
     p.add_argument("--recode-steps", type=positive_whole_number, default=1000, metavar="N",
                    help="Adam steps of the recoded-representation fit (Supplementary Note 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
@@ -411,7 +413,7 @@ def cmd_figures(args):
         print(format_report(result, args.file))
     if args.records:
         from .runs import save_records
-        paths += save_records(runs.standard, args.out)
+        paths += save_records(runs.selected, args.out)
     print(f"wrote {len(paths)} files to {args.out}")
 
 

@@ -8,9 +8,9 @@
 
 One experiment is selected by the switches, as in the original: list linking (LINKEDLISTSEVAL, sham with
 LINKINGISSHAM), massed presentation (NBMASSEDTRIALS > 0), 'only two last adjacent' (ONLYTWOLASTADJ), or, by
-default, the standard evaluation, whose cells then make every figure of the paper. The analysis cells of the
-original that also run in an experiment mode (e.g. SDE and traces with massed trials; treichler, traces and
-violin with list linking) use that experiment's run.
+default, the standard evaluation, whose cells then make every figure of the paper. In an experiment mode,
+every figure the original makes in that mode is made from that experiment's run (the massed run for all of
+them; for list linking and sham, the records of the linking episode), as `transitive.panels` records.
 
 The notebook carries our two networks and their training logs (`BUNDLED`), packed as text (`pack`), and its
 first cell writes them beside itself when they are missing (`write_bundled`), so that it runs with nothing

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
+from .choices import check_pair, check_trial
 from .task import DELAY, FEEDBACK, LETTERS, STEPS_PER_TRIAL, shows
 
 ITEMS = 8
@@ -101,6 +102,26 @@ def end_anchor(by_pair: dict) -> dict[str, float]:
             "middle_pairs_CD_DE_EF": float(np.nanmean([by_pair["CD"], by_pair["DE"], by_pair["EF"]]))}
 
 
+def pair_medians_and_counts(pairs: torch.Tensor, correct: torch.Tensor, nsplits: int = 10, nbcues: int = ITEMS) -> dict:
+    """The numbers behind a performance-per-pair figure (Figs. 2a, 3a, 3b), as the original prints them: per
+    pair, the median accuracy over the `nsplits` splits, and the number of trials scored (all splits)."""
+    splits = pair_accuracy_splits(pairs, correct, nsplits, nbcues)
+    median = median_iqr(splits)[0]
+    if pairs.dim() == 2:
+        pairs = pairs.unsqueeze(1)
+    low, high = pairs.min(-1).values, pairs.max(-1).values
+    counts = [int(((low == i) & (high == j)).sum()) for i, j in pair_order(nbcues)]
+    return {"median_by_pair": dict(zip(pair_labels(nbcues), median.tolist())),
+            "trials_by_pair": dict(zip(pair_labels(nbcues), counts))}
+
+
+def adjacent_accuracy(pairs: torch.Tensor, correct: torch.Tensor) -> float:
+    """Accuracy on the adjacent pairs among the given trials (NaN if none); 'only two last adjacent' prints
+    it for its last two trials."""
+    adjacent = (pairs[..., 0] - pairs[..., 1]).abs() == 1
+    return correct[adjacent].float().mean().item() if adjacent.any() else float("nan")
+
+
 @dataclass
 class Behaviour:
     """Scores of a set of trials (e.g. the 10 test trials of the standard evaluation)."""
@@ -180,16 +201,21 @@ def treichler_model(pairs: torch.Tensor, correct: torch.Tensor, nsplits: int = 1
 # ---------------------------------------------------------------------------------------------------------
 # Which episodes show a pair when.
 
-def shown_at(pairs: torch.Tensor, trial: int, pair=(3, 4), ordered: bool = False) -> torch.Tensor:
-    """(batch,) bool: `pair` is shown at `trial` (0-based; in this order if `ordered`)."""
+def shown_at(pairs: torch.Tensor, trial: int, pair=(3, 4), ordered: bool = False, nbcues: int = ITEMS) -> torch.Tensor:
+    """(batch,) bool: `pair` (two of `nbcues` items) is shown at `trial` (0-based; in this order if
+    `ordered`). A trial or pair out of range: ChoiceError."""
+    trial, pair = check_trial(trial, pairs.shape[1]), check_pair(pair, nbcues)
     shown = pairs[:, trial]
     return (shown == torch.tensor(pair)).all(-1) if ordered else shows(shown, pair)
 
 
-def first_shown_at(pairs: torch.Tensor, trial: int, pair=(3, 4), add_pair=None) -> torch.Tensor:
+def first_shown_at(pairs: torch.Tensor, trial: int, pair=(3, 4), add_pair=None, nbcues: int = ITEMS) -> torch.Tensor:
     """(batch,) bool: `pair` (either order) is shown at `trial` (0-based) and in no earlier trial (Fig. 6);
     with `add_pair` (ADDBARREDPAIR, SHOWALLSELECTS off), that pair is shown in no earlier trial either.
-    pairs: (batch, ntrials, 2)."""
+    pairs: (batch, ntrials, 2). A trial or pair out of range: ChoiceError."""
+    trial, pair = check_trial(trial, pairs.shape[1]), check_pair(pair, nbcues)
+    if add_pair is not None:
+        add_pair = check_pair(add_pair, nbcues, "added pair")
     selected = shows(pairs[:, trial], pair) & ~shows(pairs[:, :trial], pair).any(1)
     if add_pair is not None:
         selected &= ~shows(pairs[:, :trial], add_pair).any(1)
@@ -204,6 +230,7 @@ def modulation_by_reward(modulation: torch.Tensor, feedback: torch.Tensor, trial
     Mann-Whitney test. modulation, feedback: (batch, nsteps); feedback is the reward input (+-1 at the
     feedback step). Returns {"feedback": {"values": {+1: ..., -1: ...}, "p": p}, "delay": {...}}."""
     from scipy.stats import mannwhitneyu
+    trial = check_trial(trial, modulation.shape[1] // STEPS_PER_TRIAL)
     reward = feedback[:, trial * STEPS_PER_TRIAL + FEEDBACK].numpy()
     result = {}
     for name, step in (("feedback", FEEDBACK), ("delay", DELAY)):

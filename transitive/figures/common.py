@@ -1,6 +1,7 @@
 """What every figure module shares: step names, colours, saving as PNG and PDF, small axis helpers."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -47,5 +48,7 @@ def mean_sd(ax, values: np.ndarray, **style):
     """Mean and s.d. over axis 0, one point per item."""
     values = np.asarray(values, dtype=float)
     x = np.arange(values.shape[-1])
-    ax.errorbar(x, np.nanmean(values, 0), yerr=np.nanstd(values, 0), capsize=0, markersize=4, **style)
+    with warnings.catch_warnings():  # no episode selected: nothing drawn
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ax.errorbar(x, np.nanmean(values, 0), yerr=np.nanstd(values, 0), capsize=0, markersize=4, **style)
 

@@ -35,7 +35,7 @@ def plot_traces(modulation: np.ndarray, feedback: np.ndarray, highlight=None, bl
         ax.plot(t, feedback[k], color="blue", linewidth=1, label="R(t)")
         if highlight is not None:
             ax.axvspan(highlight[0] + 1, highlight[1] + 2, color="orange", alpha=0.2, linewidth=0)
-        ax.set_xticks([1] + list(range(10, ntrials + 1, 10)))
+        ax.set_xticks([1] + list(range(10, ntrials + 1, 10)) if ntrials >= 10 else range(1, ntrials + 2))
         ax.set_xlim(1, ntrials + 1)
         if k >= 2:
             ax.set_xlabel("Trial")

@@ -2,6 +2,8 @@
 Fig. 3), decoding (Supplementary Fig. 5), weight matrices and the last trial."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -79,7 +81,9 @@ def plot_alignment_changes(alignment: np.ndarray, title: str) -> Figure:
                 ax.set_ylabel("Change from\nprevious step")
             continue
         change = alignment[:, s] - alignment[:, s - 1]
-        ax.bar(range(nbcues), change.mean(0), yerr=change.std(0), color="C3", ecolor="black")
+        with warnings.catch_warnings():  # no episode selected: an empty plot
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ax.bar(range(nbcues), change.mean(0), yerr=change.std(0), color="C3", ecolor="black")
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_ylim(-0.7, 0.7)
         item_axis(ax, nbcues)
@@ -88,15 +92,16 @@ def plot_alignment_changes(alignment: np.ndarray, title: str) -> Figure:
 
 
 def plot_reinstatement(by_order: dict, ylabel: str, title: str) -> Figure:
-    """Figs. 7a, 7b: cosine(item representation, r(t)) at each step of a trial, for episodes showing D, E
-    and E, D. by_order: 'DE' / 'ED' -> (episodes, 4, K)."""
+    """Figs. 7a, 7b: cosine(item representation, r(t)) at each step of a trial, for episodes showing a pair
+    in its order and reversed. by_order: e.g. 'DE' / 'ED' -> (episodes, 4, K), the pair in order first."""
     fig = new_figure(10.0, 2.8)
     axes = [fig.add_subplot(1, 4, s + 1) for s in range(4)]
     limit = max([np.abs(np.nanmean(v, 0)).max() + np.nanstd(v, 0).max() for v in by_order.values() if len(v)] + [0.1])
+    styles = list(PAIR_STYLES.values())  # in order, reversed
     for s, ax in enumerate(axes):
-        for name, values in by_order.items():
+        for k, (name, values) in enumerate(by_order.items()):
             if len(values):
-                mean_sd(ax, values[:, s], label=f"{name} ({len(values)})", **PAIR_STYLES[name])
+                mean_sd(ax, values[:, s], label=f"{name} ({len(values)})", **styles[k % 2])
         ax.axhline(0, color="0.8", linewidth=0.8)
         ax.set_ylim(-1.1 * limit, 1.1 * limit)
         ax.set_title(STEPS[s])
@@ -145,7 +150,7 @@ def plot_recoded_output(by_response: dict, title: str) -> Figure:
 
 
 def plot_reinstatement_vs_change(reinstatement, change, response, correct, item: str = "C", trial: int = 18,
-                                 order=None) -> Figure:
+                                 order=None, pair: str = "DE") -> Figure:
     """psitildetodeltapsi: how strongly an item's recoded representation is reinstated at the response step
     against how much its output alignment then changes at the delay step, for the episodes whose trial
     `trial` (0-based) shows the barred pair (D,E or E,D). Inputs, one value per episode (see
@@ -154,7 +159,7 @@ def plot_reinstatement_vs_change(reinstatement, change, response, correct, item:
     reinstatement: cosine(psi~_t1(item), r) at step 2 (response) of that trial (recoded psi~, Supp. Note 8);
     change: corr(psi_t2(item), w_out) with P after step 4 (delay) minus the same after step 3 (feedback);
     response: the response of that trial (+1 choose item 1, -1 choose item 2); correct: bool;
-    order (optional): +1 where the pair is shown in its own order (D,E), -1 reversed (E,D).
+    order (optional): +1 where the pair is shown in its own order (D,E), -1 reversed (E,D); pair: its name.
 
     Left: reinstatement vs change (reversed-order episodes marked apart when `order` is given). Right:
     reinstatement x response vs change, correct and incorrect trials apart (as the original)."""
@@ -180,16 +185,19 @@ def plot_reinstatement_vs_change(reinstatement, change, response, correct, item:
     for ax in (left, right):
         ax.axhline(0, color="0.8", linewidth=0.8)
         ax.axvline(0, color="0.8", linewidth=0.8)
-    fig.suptitle(f"Trial {trial + 1}, episodes showing the barred pair ({len(x)})", fontsize=9)
+    fig.suptitle(f"Trial {trial + 1}, episodes showing {pair} in either order ({len(x)})", fontsize=9)
     return fig
 
 
-def plot_decoding(table: np.ndarray, names, first_test: int = 20) -> Figure:
+def plot_decoding(table: np.ndarray, names, first_test: int = 20, highlight=None) -> Figure:
     """Supplementary Fig. 5: per trial (table row t = trial t+1), held-out corr(prediction, truth) of
-    linear decoders from r at the response step; a dashed line before the first test trial (0-based)."""
+    linear decoders from r at the response step; a dashed line before the first test trial (0-based);
+    highlight: (first, last) 0-based trials shaded orange (massed trials)."""
     fig = new_figure(6.0, 3.4)
     ax = fig.add_subplot()
     trials = np.arange(1, table.shape[0] + 1)
+    if highlight is not None:
+        ax.axvspan(highlight[0] + 0.5, highlight[1] + 1.5, color="orange", alpha=0.2, linewidth=0)
     for k, name in enumerate(names):
         ax.plot(trials, table[:, k], marker=".", label=name)
     ax.axvline(first_test + 0.5, color="0.6", linestyle="--", linewidth=0.8)
@@ -206,7 +214,7 @@ def plot_decoding(table: np.ndarray, names, first_test: int = 20) -> Figure:
 def plot_matrices(w: np.ndarray, alpha: np.ndarray, plastic: np.ndarray) -> Figure:
     fig = new_figure(10.0, 3.2)
     for k, (matrix, title) in enumerate(((w, "W$_{rec}$"), (alpha, "A (plasticity)"),
-                                        (plastic, "P at the end of the first episode"))):
+                                        (plastic, "P at the end (first episode of the batch)"))):
         ax = fig.add_subplot(1, 3, k + 1)
         limit = np.abs(matrix).max() or 1.0
         image = ax.imshow(matrix, cmap="bwr", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
