@@ -175,8 +175,8 @@ it writes beside the notebook as `net_active.dat` and `net_passive.dat` (with th
 `net_active.dat`, as the set-up cell says. `NETFILE = "net_passive.dat"` analyses our passive network.
 Each figure cell shows which run it uses, what it computes and what it plots; change a trial or a pair there
 and re-run the cell (any trial: what the run did not keep is computed when first asked for). Under some
-figures, the numbers the original notebook prints there. Figures are saved as PNG and PDF in `figures/` under the original file names. With 2000
-episodes the whole notebook takes about 3 minutes on 2 CPU cores.
+figures, the numbers the original notebook prints there. Figures are saved as PNG and PDF in `figures/` under
+the original file names. With 2000 episodes the whole notebook takes about 1.5 minutes on 2 CPU cores.
 
 **Meta-training (`EVAL = False`).** 30,000 episodes (`TRAINEPISODES`) of the continual regime, saving
 `NETFILE` (and a checkpoint to resume from, and the training log) every 200 episodes; the set-up cell says
