@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from .choices import check_item, check_pair, check_trial
-from .stats import ITEMS
+from .stats import ITEMS, pair_name, shown_at
 from .task import DELAY, FEEDBACK, RESPONSE, STEPS_PER_TRIAL, shows
 
 DE = (3, 4)  # the pair D, E
@@ -56,6 +56,15 @@ def reinstatement_by_pair(rates_step: torch.Tensor, representations: torch.Tenso
         if mask.any():
             table[:, c] = cos[mask].mean(0).numpy()
     return table
+
+
+def by_order(run, values, trial: int, pair=DE) -> dict:
+    """values (batch, ...) split into the episodes of `run` showing `pair` in its order and reversed at
+    `trial` (Fig. 7): {"DE": ..., "ED": ...}, the pair in order first (numpy)."""
+    name = pair_name(*pair)
+    first, second = (name, name[::-1]) if pair[0] < pair[1] else (name[::-1], name)
+    return {first: values[shown_at(run.pairs, trial, pair, ordered=True, nbcues=run.nbcues)].numpy(),
+            second: values[shown_at(run.pairs, trial, pair[::-1], ordered=True, nbcues=run.nbcues)].numpy()}
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -110,11 +110,10 @@ def _withheld(run, pair, add_pair=None) -> dict:
 
 
 def _recoded(runs) -> dict:
-    from .panels import by_order
     from .representations import pearson
     fit, run = runs.recoded, runs.main
     cos = analysis.reinstatement(run.trial_rates(CHANGE_TRIAL), fit.v1)
-    split = by_order(run, cos, CHANGE_TRIAL)
+    split = analysis.by_order(run, cos, CHANGE_TRIAL)
     corr = pearson(run.trial_rates(CHANGE_TRIAL), fit.v2).numpy()
     response = run.response[:, CHANGE_TRIAL].numpy()
     return {

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import analysis, figures, stats
+from .analysis import DE, by_order
 from .choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
                       ZOOM_TRIAL)
 from .representations import pearson
@@ -27,7 +28,6 @@ from .training import read_curve
 
 EVERY_FIGURE = ("standard", "massed")  # the modes in which the original runs every analysis cell
 LAST_TRIAL = EVERY_FIGURE + ("linking", "sham", "onlytwolastadj")  # the cells every mode reaches
-DE = (3, 4)
 
 
 @dataclass(frozen=True)
@@ -237,14 +237,6 @@ def corrchanges34_add23(runs):
 
 # ---------------------------------------------------------------------------------------------------------
 # Reinstatement: Figs. 7, 8, Extended Data Fig. 3.
-
-def by_order(run, values, trial: int, pair=DE) -> dict:
-    """values (batch, ...) split into the episodes showing `pair` in its order and in reverse at `trial`."""
-    name = stats.pair_name(*pair)
-    first, second = (name, name[::-1]) if pair[0] < pair[1] else (name[::-1], name)
-    return {first: values[stats.shown_at(run.pairs, trial, pair, ordered=True, nbcues=run.nbcues)].numpy(),
-            second: values[stats.shown_at(run.pairs, trial, pair[::-1], ordered=True, nbcues=run.nbcues)].numpy()}
-
 
 @panel("originalFFcuereps_t18_DEonly", "Fig. 7a", "fig7")
 def originalFFcuereps_t18_DEonly(runs):
