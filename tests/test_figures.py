@@ -145,7 +145,7 @@ def test_figures_command_experiment_mode(tmp_path, net_file):
     (["{net}"], "--out"),
     (["{net}", "--out", "{tmp}/o", "--only", "fig9"], "unknown figure group"),
     (["{net}", "--out", "{tmp}/o", "--add-barred-pair", "CE"], "two adjacent items"),
-    (["{net}", "--out", "{tmp}/o", "--add-barred-pair", "AB"], "next to the barred pair"),
+    (["{net}", "--out", "{tmp}/o", "--add-barred-pair", "AB"], "expected CD or EF"),
 ])
 def test_figures_command_errors_are_one_line(tmp_path, capsys, net_file, arguments, message):
     argv = ["figures"] + [a.format(tmp=tmp_path, net=net_file) for a in arguments]

@@ -347,7 +347,8 @@ def _setup_figures(p):
                    help="the notebook's experiment mode: standard makes every figure; the others make the figures "
                         "the original makes from that experiment's run")
     p.add_argument("--massed", type=positive_whole_number, default=10, metavar="K",
-                   help="massed trials of D,E after learning (the massed figure, Supplementary Note 9)")
+                   help="massed trials of D,E after learning (Supplementary Note 9): the massed figure of the "
+                        "standard mode, or the run of every figure with --experiment massed")
     p.add_argument("--add-barred-pair", default=None, metavar="XY",
                    help="also corrchanges34_add23: Fig. 6 where this pair next to D,E (CD or EF) is also unseen "
                         "before trial 19")
@@ -378,7 +379,11 @@ def _pair_letters(text: str | None):
     if len(text) != 2 or any(c not in letters for c in text.upper()) or abs(letters.index(text[0].upper())
                                                                              - letters.index(text[1].upper())) != 1:
         raise UsageError(f"figures: --add-barred-pair: expected two adjacent items such as CD, got {text!r}")
-    return tuple(letters.index(c) for c in text.upper())
+    pair = tuple(letters.index(c) for c in text.upper())
+    if sorted(pair) not in ([2, 3], [4, 5]):
+        raise UsageError(f"figures: --add-barred-pair: expected CD or EF (a pair next to the barred pair D,E), "
+                         f"got {text!r}")
+    return pair
 
 
 def cmd_figures(args):
