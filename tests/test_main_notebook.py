@@ -462,6 +462,23 @@ def test_one_word_swaps_to_our_passive_network(run_all, tmp_path):
     assert active["standard"]["modulation"]["delay"]["mean_unrewarded"] > 1
 
 
+@pytest.mark.parametrize("switch, mode", [("NBMASSEDTRIALS = 3", "massed"), ("LINKEDLISTSEVAL = True", "linking")])
+def test_run_all_in_an_experiment_mode_makes_the_figures_of_that_mode(tmp_path, switch, mode):
+    """With an experiment's switch the notebook makes, from that experiment's run, the figures the original
+    makes in that mode (the registry's list), and prints the original's numbers under them."""
+    nb = prepared(tmp_path)
+    config = config_cell(nb)
+    name = switch.split(" = ")[0]
+    config.source, count = re.subn(rf"^{name} = .*$", switch, config.source, flags=re.M)
+    assert count == 1
+    execute(nb, tmp_path)
+    assert not outputs(nb, "error")
+    made = {p.stem for p in (tmp_path / "figures").glob("*.png")}
+    assert made == set(panels.names_for(mode))
+    text = "".join(printed(cell) for cell in nb.cells)
+    assert "median_by_pair.AB" in text and f"not made in the '{mode}' experiment" in text
+
+
 def test_a_missing_user_file_stops_run_all_with_one_line(tmp_path):
     nbclient = pytest.importorskip("nbclient")
     nb = prepared(tmp_path, "mine.dat")
