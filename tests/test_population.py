@@ -173,7 +173,7 @@ def test_bad_population_requests():
 def test_population_with_options_the_engine_does_not_run(tmp_path):
     """An action penalty (or r, H carried across trials) runs every member through the plain runner: the
     population still equals the separate runs."""
-    config = tiny(episodes=3, batch=2, reset_trace_every_trial=False)
+    config = tiny(episodes=2, batch=2, learning_trials=2, test_trials=2, reset_trace_every_trial=False)
     config.loss.action1_penalty = 0.1
     alone = separate(config, [0, 1], tmp_path)
     population = train_population(config, [0, 1], tmp_path / "pop", progress=False)

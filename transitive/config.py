@@ -70,8 +70,8 @@ class TrainConfig:
     positive_alpha: bool = _option(False, "|alpha| at initialisation and alpha clipped at 0 after every "
                                           "optimizer step (POSALPHA)")
     positive_alpha_init_only: bool = _option(False, "|alpha| at initialisation only (POSALPHAINITONLY)")
-    frozen_input: bool = _option(False, "input weights of neurons n/3 and above start at 0 and the input layer "
-                                        "is never trained")
+    frozen_input: bool = _option(False, "input weights of neurons n/3 and above and the whole input bias start "
+                                        "at 0 (as the original's add-on) and the input layer is never trained")
     reset_rates_every_trial: bool = _option(True, "set the rates r to 0 at every trial start "
                                                   "(RESETHIDDENEVERYTRIAL)")
     reset_trace_every_trial: bool = _option(True, "set the eligibility trace H to 0 at every trial start "
