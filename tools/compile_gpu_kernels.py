@@ -55,8 +55,12 @@ def signature(kernel, constants: dict, pointers: dict) -> dict:
 
 def ptxas_report(ptx: str, arch: int) -> str:
     from triton.backends.nvidia.compiler import get_ptxas
-    tool = get_ptxas(arch)
+    try:
+        tool = get_ptxas(arch)
+    except TypeError:  # Triton releases before 3.8 take no architecture
+        tool = get_ptxas()
     path = getattr(tool, "path", tool)
+    path = path[0] if isinstance(path, tuple) else path
     with tempfile.NamedTemporaryFile("w", suffix=".ptx", delete=False) as f:
         f.write(ptx)
     gpu = f"sm_{arch}a" if arch >= 90 else f"sm_{arch}"
