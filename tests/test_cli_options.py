@@ -7,7 +7,7 @@ import typing
 
 import pytest
 
-from transitive import cli
+from transitive import cli, cli_training
 from transitive.training import TrainConfig
 
 
@@ -70,9 +70,9 @@ def test_every_field_has_an_option_with_help_and_default():
 def test_setting_each_field_reaches_the_train_config(key, field, tmp_path):
     words, expected = other_value(key, field)
     args = parse("train", "--out", tmp_path / "net.dat", *words)
-    config = cli._config(args, "train")
+    config = cli_training._config(args, "train")
     assert value_of(config, key) == expected
-    untouched = TrainConfig(device=cli.default_device())
+    untouched = TrainConfig(device=cli_training.default_device())
     for other, _, _ in config_fields():  # nothing else moved
         if other != key:
             assert value_of(config, other) == value_of(untouched, other), other
@@ -192,5 +192,5 @@ def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
                                         ("--loss-step3-ratio", "delay_feedback_ratio"),
                                         ("--step3-drive-penalty", "delay_drive")])
 def test_earlier_spellings_of_the_loss_options_still_work(tmp_path, old, field):
-    config = cli._config(parse("train", "--out", tmp_path / "net.dat", old, "0.25"), "train")
+    config = cli_training._config(parse("train", "--out", tmp_path / "net.dat", old, "0.25"), "train")
     assert getattr(config.loss, field) == 0.25

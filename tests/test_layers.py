@@ -21,7 +21,7 @@ LAYERS = {
     "scale": ["sweep", "sweepjobs", "benchmark"],
     "evaluation": ["runs", "stats", "analysis", "representations", "classify", "keynumbers", "records", "choices"],
     "figures": ["figures", "panels", "curves"],
-    "interface": ["cli", "options", "notebook", "__main__", "__init__"],
+    "interface": ["cli", "cli_training", "options", "notebook", "__main__", "__init__"],
 }
 ORDER = list(LAYERS)
 LAYER_OF = {module: ORDER.index(layer) for layer, modules in LAYERS.items() for module in modules}

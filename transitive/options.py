@@ -14,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import re
 import types
 import typing
+
+import torch
 
 PROG = "transitive"
 
@@ -198,3 +201,33 @@ def config_from_options(cls, args, exclude=(), **overrides):
             values[field.name] = getattr(args, field.name)
     values.update(overrides)
     return cls(**values)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Options every command shares.
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def print_json(result: dict) -> None:
+    print(json.dumps(result))
+
+
+def set_threads(args) -> None:
+    if getattr(args, "threads", None):
+        torch.set_num_threads(args.threads)
+
+
+def add_threads_device(p, device=None):
+    p.add_argument("--threads", type=positive_whole_number, default=None, metavar="N",
+                   help="CPU threads for torch (1 is best on a busy machine; default: torch's choice)")
+    p.add_argument("--device", default=device or default_device(), help="cpu, cuda or cuda:K")
+
+
+def parse_seed_list(text: str) -> list[int]:
+    from .sweep import SweepError, parse_seeds
+    try:
+        return parse_seeds(text)
+    except SweepError as error:
+        raise UsageError(f"--seeds: {error}") from None
