@@ -5,7 +5,7 @@ in a fixed order, so gradients are the same from run to run.
 import triton
 import triton.language as tl
 
-from .gpu_forward import _clip, _inside, _modulation, _modulation_slope, _tanh
+from .gpu_forward import _block, _clip, _effective, _inside, _modulation, _modulation_slope, _tanh
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -33,13 +33,7 @@ def _recompute(p_ptr, eta, m2, m3, r0, r1, r2, r1_rows, r2_rows, square, mask, b
 def _backward_1(p_ptr, es_p, gp_ptr, gh3_ptr, eta_ptr, rates_ptr, es_r, mod_ptr, es_m,
                 rowpart_ptr, colpart_ptr, partial_ptr, geta_ptr, n, batch, nblocks, bound,
                 GH3: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
-    e, rb = tl.program_id(0), tl.program_id(1)
-    k = e // batch
-    rows = rb * BR + tl.arange(0, BR)
-    cols = tl.arange(0, NC)
-    rmask, cmask = rows < n, cols < n
-    mask = rmask[:, None] & cmask[None, :]
-    square = rows[:, None] * n + cols[None, :]
+    e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
     r0 = tl.load(base + cols, mask=cmask, other=0.0)
     r1 = tl.load(base + n + cols, mask=cmask, other=0.0)
@@ -99,13 +93,7 @@ def _backward_2(p_ptr, es_p, gp_ptr, gh3_ptr, w_ptr, a_ptr, ga_ptr, eta_ptr, gai
                 rates_ptr, es_r, grates_ptr, es_g, mod_ptr, es_m, gmod_ptr, es_gm, gdrive_ptr, es_gd,
                 rowpart_ptr, colpart_ptr, partial_ptr, geta_ptr, gr0_ptr, es_g0, n, batch, nblocks, bound,
                 GH3: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
-    e, rb = tl.program_id(0), tl.program_id(1)
-    k = e // batch
-    rows = rb * BR + tl.arange(0, BR)
-    cols = tl.arange(0, NC)
-    rmask, cmask = rows < n, cols < n
-    mask = rmask[:, None] & cmask[None, :]
-    square = rows[:, None] * n + cols[None, :]
+    e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
     r0 = tl.load(base + cols, mask=cmask, other=0.0)
     r1 = tl.load(base + n + cols, mask=cmask, other=0.0)
@@ -157,13 +145,7 @@ def _backward_2(p_ptr, es_p, gp_ptr, gh3_ptr, w_ptr, a_ptr, ga_ptr, eta_ptr, gai
 def _backward_3(p_ptr, es_p, w_ptr, a_ptr, gain_ptr, wmod_ptr, bmod_ptr, rates_ptr, es_r, grates_ptr, es_g,
                 action_ptr, es_a, gmod_ptr, es_gm, gdrive_ptr, es_gd, rowpart_ptr, colpart_ptr, partial_ptr,
                 n, batch, nblocks, BR: tl.constexpr, NC: tl.constexpr):
-    e, rb = tl.program_id(0), tl.program_id(1)
-    k = e // batch
-    rows = rb * BR + tl.arange(0, BR)
-    cols = tl.arange(0, NC)
-    rmask, cmask = rows < n, cols < n
-    mask = rmask[:, None] & cmask[None, :]
-    square = rows[:, None] * n + cols[None, :]
+    e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
     r2 = tl.load(base + 2 * n + cols, mask=cmask, other=0.0)
     r2_rows = tl.load(base + 2 * n + rows, mask=rmask, other=0.0)
@@ -180,9 +162,7 @@ def _backward_3(p_ptr, es_p, w_ptr, a_ptr, gain_ptr, wmod_ptr, bmod_ptr, rates_p
     g_z2 = (g_r2 + g_m2 * slope2) * (1.0 - r2_rows * r2_rows)
     action = tl.load(action_ptr + e * es_a).to(tl.int32)
     tl.store(gdrive_ptr + e * es_gd + (2 + action) * n + rows, g_z2, mask=rmask)
-    weights = tl.load(w_ptr + k * n * n + square, mask=mask, other=0.0) + \
-        tl.load(a_ptr + k * n * n + square, mask=mask, other=0.0) * \
-        tl.load(p_ptr + e * es_p + square, mask=mask, other=0.0)
+    weights = _effective(w_ptr, a_ptr, k, n, square, mask, tl.load(p_ptr + e * es_p + square, mask=mask, other=0.0))
     tl.store(colpart_ptr + ((e * 4 + 3) * nblocks + rb) * n + cols, tl.sum(weights * g_z2[:, None], axis=0),
              mask=cmask)
 
@@ -191,13 +171,7 @@ def _backward_3(p_ptr, es_p, w_ptr, a_ptr, gain_ptr, wmod_ptr, bmod_ptr, rates_p
 def _backward_4(p_ptr, es_p, gp_ptr, w_ptr, a_ptr, ga_ptr, rates_ptr, es_r, grates_ptr, es_g,
                 action_ptr, es_a, gdrive_ptr, es_gd, rowpart_ptr, colpart_ptr, gr0_ptr, es_g0, n, batch, nblocks,
                 BR: tl.constexpr, NC: tl.constexpr):
-    e, rb = tl.program_id(0), tl.program_id(1)
-    k = e // batch
-    rows = rb * BR + tl.arange(0, BR)
-    cols = tl.arange(0, NC)
-    rmask, cmask = rows < n, cols < n
-    mask = rmask[:, None] & cmask[None, :]
-    square = rows[:, None] * n + cols[None, :]
+    e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
     r0 = tl.load(base + cols, mask=cmask, other=0.0)
     r1 = tl.load(base + n + cols, mask=cmask, other=0.0)

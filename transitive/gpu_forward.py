@@ -40,6 +40,25 @@ def _modulation_slope(wmod_ptr, gain, d0, d1, idx, mask, n):
 
 
 @triton.jit
+def _block(n, batch, BR: tl.constexpr, NC: tl.constexpr):
+    """This program's element e (an episode of member k = e // batch), its block rb of BR rows of P, the
+    padded columns, their masks, and the offsets of the block in an n x n matrix."""
+    e, rb = tl.program_id(0), tl.program_id(1)
+    rows = rb * BR + tl.arange(0, BR)
+    cols = tl.arange(0, NC)
+    rmask, cmask = rows < n, cols < n
+    return (e, e // batch, rb, rows, cols, rmask, cmask, rmask[:, None] & cmask[None, :],
+            rows[:, None] * n + cols[None, :])
+
+
+@triton.jit
+def _effective(w_ptr, a_ptr, k, n, square, mask, plastic):
+    """W + A * P over a block of rows, for member k."""
+    return tl.load(w_ptr + k * n * n + square, mask=mask, other=0.0) + \
+        tl.load(a_ptr + k * n * n + square, mask=mask, other=0.0) * plastic
+
+
+@triton.jit
 def _clip(x, bound):
     return tl.minimum(tl.maximum(x, -bound), bound)
 
@@ -56,16 +75,9 @@ def _inside(g, x, bound):
 @triton.jit
 def _forward_1(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, n, batch,
                BR: tl.constexpr, NC: tl.constexpr):
-    e, rb = tl.program_id(0), tl.program_id(1)
-    k = e // batch
-    rows = rb * BR + tl.arange(0, BR)
-    cols = tl.arange(0, NC)
-    rmask, cmask = rows < n, cols < n
-    mask = rmask[:, None] & cmask[None, :]
-    square = rows[:, None] * n + cols[None, :]
+    e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     plastic = tl.load(p_ptr + e * es_p + square, mask=mask, other=0.0)
-    weights = tl.load(w_ptr + k * n * n + square, mask=mask, other=0.0) + \
-        tl.load(a_ptr + k * n * n + square, mask=mask, other=0.0) * plastic
+    weights = _effective(w_ptr, a_ptr, k, n, square, mask, plastic)
     r0 = tl.load(rates_ptr + e * es_r + cols, mask=cmask, other=0.0)
     x1 = tl.load(drive_ptr + e * es_d + n + rows, mask=rmask, other=0.0)
     r1 = _tanh(x1 + tl.sum(weights * r0[None, :], axis=1))
@@ -76,13 +88,7 @@ def _forward_1(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, n, b
 def _forward_2(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, wout_ptr, bout_ptr,
                choice_ptr, es_c, action_ptr, es_a, n, batch,
                FORCED: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
-    e, rb = tl.program_id(0), tl.program_id(1)
-    k = e // batch
-    rows = rb * BR + tl.arange(0, BR)
-    cols = tl.arange(0, NC)
-    rmask, cmask = rows < n, cols < n
-    mask = rmask[:, None] & cmask[None, :]
-    square = rows[:, None] * n + cols[None, :]
+    e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     r1 = tl.load(rates_ptr + e * es_r + n + cols, mask=cmask, other=0.0)
     if FORCED:
         action = tl.load(choice_ptr + e * es_c).to(tl.int32)
@@ -97,8 +103,7 @@ def _forward_2(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, wout
     if rb == 0:
         tl.store(action_ptr + e * es_a, action.to(tl.int64))
     plastic = tl.load(p_ptr + e * es_p + square, mask=mask, other=0.0)
-    weights = tl.load(w_ptr + k * n * n + square, mask=mask, other=0.0) + \
-        tl.load(a_ptr + k * n * n + square, mask=mask, other=0.0) * plastic
+    weights = _effective(w_ptr, a_ptr, k, n, square, mask, plastic)
     x2 = tl.load(drive_ptr + e * es_d + (2 + action) * n + rows, mask=rmask, other=0.0)
     r2 = _tanh(x2 + tl.sum(weights * r1[None, :], axis=1))
     tl.store(rates_ptr + e * es_r + 2 * n + rows, r2, mask=rmask)
@@ -108,13 +113,7 @@ def _forward_2(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, wout
 def _forward_3(p_ptr, es_p, w_ptr, a_ptr, eta_ptr, gain_ptr, wmod_ptr, bmod_ptr, drive_ptr, es_d,
                rates_ptr, es_r, mod_ptr, es_m, middle_ptr, es_mid, n, batch, bound,
                MIDDLE: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
-    e, rb = tl.program_id(0), tl.program_id(1)
-    k = e // batch
-    rows = rb * BR + tl.arange(0, BR)
-    cols = tl.arange(0, NC)
-    rmask, cmask = rows < n, cols < n
-    mask = rmask[:, None] & cmask[None, :]
-    square = rows[:, None] * n + cols[None, :]
+    e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
     r0 = tl.load(base + cols, mask=cmask, other=0.0)
     r2 = tl.load(base + 2 * n + cols, mask=cmask, other=0.0)
@@ -127,8 +126,7 @@ def _forward_3(p_ptr, es_p, w_ptr, a_ptr, eta_ptr, gain_ptr, wmod_ptr, bmod_ptr,
     plastic = _clip(tl.load(p_ptr + e * es_p + square, mask=mask, other=0.0) + m2 * trace1, bound)
     if MIDDLE:
         tl.store(middle_ptr + e * es_mid + square, plastic.to(middle_ptr.dtype.element_ty), mask=mask)
-    weights = tl.load(w_ptr + k * n * n + square, mask=mask, other=0.0) + \
-        tl.load(a_ptr + k * n * n + square, mask=mask, other=0.0) * plastic
+    weights = _effective(w_ptr, a_ptr, k, n, square, mask, plastic)
     x3 = tl.load(drive_ptr + e * es_d + 4 * n + rows, mask=rmask, other=0.0)
     r3 = _tanh(x3 + tl.sum(weights * r2[None, :], axis=1))
     tl.store(base + 3 * n + rows, r3, mask=rmask)
@@ -138,13 +136,7 @@ def _forward_3(p_ptr, es_p, w_ptr, a_ptr, eta_ptr, gain_ptr, wmod_ptr, bmod_ptr,
 def _forward_4(p_ptr, es_p, out_ptr, es_o, eta_ptr, gain_ptr, wmod_ptr, bmod_ptr, rates_ptr, es_r,
                mod_ptr, es_m, trace_ptr, n, batch, bound,
                TRACE: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
-    e, rb = tl.program_id(0), tl.program_id(1)
-    k = e // batch
-    rows = rb * BR + tl.arange(0, BR)
-    cols = tl.arange(0, NC)
-    rmask, cmask = rows < n, cols < n
-    mask = rmask[:, None] & cmask[None, :]
-    square = rows[:, None] * n + cols[None, :]
+    e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
     r0 = tl.load(base + cols, mask=cmask, other=0.0)
     r1 = tl.load(base + n + cols, mask=cmask, other=0.0)

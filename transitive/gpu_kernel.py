@@ -165,7 +165,7 @@ class FusedTrials(torch.autograd.Function):
         final = saved[:, ntrials if keep else ntrials % 2].clone()
         if keep:
             ctx.save_for_backward(saved, rates, modulation, actions, w, alpha, eta, damult, wmod, bmod)
-            ctx.batch, ctx.geometry, ctx.eta_shape, ctx.damult_shape = batch, geometry, None, None
+            ctx.batch, ctx.geometry = batch, geometry
         ctx.mark_non_differentiable(actions, snapshots)
         return rates, final, actions, snapshots, trace
 
