@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from transitive import analysis as an
-from transitive import representations as rp
-from transitive.choices import ChoiceError
-from transitive.network import NetworkState, PlasticNetwork
-from transitive.runs import Run
-from transitive.task import BIAS, INPUT_SIZE, ITEM1, draw_items
+from transitive.evaluation import analysis as an
+from transitive.evaluation import representations as rp
+from transitive.evaluation.choices import ChoiceError
+from transitive.model.network import NetworkState, PlasticNetwork
+from transitive.evaluation.runs import Run
+from transitive.model.task import BIAS, INPUT_SIZE, ITEM1, draw_items
 
 
 

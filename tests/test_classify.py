@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from transitive.classify import Rule, behaviour_verdict, classify, combine, effect_size, modulation_verdict
+from transitive.evaluation.classify import Rule, behaviour_verdict, classify, combine, effect_size, modulation_verdict
 
 REFERENCE = Path(__file__).parents[2] / "shared" / "reference"
 
@@ -55,7 +55,7 @@ def test_effect_size():
 
 @pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference parameter files not available")
 def test_reference_networks(one_thread):
-    from transitive.io import load_network
+    from transitive.model.io import load_network
     results = {name: classify(load_network(REFERENCE / f"paper_net_{name}.dat"), batch=96, seed=0)
                for name in ("active", "passive")}
     active, passive = results["active"], results["passive"]

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from conftest import ROOT, reference_file
-from transitive.io import save_network
-from transitive.network import PlasticNetwork
+from transitive.model.io import save_network
+from transitive.model.network import PlasticNetwork
 
 
 def run(*args, timeout=300):

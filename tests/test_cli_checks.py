@@ -9,23 +9,23 @@ import pytest
 import torch
 
 from conftest import ROOT
-from transitive import cli
-from transitive.io import (OutputPathError, ParameterFileError, check_output_file, check_output_folder,
+from transitive.interface import cli
+from transitive.model.io import (OutputPathError, ParameterFileError, check_output_file, check_output_folder,
                            load_network, save_network)
-from transitive.network import PlasticNetwork
+from transitive.model.network import PlasticNetwork
 
 
 @pytest.fixture
 def no_work(monkeypatch):
     """Any attempt to load a network, train, sweep or draw curves fails the test."""
-    import transitive.training  # noqa: F401  (imported before patching what they use)
-    import transitive.curves  # noqa: F401
-    import transitive.sweep  # noqa: F401
+    import transitive.training.trainer  # noqa: F401  (imported before patching what they use)
+    import transitive.figures.curves  # noqa: F401
+    import transitive.scale.sweep  # noqa: F401
 
     def refuse(*args, **kwargs):
         raise AssertionError("work started before the output place was checked")
-    for target in ("transitive.io.load_network", "transitive.training.Trainer",
-                   "transitive.sweep.run_sweep", "transitive.sweep.plan_sweep", "transitive.curves.learning_curves"):
+    for target in ("transitive.model.io.load_network", "transitive.training.trainer.Trainer",
+                   "transitive.scale.sweep.run_sweep", "transitive.scale.sweep.plan_sweep", "transitive.figures.curves.learning_curves"):
         monkeypatch.setattr(target, refuse)
 
 

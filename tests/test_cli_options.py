@@ -7,8 +7,8 @@ import typing
 
 import pytest
 
-from transitive import cli, cli_training
-from transitive.training import TrainConfig
+from transitive.interface import cli, cli_training
+from transitive.training.trainer import TrainConfig
 
 
 def config_fields():
@@ -90,7 +90,7 @@ def test_train_command_trains_with_the_options(monkeypatch, tmp_path):
         def train(self):
             return self
 
-    monkeypatch.setattr("transitive.training.Trainer", FakeTrainer)
+    monkeypatch.setattr("transitive.training.trainer.Trainer", FakeTrainer)
     out = tmp_path / "net.dat"
     assert cli.main(["train", "--out", str(out), "--lr", "3e-4", "--burn-in", "5", "--loss-discount", "0.5",
                      "--step3-drive-penalty", "1.0", "--alpha", "scalar", "--positive-alpha", "--quiet",
@@ -108,7 +108,7 @@ def test_sweep_passes_every_setting(monkeypatch, tmp_path):
         seen.update(seeds=seeds, config=config, population=population)
         return {"states": [], "jobs": {}, "results": {}}
 
-    monkeypatch.setattr("transitive.sweep.run_sweep", fake_run_sweep)
+    monkeypatch.setattr("transitive.scale.sweep.run_sweep", fake_run_sweep)
     assert cli.main(["sweep", "--seeds", "0-2", "--out", str(tmp_path / "sweep"), "--executor", "local",
                      "--episodes", "50", "--batch", "4", "--loss-entropy", "0.2", "--lr", "2e-4",
                      "--regime", "simple", "--population", "2"]) == 0
@@ -171,7 +171,7 @@ def test_argument_errors_in_plain_words(capsys, tmp_path):
     (["--test-trials", "0"], "--test-trials: expected a positive whole number"),
 ])
 def test_every_setting_out_of_range_is_one_line_naming_its_option(tmp_path, capsys, options, expected):
-    from transitive import cli
+    from transitive.interface import cli
     code = cli.main(["train", "--out", str(tmp_path / "net.dat"), *options])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and expected in err, err
@@ -179,7 +179,7 @@ def test_every_setting_out_of_range_is_one_line_naming_its_option(tmp_path, caps
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path, capsys):
-    from transitive import cli
+    from transitive.interface import cli
     for out, seeds in ((tmp_path / "net.dat", []), (tmp_path / "pop", ["--seeds", "0-1"])):
         code = cli.main(["train", "--out", str(out), "--resume", *seeds])
         err = capsys.readouterr().err.strip()

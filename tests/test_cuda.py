@@ -9,11 +9,11 @@ import torch
 
 from test_episode import assert_same, run_both, small_episode, strong_network
 from test_training import small_config, stop_after_three, timeless
-from transitive.episode import run_episode, run_episode_plain
-from transitive.io import load_network
-from transitive.loss import a2c_loss
-from transitive.task import draw_items, present, standard_schedule
-from transitive.training import train
+from transitive.engine.episode import run_episode, run_episode_plain
+from transitive.model.io import load_network
+from transitive.training.loss import a2c_loss
+from transitive.model.task import draw_items, present, standard_schedule
+from transitive.training.trainer import train
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 

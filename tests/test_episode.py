@@ -2,10 +2,10 @@
 import pytest
 import torch
 
-from transitive.episode import run_episode, run_episode_plain
-from transitive.loss import a2c_loss
-from transitive.network import NetworkState, PlasticNetwork
-from transitive.task import draw_items, present, standard_schedule
+from transitive.engine.episode import run_episode, run_episode_plain
+from transitive.training.loss import a2c_loss
+from transitive.model.network import NetworkState, PlasticNetwork
+from transitive.model.task import draw_items, present, standard_schedule
 
 
 def strong_network(seed=0):
@@ -154,7 +154,7 @@ def test_action_penalty_enters_the_rewards_and_the_next_steps_reward_input():
 
 def hand_loop(net, trials, actions, reset_rates, reset_trace):
     """The episode written out step by step with the trial resets as options (forced actions)."""
-    from transitive.task import base_inputs, feedback_inputs
+    from transitive.model.task import base_inputs, feedback_inputs
     batch, n = trials.batch, net.hidden_size
     state = NetworkState.fresh(batch, n)
     for _ in range(2):  # blank steps

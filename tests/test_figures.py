@@ -9,12 +9,12 @@ import pytest
 import torch
 
 from transitive import figures as fg
-from transitive import panels
-from transitive.cli import main
-from transitive.io import save_network
-from transitive.keynumbers import markdown
-from transitive.network import PlasticNetwork
-from transitive.runs import Runs, Settings, save_records
+from transitive.figures import panels
+from transitive.interface.cli import main
+from transitive.model.io import save_network
+from transitive.evaluation.keynumbers import markdown
+from transitive.model.network import PlasticNetwork
+from transitive.evaluation.runs import Runs, Settings, save_records
 
 
 @pytest.fixture

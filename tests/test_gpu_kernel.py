@@ -1,4 +1,4 @@
-"""The Triton GPU kernels (transitive/gpu_kernel.py) against the plain step-by-step definition.
+"""The Triton GPU kernels (transitive/engine/gpu_kernel.py) against the plain step-by-step definition.
 
 Without a GPU they run in Triton's interpreter on the CPU (tests/conftest.py sets TRITON_INTERPRET=1 before
 anything imports them), at tiny sizes: 16 neurons (two blocks of 8 rows, so that the sums across blocks are
@@ -13,13 +13,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from transitive import backends
+from transitive.engine import backends
 from transitive.engine import run_members
-from transitive.episode import run_episode, run_episode_plain
-from transitive.loss import LossWeights, loss_terms
-from transitive.network import NetworkState, PlasticNetwork
-from transitive.stacked import PARAMETER_NAMES, draw_noise, member_parameters, stack_parameters, stack_states
-from transitive.task import draw_items, present, standard_schedule
+from transitive.engine.episode import run_episode, run_episode_plain
+from transitive.training.loss import LossWeights, loss_terms
+from transitive.model.network import NetworkState, PlasticNetwork
+from transitive.engine.stacked import PARAMETER_NAMES, draw_noise, member_parameters, stack_parameters, stack_states
+from transitive.model.task import draw_items, present, standard_schedule
 
 triton = pytest.importorskip("triton", reason="Triton is not installed (the test extra installs it)")
 ON_GPU = torch.cuda.is_available()

@@ -1,4 +1,4 @@
-"""The compiled trial kernel (transitive/kernels.py) against the plain step-by-step runner and the PyTorch path.
+"""The compiled trial kernel (transitive/engine/cpu_kernel.py) against the plain step-by-step runner and the PyTorch path.
 
 Whole episodes with forced actions: outputs, m(t), P, the final state, the loss and every parameter gradient
 must agree within float32 tolerance (rtol 1e-4, atol 1e-5), including P clipped at +-50, a carried state
@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from transitive import backends, kernels
-from transitive.episode import run_episode, run_episode_plain
-from transitive.loss import a2c_loss
-from transitive.network import PLASTIC_CLIP, NetworkState, PlasticNetwork
-from transitive.task import Trials, draw_items, present, standard_schedule
+from transitive.engine import backends, cpu_kernel
+from transitive.engine.episode import run_episode, run_episode_plain
+from transitive.training.loss import a2c_loss
+from transitive.model.network import PLASTIC_CLIP, NetworkState, PlasticNetwork
+from transitive.model.task import Trials, draw_items, present, standard_schedule
 
 BATCH, LEARNING, TESTS = 4, 5, 3
 STEPS = 4 * (LEARNING + TESTS)
@@ -28,7 +28,7 @@ PAPER_NET = Path(__file__).resolve().parents[2] / "shared" / "reference" / "pape
 @pytest.fixture(scope="module")
 def kernel():
     try:
-        kernels.library()
+        cpu_kernel.library()
     except RuntimeError as error:
         pytest.skip(f"the trial kernel cannot be built here: {error}")
 
@@ -59,7 +59,7 @@ def large_state(batch: int = BATCH, n: int = 200, seed: int = 2) -> NetworkState
 
 def run(monkeypatch, path: str, net, trials, actions=None, state=None, loss_extra=None, **kwargs):
     """One episode with `path` ('cpp', 'torch' or 'plain'), its loss backpropagated; returns record, loss, grads."""
-    monkeypatch.setenv(kernels.ENV_SWITCH, "torch" if path == "plain" else path)
+    monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "torch" if path == "plain" else path)
     runner = run_episode_plain if path == "plain" else run_episode
     net.zero_grad()
     record = runner(net, trials, state=state, actions=actions, **kwargs)
@@ -127,7 +127,7 @@ def test_state_carried_from_an_earlier_episode_matches_plain(kernel, monkeypatch
     trials, actions = make_episode(seed=4)
     records = {}
     for path in ("cpp", "plain"):
-        monkeypatch.setenv(kernels.ENV_SWITCH, "torch" if path == "plain" else path)
+        monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "torch" if path == "plain" else path)
         with torch.no_grad():
             runner = run_episode_plain if path == "plain" else run_episode
             state = runner(net, first, actions=first_actions).final_state
@@ -182,7 +182,7 @@ def test_no_grad_run_and_snapshots(kernel, monkeypatch):
     state = large_state(seed=6)
     records = {}
     for path, runner in (("cpp", run_episode), ("torch", run_episode_plain)):
-        monkeypatch.setenv(kernels.ENV_SWITCH, path)
+        monkeypatch.setenv(cpu_kernel.ENV_SWITCH, path)
         with torch.no_grad():
             records[path] = runner(net, trials, state=state, actions=actions, snapshot_trials=(0, 5, 7))
     a, b = records["cpp"], records["torch"]
@@ -236,23 +236,23 @@ def test_published_network_matches_plain(kernel, monkeypatch):
 # ---------------------------------------------------------------------------------------------------------
 def test_switch(monkeypatch):
     net = PlasticNetwork()
-    monkeypatch.setenv(kernels.ENV_SWITCH, "torch")
+    monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "torch")
     assert backends.choose(net.w) == "torch"
-    monkeypatch.setenv(kernels.ENV_SWITCH, "fast")
+    monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "fast")
     with pytest.raises(ValueError):
         backends.choose(net.w)
-    monkeypatch.setenv(kernels.ENV_SWITCH, "cpp")
+    monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "cpp")
     with pytest.raises(RuntimeError):
         backends.choose(PlasticNetwork(hidden_size=20).w)  # not a multiple of 8
-    monkeypatch.delenv(kernels.ENV_SWITCH)
+    monkeypatch.delenv(cpu_kernel.ENV_SWITCH)
     assert backends.choose(copy.deepcopy(net).double().w) == "torch"  # float64: the PyTorch path, silently
 
 
 def test_build_failure_falls_back_with_one_warning(monkeypatch):
-    monkeypatch.setattr(kernels, "_library", None)
-    monkeypatch.setattr(kernels, "_library_error", "RuntimeError: simulated build failure")
+    monkeypatch.setattr(cpu_kernel, "_library", None)
+    monkeypatch.setattr(cpu_kernel, "_library_error", "RuntimeError: simulated build failure")
     monkeypatch.setattr(backends, "_warned", set())
-    monkeypatch.delenv(kernels.ENV_SWITCH, raising=False)
+    monkeypatch.delenv(cpu_kernel.ENV_SWITCH, raising=False)
     net = PlasticNetwork()
     with pytest.warns(RuntimeWarning, match="simulated build failure"):
         assert backends.choose(net.w) == "torch"
@@ -262,18 +262,18 @@ def test_build_failure_falls_back_with_one_warning(monkeypatch):
         trials, actions = make_episode(batch=2)
         record = run_episode(net, trials, actions=actions)  # runs on the PyTorch path
     assert record.rates.shape == (2, STEPS, 200)
-    monkeypatch.setenv(kernels.ENV_SWITCH, "cpp")
+    monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "cpp")
     with pytest.raises(RuntimeError, match="simulated"):
         backends.choose(net.w)
 
 
 def test_source_is_a_package_file_and_keys_the_cache():
-    """The C++ source ships as transitive/csrc/plastic_trial.cpp; another source text is another build."""
-    path = Path(kernels.__file__).parent / kernels.SOURCE_FILE
+    """The C++ source ships as transitive/engine/csrc/plastic_trial.cpp; another source text is another build."""
+    path = Path(cpu_kernel.__file__).parent / cpu_kernel.SOURCE_FILE
     assert path.name == "plastic_trial.cpp" and path.parent.name == "csrc"
-    text = kernels.source_text()
+    text = cpu_kernel.source_text()
     assert text == path.read_text() and "plastic_trial_forward" in text and "plastic_trial_backward" in text
-    key = kernels.cache_key(text, "g++", ["-O3"], None)
-    assert key == kernels.cache_key(text, "g++", ["-O3"], None)
-    assert key != kernels.cache_key(text + "\n// changed", "g++", ["-O3"], None)
-    assert key != kernels.cache_key(text, "g++", ["-O2"], None)
+    key = cpu_kernel.cache_key(text, "g++", ["-O3"], None)
+    assert key == cpu_kernel.cache_key(text, "g++", ["-O3"], None)
+    assert key != cpu_kernel.cache_key(text + "\n// changed", "g++", ["-O3"], None)
+    assert key != cpu_kernel.cache_key(text, "g++", ["-O2"], None)

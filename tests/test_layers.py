@@ -1,4 +1,5 @@
-"""The package's layers, lowest first: a module imports only from its own layer or the layers below.
+"""The package's layers are its subpackages, lowest first: a module imports only from its own layer or the
+layers below.
 
     model       the network, the task and its schedules, parameter files
     engine      running episodes: the engine, its backends and kernels, the plain runner
@@ -8,65 +9,67 @@
     figures     plots, the registry of the paper's panels, Fig. 1f from a sweep
     interface   the command line, its options, the notebook's switches
 
-A new module must be given its layer here (the test fails on a module it does not know).
+Only transitive/__init__.py (the public API) and __main__.py sit outside them; they count as the interface.
 """
-import re
+import ast
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[1] / "transitive"
-LAYERS = {
-    "model": ["network", "task", "schedules", "io"],
-    "engine": ["engine", "backends", "stacked", "episode", "kernels", "gpu_kernel", "gpu_forward", "gpu_backward"],
-    "training": ["loss", "config", "member", "learning", "training", "regimes"],
-    "scale": ["sweep", "sweepjobs", "benchmark"],
-    "evaluation": ["runs", "stats", "analysis", "representations", "classify", "keynumbers", "records", "choices"],
-    "figures": ["figures", "panels", "curves"],
-    "interface": ["cli", "cli_training", "options", "notebook", "__main__", "__init__"],
-}
-ORDER = list(LAYERS)
-LAYER_OF = {module: ORDER.index(layer) for layer, modules in LAYERS.items() for module in modules}
-RELATIVE_IMPORT = re.compile(r"^\s*from (\.+)(\w*) import ([\w, ()]+)", re.M)
+ORDER = ["model", "engine", "training", "scale", "evaluation", "figures", "interface"]
+TOP_LEVEL = {"__init__.py", "__main__.py"}
 
 
-def module_of(path: Path) -> str:
-    """The package-level module a file belongs to (a subpackage's files belong to the subpackage)."""
+def layer_of(path: Path) -> str:
     parts = path.relative_to(PACKAGE).parts
-    return parts[0] if len(parts) > 1 else path.stem
+    return parts[0] if len(parts) > 1 else "interface"
 
 
-def imported_modules(path: Path) -> set[str]:
-    inside_subpackage = len(path.relative_to(PACKAGE).parts) > 1
+def imported_layers(path: Path) -> set[str]:
+    """The layers a file imports from, by its relative imports (also those inside functions)."""
+    depth = len(path.relative_to(PACKAGE).parts) - 1  # 0: transitive/x.py, 1: transitive/layer/x.py
     found = set()
-    for dots, name, names in RELATIVE_IMPORT.findall(path.read_text()):
-        if inside_subpackage and len(dots) == 1:
-            continue  # a sibling in the same subpackage
-        found.update([name] if name else [n.strip(" ()") for n in names.split(",") if n.strip(" ()")])
-    return {m for m in found if (PACKAGE / f"{m}.py").exists() or (PACKAGE / m).is_dir()}
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom) or node.level == 0:
+            continue
+        assert node.level <= depth + 1, f"{path}: an import above the package"
+        here = list(path.relative_to(PACKAGE).parts[:-1])[:depth + 1 - node.level]
+        target = here + (node.module.split(".") if node.module else [])
+        if target:
+            found.add(target[0])
+        else:  # `from .. import x`: x is a layer, or the package's own API
+            found.update(alias.name for alias in node.names if alias.name in ORDER)
+    return found
 
 
-def test_every_module_has_a_layer():
-    files = list(PACKAGE.rglob("*.py"))
-    assert files
-    unknown = sorted({module_of(p) for p in files} - set(LAYER_OF))
-    assert not unknown, f"give these modules a layer in tests/test_layers.py: {unknown}"
+def upward_imports(path: Path) -> list[str]:
+    layer = layer_of(path)
+    return [f"{path.relative_to(PACKAGE)} ({layer}) imports {other}" for other in sorted(imported_layers(path))
+            if other in ORDER and ORDER.index(other) > ORDER.index(layer)]
+
+
+def test_every_module_sits_in_a_layer():
+    loose = sorted(p.name for p in PACKAGE.glob("*.py") if p.name not in TOP_LEVEL)
+    assert not loose, f"move these modules into a layer's subpackage: {loose}"
+    folders = sorted(p.name for p in PACKAGE.iterdir() if p.is_dir() and (p / "__init__.py").exists())
+    assert folders == sorted(ORDER)
+
+
+@pytest.mark.parametrize("layer", ORDER)
+def test_each_layer_says_what_it_holds_and_may_import(layer):
+    doc = ast.get_docstring(ast.parse((PACKAGE / layer / "__init__.py").read_text()))
+    assert doc and f"Layer {ORDER.index(layer) + 1} of 7" in doc
 
 
 def test_no_module_imports_from_a_layer_above():
-    upward = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        module = module_of(path)
-        for imported in imported_modules(path):
-            if LAYER_OF[imported] > LAYER_OF[module]:
-                upward.append(f"{path.relative_to(PACKAGE)} ({ORDER[LAYER_OF[module]]}) imports {imported} "
-                              f"({ORDER[LAYER_OF[imported]]})")
+    upward = [line for path in sorted(PACKAGE.rglob("*.py")) for line in upward_imports(path)]
     assert not upward, "imports from a layer above:\n" + "\n".join(upward)
 
 
-def test_the_check_sees_an_upward_import(tmp_path):
-    """The rule itself: a model module importing the trainer is caught."""
-    fake = PACKAGE / "network.py"
-    text = fake.read_text() + "\nfrom .training import Trainer\n"
-    imported = set()
-    for dots, name, names in RELATIVE_IMPORT.findall(text):
-        imported.update([name] if name else [n.strip(" ()") for n in names.split(",")])
-    assert "training" in imported and LAYER_OF["training"] > LAYER_OF["network"]
+def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
+    """The rule itself: a model module importing the trainer, even inside a function, is caught."""
+    fake = PACKAGE / "model" / "network.py"
+    text = fake.read_text() + "\n\ndef late():\n    from ..training.trainer import Trainer\n"
+    monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: text if self == fake else Path.read_bytes(self).decode())
+    assert upward_imports(fake) == ["model/network.py (model) imports training"]

@@ -5,9 +5,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from transitive.episode import EpisodeRecord
-from transitive.loss import LossWeights, a2c_loss, discounted_returns, loss_terms
-from transitive.network import NetworkState
+from transitive.engine.episode import EpisodeRecord
+from transitive.training.loss import LossWeights, a2c_loss, discounted_returns, loss_terms
+from transitive.model.network import NetworkState
 
 
 def zero_record(batch: int, steps: int, **fields) -> EpisodeRecord:
@@ -133,9 +133,9 @@ def test_terms_add_up_to_the_loss():
 
 def test_action_penalty_acts_through_the_rewards_only():
     """action1_penalty (the original's wp) is no loss term: it changes the rewards (hence the returns and the advantage) of the episode."""
-    from transitive.episode import run_episode
-    from transitive.network import PlasticNetwork
-    from transitive.task import fixed_pairs, present
+    from transitive.engine.episode import run_episode
+    from transitive.model.network import PlasticNetwork
+    from transitive.model.task import fixed_pairs, present
 
     torch.manual_seed(3)
     net = PlasticNetwork(hidden_size=8)

@@ -15,10 +15,12 @@ import nbformat
 import pytest
 import torch
 
-from transitive import keynumbers, notebook, panels
-from transitive.io import ParameterFileError, save_network
-from transitive.network import PlasticNetwork
-from transitive.notebook import ConfigError, NotebookConfig, StopNotebook, meta_train
+from transitive.evaluation import keynumbers
+from transitive.interface import notebook
+from transitive.figures import panels
+from transitive.model.io import ParameterFileError, save_network
+from transitive.model.network import PlasticNetwork
+from transitive.interface.notebook import ConfigError, NotebookConfig, StopNotebook, meta_train
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "main.ipynb"
@@ -61,9 +63,10 @@ def test_library_cell_holds_the_modules_the_notebook_uses_and_no_others():
     assert library.cell_type == "code" and library.source.startswith("#@title")
     assert library.metadata["jupyter"]["source_hidden"] is True and library.metadata["cellView"] == "form"
     held = set(re.findall(r"^    '([\w/.]+)': ", library.source, re.M))
-    for needed in ("runs.py", "panels.py", "stats.py", "figures/behaviour.py", "notebook.py", "training.py", "csrc/plastic_trial.cpp"):
+    for needed in ("evaluation/runs.py", "figures/panels.py", "evaluation/stats.py", "figures/behaviour.py",
+                   "interface/notebook.py", "training/trainer.py", "model/__init__.py", "engine/csrc/plastic_trial.cpp"):
         assert needed in held
-    for unused in ("cli.py", "sweep.py", "benchmark.py", "classify.py", "__main__.py"):
+    for unused in ("interface/cli.py", "scale/sweep.py", "scale/benchmark.py", "evaluation/classify.py", "__main__.py"):
         assert unused not in held
     assert all(not cell.get("outputs") for cell in nb.cells if cell.cell_type == "code")
 
@@ -298,7 +301,7 @@ def test_without_net_dat_our_active_network_is_analysed_and_it_says_so(tmp_path,
 
 
 def test_a_missing_file_gives_the_command_lines_one_line(tmp_path, monkeypatch, capsys):
-    from transitive.cli import main
+    from transitive.interface.cli import main
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ParameterFileError) as missing:
         NotebookConfig(NETFILE="mine.dat").validate().load_network()
@@ -440,7 +443,8 @@ def test_run_all_with_nothing_uploaded_makes_the_figures_of_our_active_network(r
 
 def test_the_notebook_writes_the_key_numbers_of_the_figures_command(run_all):
     folder, _ = run_all
-    command = [sys.executable, "-m", "transitive", "figures", "net_active.dat", "--batch", "20", "--seed", "0",
+    # -P: the installed package, not the notebook's copy in ./transitive (which holds no command line)
+    command = [sys.executable, "-P", "-m", "transitive", "figures", "net_active.dat", "--batch", "20", "--seed", "0",
                "--out", "cli", "--threads", "1", "--device", "cpu", "--quiet"]
     subprocess.run(command, cwd=folder, check=True, capture_output=True)
     from_notebook = json.loads((folder / "figures" / "key_numbers.json").read_text())

@@ -40,11 +40,11 @@ def third_party_imports() -> dict[str, set[str]]:
 
 
 def test_console_command_is_the_cli_main():
-    assert PROJECT["scripts"] == {"transitive": "transitive.cli:main"}
-    from transitive import cli
+    assert PROJECT["scripts"] == {"transitive": "transitive.interface.cli:main"}
+    from transitive.interface import cli
     assert callable(cli.main)
     main_module = (ROOT / "transitive" / "__main__.py").read_text()
-    assert "from .cli import main" in main_module and "sys.exit(main())" in main_module
+    assert "from .interface.cli import main" in main_module and "sys.exit(main())" in main_module
 
 
 def test_installed_entry_point_matches():
@@ -52,7 +52,7 @@ def test_installed_entry_point_matches():
     points = list(metadata.entry_points(group="console_scripts", name="transitive"))
     if not points:
         pytest.skip("the package is not installed here (tools/install.py installs it)")
-    assert points[0].value == "transitive.cli:main"
+    assert points[0].value == "transitive.interface.cli:main"
 
 
 def test_dependencies_cover_every_third_party_import():
@@ -84,8 +84,8 @@ def test_every_requirement_is_pinned_and_requirements_installs_the_extras():
     lines = [line.strip() for line in (ROOT / "requirements.txt").read_text().splitlines()
              if line.strip() and not line.startswith("#")]
     assert lines == ["-c constraints.txt", "-e .[notebook,sweep,test]"]
-    assert "transitive/csrc/*.cpp" in {f"transitive/{p}" for p in PYPROJECT["tool"]["setuptools"]["package-data"]["transitive"]}
-    assert list((ROOT / "transitive" / "csrc").glob("*.cpp"))
+    assert "csrc/*.cpp" in PYPROJECT["tool"]["setuptools"]["package-data"]["transitive.engine"]
+    assert list((ROOT / "transitive" / "engine" / "csrc").glob("*.cpp"))
 
 
 def test_readme_setup_is_two_commands_and_ci_runs_the_test_command():

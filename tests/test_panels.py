@@ -11,10 +11,11 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from transitive import keynumbers, panels
-from transitive.choices import ChoiceError
-from transitive.network import PlasticNetwork
-from transitive.runs import Runs, Settings
+from transitive.evaluation import keynumbers
+from transitive.figures import panels
+from transitive.evaluation.choices import ChoiceError
+from transitive.model.network import PlasticNetwork
+from transitive.evaluation.runs import Runs, Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the original notebook makes in each mode (its cells, read one by one).

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from transitive import analysis as an
+from transitive.evaluation import analysis as an
 from transitive import figures as fg
-from transitive import stats
-from transitive.schedules import withheld_pair_schedule
-from transitive.stats import MACAQUE_ERRORS, MACAQUE_PAIRS
+from transitive.evaluation import stats
+from transitive.model.schedules import withheld_pair_schedule
+from transitive.evaluation.stats import MACAQUE_ERRORS, MACAQUE_PAIRS
 
 RNG = np.random.default_rng(0)
 

@@ -6,17 +6,17 @@ from dataclasses import replace
 import pytest
 import torch
 
-from transitive.episode import run_episode
-from transitive.loss import a2c_loss
-from transitive.network import PlasticNetwork
-from transitive.learning import zero_state as _zero_state
+from transitive.engine.episode import run_episode
+from transitive.training.loss import a2c_loss
+from transitive.model.network import PlasticNetwork
+from transitive.training.learning import zero_state as _zero_state
 from transitive.engine import run_members
-from transitive.stacked import (PARAMETER_NAMES, draw_noise, member_parameters, sample_from_exponential,
+from transitive.engine.stacked import (PARAMETER_NAMES, draw_noise, member_parameters, sample_from_exponential,
                                 stack_parameters, stack_states)
-from transitive.curves import learning_curves
-from transitive.sweep import seed_params, seed_state
-from transitive.task import draw_items, present, standard_schedule
-from transitive.training import TrainConfig, Trainer, paths_for, read_curve, train_population
+from transitive.figures.curves import learning_curves
+from transitive.scale.sweep import seed_params, seed_state
+from transitive.model.task import draw_items, present, standard_schedule
+from transitive.training.trainer import TrainConfig, Trainer, paths_for, read_curve, train_population
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
@@ -304,13 +304,13 @@ def test_cuda_population_resumes(tmp_path):
 # Sweeps with K seeds per job.
 
 def test_grouping_seeds():
-    from transitive.sweep import group_seeds
+    from transitive.scale.sweep import group_seeds
     assert group_seeds([0, 1, 2, 3, 4], 2) == [(0, 1), (2, 3), (4,)]
     assert group_seeds([3, 5], 1) == [(3,), (5,)]
 
 
 def test_local_sweep_with_a_population(tmp_path, one_thread):
-    from transitive.sweep import Resources, SweepError, checkpoint_episode, read_record, run_sweep
+    from transitive.scale.sweep import Resources, SweepError, checkpoint_episode, read_record, run_sweep
     options = dict(batch=2, save_every=2, burn_in=1, log_every=1, learning_trials=4, test_trials=3)
     out = tmp_path / "sweep"
     # seed 1 trained part-way before: its job must resume it, not restart it (the sentinel survives)
@@ -366,7 +366,7 @@ def imitation_of_make_graphed_callables(function, sample_args, allow_unused_inpu
 def test_captured_path_plumbing_on_the_cpu(tmp_path, monkeypatch):
     """The population's CUDA-graph path (argument order, zero state for fresh episodes, static outputs
     copied before the next call), run on the CPU with an imitation of the capture: equals separate runs."""
-    from transitive import learning
+    from transitive.training import learning
     monkeypatch.setattr(learning.torch.cuda, "make_graphed_callables", imitation_of_make_graphed_callables)
     config = tiny(episodes=4, batch=2)
     alone = separate(config, [0, 1], tmp_path)
@@ -381,7 +381,7 @@ def test_captured_path_plumbing_on_the_cpu(tmp_path, monkeypatch):
 
 
 def test_population_speed_reports_aggregate_rate():
-    from transitive.benchmark import population_speed
+    from transitive.scale.benchmark import population_speed
     result = population_speed(2, episodes=1, batch=2, warmup=1)
     assert result["backend"] in ("cpp", "torch") and not result["cuda_graphs"]
     assert result["episodes_per_second"] == pytest.approx(2 * result["episodes_per_second_per_member"])
@@ -391,6 +391,6 @@ def test_population_speed_reports_aggregate_rate():
 
 @cuda
 def test_cuda_population_speed_uses_graphs():
-    from transitive.benchmark import population_speed
+    from transitive.scale.benchmark import population_speed
     result = population_speed(3, episodes=2, batch=4, device="cuda")
     assert result["backend"] == "triton" and result["cuda_graphs"]

@@ -3,9 +3,9 @@ published networks do"): the numbers behind Figs. 2a and 3 and Extended Data Fig
 import pytest
 
 from conftest import reference_file
-from transitive import stats
-from transitive.io import load_network
-from transitive.runs import Runs, Settings
+from transitive.evaluation import stats
+from transitive.model.io import load_network
+from transitive.evaluation.runs import Runs, Settings
 
 
 def reference_runs(name: str) -> Runs:

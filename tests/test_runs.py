@@ -5,15 +5,15 @@ import pytest
 import torch
 
 from conftest import reference_file
-from transitive import representations as rp
-from transitive import runs as runs_module
-from transitive import stats
-from transitive.episode import run_episode
-from transitive.io import load_network
-from transitive.network import PlasticNetwork
-from transitive.choices import ChoiceError
-from transitive.runs import Runs, Settings, run_experiment
-from transitive.task import draw_items, present, standard_schedule
+from transitive.evaluation import representations as rp
+from transitive.evaluation import runs as runs_module
+from transitive.evaluation import stats
+from transitive.engine.episode import run_episode
+from transitive.model.io import load_network
+from transitive.model.network import PlasticNetwork
+from transitive.evaluation.choices import ChoiceError
+from transitive.evaluation.runs import Runs, Settings, run_experiment
+from transitive.model.task import draw_items, present, standard_schedule
 
 
 def net() -> PlasticNetwork:

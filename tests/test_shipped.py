@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from conftest import REFERENCE, ROOT
-from transitive.classify import classify
-from transitive.io import load_network
+from transitive.evaluation.classify import classify
+from transitive.model.io import load_network
 
 SHIPPED = {name: ROOT / f"net_{name}.dat" for name in ("active", "passive")}
 

@@ -14,11 +14,11 @@ import nbformat
 import pytest
 import torch
 
-from transitive.episode import run_episode
-from transitive.io import load_network
-from transitive.loss import a2c_loss
-from transitive.network import PlasticNetwork
-from transitive.task import draw_items, present, standard_schedule
+from transitive.engine.episode import run_episode
+from transitive.model.io import load_network
+from transitive.training.loss import a2c_loss
+from transitive.model.network import PlasticNetwork
+from transitive.model.task import draw_items, present, standard_schedule
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "simple.ipynb"
 REFERENCE_NET = Path(__file__).resolve().parents[2] / "shared" / "reference" / "paper_net_active.dat"

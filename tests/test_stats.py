@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from transitive import stats
+from transitive.evaluation import stats
 
 
 def test_pair_order_and_labels():

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from transitive.curves import learning_curves
-from transitive.sweep import (Resources, SweepError, checkpoint_episode, make_executor,
+from transitive.figures.curves import learning_curves
+from transitive.scale.sweep import (Resources, SweepError, checkpoint_episode, make_executor,
                               parse_seeds, plan_sweep, run_sweep, seed_params)
-from transitive.training import TrainConfig, paths_for, read_curve, train
+from transitive.training.trainer import TrainConfig, paths_for, read_curve, train
 
 TINY = dict(batch=4, save_every=1, burn_in=1, log_every=1)
 SENTINEL = 12345.0

@@ -1,7 +1,7 @@
 import torch
 
-from transitive.schedules import linking_schedules, massed_schedule, only_two_last_adjacent_schedule
-from transitive.task import (ACTION, BIAS, GO, ITEM1, ITEM2, REWARD, TIME, base_inputs, draw_items,
+from transitive.model.schedules import linking_schedules, massed_schedule, only_two_last_adjacent_schedule
+from transitive.model.task import (ACTION, BIAS, GO, ITEM1, ITEM2, REWARD, TIME, base_inputs, draw_items,
                              feedback_inputs, present, standard_schedule)
 
 

@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from transitive import io as tio
-from transitive.episode import run_episode
-from transitive.io import ParameterFileError, load_network
-from transitive.training import CURVE_COLUMNS, TrainConfig, Trainer, paths_for, read_curve, train
+from transitive.model import io as tio
+from transitive.engine.episode import run_episode
+from transitive.model.io import ParameterFileError, load_network
+from transitive.training.trainer import CURVE_COLUMNS, TrainConfig, Trainer, paths_for, read_curve, train
 
 
 def small_config(**changes):
@@ -166,7 +166,7 @@ def test_frozen_input_zeroes_two_thirds_of_the_input_rows_and_never_trains_them(
 
 def test_branching_from_another_runs_checkpoint(tmp_path):
     """--start-from: the branch continues the source run exactly, but under its own loss settings."""
-    from transitive.loss import LossWeights
+    from transitive.training.loss import LossWeights
     source = train(small_config(episodes=4), tmp_path / "source.dat", progress=False)
     source_checkpoint = paths_for(tmp_path / "source.dat")["checkpoint"]
     same = train(small_config(episodes=6), tmp_path / "same.dat", progress=False, start_from=source_checkpoint)
@@ -213,8 +213,8 @@ def test_one_episode_is_trials_then_episode_then_loss_then_step(tmp_path):
     """train_one_episode's values are, for the member's own trials, episode and loss (run here by hand on a
     twin of the same seed), the loss terms, the gradient norm before clipping and m(t); the step applied was
     clipped."""
-    from transitive.loss import loss_terms
-    from transitive.member import Member
+    from transitive.training.loss import loss_terms
+    from transitive.training.member import Member
     config = small_config(episodes=3, grad_clip=1e-3)
     trainer = Trainer(config, tmp_path / "a.dat", progress=False)
     twin = Member(config, tmp_path / "b.dat")
@@ -312,9 +312,9 @@ def test_tensorboard_when_installed_and_one_warning_line_when_not(tmp_path, monk
 
 
 def test_settings_reach_the_runner_and_the_optimizer(tmp_path, monkeypatch):
-    from transitive import learning
-    from transitive.episode import run_episode_plain
-    from transitive.loss import LossWeights
+    from transitive.training import learning
+    from transitive.engine.episode import run_episode_plain
+    from transitive.training.loss import LossWeights
     seen = []
 
     def recording_runner(*args, **kwargs):
@@ -346,7 +346,7 @@ def test_a_checkpoint_without_generator_state_resumes_with_a_warning(tmp_path, c
 def test_every_loss_term_in_the_total_is_a_column_of_the_log(tmp_path):
     """Optional penalties, when weighted, get their own column (and TensorBoard scalar): the logged terms add
     up to the logged loss."""
-    from transitive.loss import LossWeights
+    from transitive.training.loss import LossWeights
     out = tmp_path / "net.dat"
     config = small_config(episodes=2, loss=LossWeights(modulation_l1=0.01, rate_l1=0.02, delay_drive=0.5))
     train(config, out, progress=False)

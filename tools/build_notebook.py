@@ -4,13 +4,13 @@ are exactly the package's figure functions.
     python tools/build_notebook.py          # (re)write main.ipynb
     python tools/build_notebook.py --check  # exit 1 if main.ipynb is not what this script would write
 
-main.ipynb is generated: edit the package (transitive/panels.py for a figure) or the texts below, not the
+main.ipynb is generated: edit the package (transitive/figures/panels.py for a figure) or the texts below, not the
 notebook. Its first cell holds, as text, the modules of `transitive/` that the notebook uses (and the C++
 kernel source); run, it writes them into ./transitive (unless ./transitive is a checkout of this repository,
 which it then uses as it is) and imports the package. The same cell carries our two networks and their
-training logs (BUNDLED_FILES, packed by transitive.notebook.pack) and writes those that are missing beside
+training logs (BUNDLED_FILES, packed by transitive.interface.notebook.pack) and writes those that are missing beside
 the notebook, so that "Run all" works with nothing uploaded. Each figure cell is the body of the figure's
-function in transitive/panels.py, run only when the selected experiment makes that figure.
+function in transitive/figures/panels.py, run only when the selected experiment makes that figure.
 
 `--check` compares the cells' text, and the carried files by content: the notebook is stale when a carried
 file does not unpack to the bytes of the file it copies (e.g. net_active.dat retrained).
@@ -18,6 +18,7 @@ file does not unpack to the bytes of the file it copies (e.g. net_active.dat ret
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import hashlib
 import inspect
@@ -29,8 +30,9 @@ from pathlib import Path
 
 import nbformat
 
-from transitive import keynumbers, panels
-from transitive.notebook import BUNDLED, NotebookConfig, pack, unpack
+from transitive.evaluation import keynumbers
+from transitive.figures import panels
+from transitive.interface.notebook import BUNDLED, NotebookConfig, pack, unpack
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "transitive"
@@ -44,45 +46,50 @@ assert tuple(BUNDLED_FILES) == BUNDLED
 # One carried file in the library cell: 'name': ('sha256', """packed text""").
 PACKED = re.compile(r"^'([\w.]+)': \('([0-9a-f]{64})', \"\"\"\n(.*?)\n\"\"\"\),$", re.M | re.S)
 # What the notebook's own cells import; the library cell holds these and everything they import.
-NOTEBOOK_IMPORTS = ("notebook", "runs", "panels", "stats", "analysis", "figures", "keynumbers", "representations",
-                    "training", "io")
+NOTEBOOK_IMPORTS = ("interface/notebook.py", "evaluation/runs.py", "figures/panels.py", "evaluation/stats.py",
+                    "evaluation/analysis.py", "figures/__init__.py", "evaluation/keynumbers.py",
+                    "evaluation/representations.py", "training/trainer.py", "model/io.py")
 
 
 def imported_files(path: Path) -> set[Path]:
-    """The package's files imported by one of its modules (relative imports, any depth); a subpackage
-    (such as figures/) counts as all of its files."""
-    text, here = path.read_text(), path.parent
+    """The package's files imported by one of its modules (relative imports, any depth, also inside
+    functions), with the __init__.py of every package on the way."""
     found = set()
-    for dots, name, names in re.findall(r"^\s*from (\.+)(\w*) import ([\w, ()]+)", text, re.M):
-        base = here
-        for _ in range(len(dots) - 1):
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom) or node.level == 0:
+            continue
+        base = path.parent
+        for _ in range(node.level - 1):
             base = base.parent
-        targets = [name] if name else [n.strip(" ()") for n in names.split(",")]
-        for target in targets:
-            module, folder = base / f"{target}.py", base / target
-            if module.exists():
-                found.add(module)
-            elif folder.is_dir():
-                found.update(folder.glob("*.py"))
-    return found
+        for part in (node.module or "").split("."):
+            if part:
+                found.add(base / "__init__.py")
+                base = base / part
+        if base.with_suffix(".py").is_file():  # from .module import names
+            found.add(base.with_suffix(".py"))
+            continue
+        found.add(base / "__init__.py")  # from .package import names: modules of it, or its own names
+        found.update(base / f"{alias.name}.py" for alias in node.names if (base / f"{alias.name}.py").is_file())
+    return {p for p in found if p.is_file()}
 
 
 def used_files() -> list[Path]:
     """The notebook's modules and, transitively, the package files they import, plus __init__.py."""
-    todo = [PACKAGE / "__init__.py"] + [PACKAGE / f"{name}.py" for name in NOTEBOOK_IMPORTS]
+    todo = [PACKAGE / "__init__.py"] + [PACKAGE / name for name in NOTEBOOK_IMPORTS]
     seen: set[Path] = set()
     while todo:
         path = todo.pop()
         if path in seen or not path.exists():
             continue
         seen.add(path)
-        todo += sorted(imported_files(path))
+        todo += sorted(imported_files(path)) + [folder / "__init__.py" for folder in path.parents
+                                                 if PACKAGE in folder.parents]
     return sorted(seen)
 
 
 def package_sources() -> dict[str, str]:
     files = {path.relative_to(PACKAGE).as_posix(): path.read_text() for path in used_files()}
-    for data in sorted(PACKAGE.glob("csrc/*")):
+    for data in sorted(PACKAGE.glob("engine/csrc/*")):
         files[data.relative_to(PACKAGE).as_posix()] = data.read_text()
     return files
 
@@ -123,7 +130,7 @@ def library_cell_source() -> str:
         "_SOURCES = {",
     ]
     lines += [f"    {name!r}: {text!r}," for name, text in sources.items()]
-    lines += ["}", "# name: (sha256 of the file, the file packed by transitive.notebook.pack: xz, then base85)",
+    lines += ["}", "# name: (sha256 of the file, the file packed by transitive.interface.notebook.pack: xz, then base85)",
               "_BUNDLED = {"]
     for name, path in BUNDLED_FILES.items():
         data = path.read_bytes()
@@ -154,7 +161,7 @@ def library_cell_source() -> str:
         "    del sys.modules[_module]",
         "importlib.invalidate_caches()",
         "import transitive",
-        "from transitive.notebook import write_bundled",
+        "from transitive.interface.notebook import write_bundled",
         "",
         "write_bundled(_BUNDLED)  # our networks and training logs, beside the notebook where missing",
         "print(f'transitive ready ({len(_SOURCES)} files)')",
@@ -233,15 +240,17 @@ SETUP = """\
 from pathlib import Path
 
 import torch
-from transitive import analysis, figures, panels, stats
-from transitive.choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
+from transitive.evaluation import analysis, stats
+from transitive import figures
+from transitive.figures import panels
+from transitive.evaluation.choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
                                 ZOOM_TRIAL)
-from transitive.keynumbers import printed, write_key_numbers
-from transitive.notebook import NotebookConfig, meta_train, save_and_show
-from transitive.panels import DE, by_order
-from transitive.representations import pearson
-from transitive.task import RESPONSE, STIMULUS
-from transitive.training import read_curve
+from transitive.evaluation.keynumbers import printed, write_key_numbers
+from transitive.interface.notebook import NotebookConfig, meta_train, save_and_show
+from transitive.figures.panels import DE, by_order
+from transitive.evaluation.representations import pearson
+from transitive.model.task import RESPONSE, STIMULUS
+from transitive.training.trainer import read_curve
 
 config = NotebookConfig.from_namespace(globals()).validate()  # one clear line for an impossible combination
 device = config.device()  # DEVICE: "auto" is the GPU when there is one
@@ -295,7 +304,7 @@ TAIL = [
      "`allrates_thisep_K.npy` (batch x 200 x steps, about 190 MB for 2000 standard episodes).",
      "SAVE_RECORDS = False  # True: write them into the figures folder\n"
      "if SAVE_RECORDS:\n"
-     "    from transitive.runs import save_records\n"
+     "    from transitive.evaluation.runs import save_records\n"
      "    print(save_records(runs.selected, FIGURES))"),
     ("## Key numbers\n\nWritten to `key_numbers.json` and `key_numbers.md` in the figures folder, with the name "
      "of the network analysed (the command `transitive figures NETFILE --batch BATCHSIZE --seed SEED` writes the "

@@ -1,4 +1,4 @@
-"""Compile every Triton kernel of transitive/gpu_kernel.py for NVIDIA GPUs, without a GPU, and report registers and
+"""Compile every Triton kernel of transitive/engine/gpu_kernel.py for NVIDIA GPUs, without a GPU, and report registers and
 spills.
 
     python tools/compile_gpu_kernels.py                 # sm_90 (H100, H200) at the default rows, sm_75 (T4) at 4
@@ -24,7 +24,7 @@ from triton.backends.compiler import GPUTarget  # noqa: E402
 from triton.compiler import ASTSource  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from transitive import gpu_kernel  # noqa: E402  (it imports every kernel of gpu_forward and gpu_backward)
+from transitive.engine import gpu_kernel  # noqa: E402  (it imports every kernel of gpu_forward and gpu_backward)
 
 # (kernel, compile-time switches, pointers that are not to float32): every variant the episode launches
 KERNELS = [

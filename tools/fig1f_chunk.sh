@@ -31,8 +31,8 @@ for path in sorted(glob.glob('runs/fig1f/seed_*/net.ckpt')):
 import glob
 from pathlib import Path
 import torch
-from transitive.member import Member
-from transitive.config import TrainConfig
+from transitive.training.member import Member
+from transitive.training.config import TrainConfig
 for path in sorted(glob.glob("runs/fig1f/seed_*/net.ckpt")):
     saved = torch.load(path, map_location="cpu", weights_only=True)
     config = TrainConfig.from_dict({**saved["config"], "device": "cpu"})

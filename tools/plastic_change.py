@@ -11,9 +11,9 @@ import argparse
 
 import torch
 
-from transitive.episode import run_episode
-from transitive.io import load_network
-from transitive.task import STEP_NAMES, STEPS_PER_TRIAL, draw_items, present, standard_schedule
+from transitive.engine.episode import run_episode
+from transitive.model.io import load_network
+from transitive.model.task import STEP_NAMES, STEPS_PER_TRIAL, draw_items, present, standard_schedule
 
 
 @torch.no_grad()

@@ -6,12 +6,12 @@ line is `transitive` (the same as `python -m transitive`; see `transitive --help
 """
 from importlib import metadata as _metadata
 
-from .episode import EpisodeRecord, run_episode, run_episode_plain
-from .io import ParameterFileError, load_network, save_network
-from .network import NetworkState, PlasticNetwork
-from .runs import Run, Runs, Settings
-from .task import Trials, draw_items, present, standard_schedule
-from .training import TrainConfig, Trainer, train
+from .engine.episode import EpisodeRecord, run_episode, run_episode_plain
+from .model.io import ParameterFileError, load_network, save_network
+from .model.network import NetworkState, PlasticNetwork
+from .evaluation.runs import Run, Runs, Settings
+from .model.task import Trials, draw_items, present, standard_schedule
+from .training.trainer import TrainConfig, Trainer, train
 
 try:
     __version__ = _metadata.version("transitive")  # pyproject.toml's version, once installed

@@ -1,4 +1,7 @@
-"""Plotting the paper's panels (matplotlib, no pyplot: safe with any backend, in threads and in Colab).
+"""Figures: plotting the paper's panels, the registry of panels (`panels`) and Fig. 1f from a sweep (`curves`).
+
+Layer 6 of 7 (model, engine, training, scale, evaluation, figures, interface); it may import the layers
+below it. The plots use matplotlib without pyplot (safe with any backend, in threads and in Colab).
 
 Each `plot_*` function takes numbers (see `stats` and `analysis`) and returns a `matplotlib.figure.Figure`;
 `save_figure` writes it as PNG and PDF. Callers pass 0-based trial and step indices; titles and axes use the

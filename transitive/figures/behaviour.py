@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..stats import MACAQUE_ERRORS, MACAQUE_PAIRS, MODEL_PAIRS, median_iqr, pair_distances, pair_labels
+from ..evaluation.stats import MACAQUE_ERRORS, MACAQUE_PAIRS, MODEL_PAIRS, median_iqr, pair_distances, pair_labels
 from .common import DISTANCE_COLOURS, format_p, item_axis, new_figure
 
 def _pair_positions(nbcues: int = 8) -> np.ndarray:
@@ -127,7 +127,7 @@ MODULATION_COLUMNS = ("modulation_feedback", "modulation_delay")
 
 
 def _smoothed(rows, column: str, width: int):
-    from ..training import smooth
+    from ..training.trainer import smooth
     kept = [r for r in rows if column in r]
     values = smooth([r[column] for r in kept], width)
     return [r["episode"] for r in kept][len(kept) - len(values):], values
@@ -138,7 +138,7 @@ def plot_learning_curves(curves: dict, verdicts: dict | None = None, width: int 
     below it, when the training log has them, mean |m(t)| at the feedback step (dashed) and at the delay step
     (solid): the active solution's m(t) grows at the delay step, the passive one's at the feedback step.
 
-    curves: name -> rows of a training log (transitive.training.read_curve); verdicts: name -> "active",
+    curves: name -> rows of a training log (transitive.training.trainer.read_curve); verdicts: name -> "active",
     "passive", ... (passive runs are drawn grey, unclear ones dashed, as in Fig. 1f)."""
     verdicts = verdicts or {}
     with_modulation = any(MODULATION_COLUMNS[0] in rows[-1] for rows in curves.values() if rows)

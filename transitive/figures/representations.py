@@ -7,8 +7,8 @@ import warnings
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..analysis import adjacent_ordered_pairs
-from ..stats import item_letters
+from ..evaluation.analysis import adjacent_ordered_pairs
+from ..evaluation.stats import item_letters
 from .common import PAIR_STYLES, STEP_ROLES, STEPS, item_axis, mean_sd, new_figure
 
 def plot_pca(pca: dict, response, ordered, correct, first_item, trial: int) -> Figure:

@@ -1,0 +1,234 @@
+"""Command line: `transitive COMMAND ...`, the same as `python -m transitive COMMAND ...` (see `--help`).
+
+Each command is a small function taking the parsed arguments; `COMMANDS` maps names to (function, setup of
+its arguments, one-line description). Errors the user can fix (a bad file, impossible options, an output
+place that cannot be written) end in one line and exit code 2, and output places are checked before any work.
+The training commands (train, sweep, bench, curves) are in `transitive.interface.cli_training`; the evaluation
+commands (eval, linking, classify, figures) are here. What the settings mean: docs/method.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+
+from .cli_training import (_setup_bench, _setup_curves, _setup_sweep, _setup_train, cmd_bench, cmd_curves,
+                           cmd_sweep, cmd_train)
+from ..model.io import OutputPathError, ParameterFileError, check_output_folder
+from .options import (PROG, HelpFormatter, Parser, UsageError, add_threads_device, positive_whole_number,
+                      print_json, set_threads, whole_number)
+
+
+def _setup_eval(p):
+    p.add_argument("file", help="parameter file (net.dat)")
+    p.add_argument("--batch", type=positive_whole_number, default=2000, metavar="N", help="episodes evaluated")
+    p.add_argument("--seed", type=whole_number, default=0, metavar="N", help="seed of the random draws")
+    p.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
+    add_threads_device(p)
+
+
+def _load(args):
+    from ..model.io import load_network
+    set_threads(args)
+    return load_network(args.file, args.device)
+
+
+def _format_table(title: str, values: dict) -> str:
+    return title + "\n" + "  ".join(f"{k}:{v:.2f}" for k, v in values.items())
+
+
+def _runs(args, net, **settings):
+    """The evaluation runs of a command (transitive.evaluation.runs): stage lines and progress bars on standard error
+    unless --quiet."""
+    from ..evaluation.runs import Runs, Settings
+    quiet = getattr(args, "quiet", False)
+    try:
+        chosen = Settings(seed=args.seed, progress=not quiet, **settings).validate()
+    except ValueError as error:
+        raise UsageError(f"{args.command}: {error}") from None
+    return Runs(net, chosen, log=None if quiet else (lambda text: print(text, file=sys.stderr)))
+
+
+def cmd_eval(args):
+    from ..evaluation import stats
+    runs = _runs(args, _load(args), batch=args.batch)
+    run = runs.standard
+    behaviour = stats.behaviour(run.test_pairs, run.test_correct).as_dict()
+    result = {"episodes": behaviour.pop("episodes"), "test_accuracy": behaviour.pop("accuracy"), **behaviour}
+    if args.json:
+        print_json(result)
+        return
+    print(f"standard evaluation of {args.file}: {args.batch} episodes, 8 items, test trials 21-30")
+    print(f"test accuracy {result['test_accuracy']:.3f}  (adjacent {result['adjacent_accuracy']:.3f}, "
+          f"non-adjacent {result['nonadjacent_accuracy']:.3f})")
+    print(_format_table("accuracy by symbolic distance", result["accuracy_by_distance"]))
+    print(_format_table("accuracy by pair", result["accuracy_by_pair"]))
+
+
+def _setup_linking(p):
+    _setup_eval(p)
+    p.set_defaults(batch=4000)
+    p.add_argument("--sham", action="store_true", help="sham linking: one B,C trial instead of four D,E trials")
+
+
+def cmd_linking(args):
+    from ..evaluation import stats
+    runs = _runs(args, _load(args), linking_batch=args.batch)
+    run = runs.sham if args.sham else runs.linking
+    result = stats.linking(run.pairs[:, -1], run.correct[:, -1]).as_dict()
+    if args.json:
+        print_json(result)
+        return
+    name = "sham linking" if args.sham else "list linking"
+    print(f"{name} with {args.file}: {args.batch} episodes, the last trial (trial {run.ntrials} of the three "
+          "episodes) scored")
+    print(f"accuracy {result['accuracy']:.3f}  (across lists {result['across_list_accuracy']:.3f}, "
+          f"within lists {result['within_list_accuracy']:.3f})")
+    print(_format_table("accuracy by pair", result["accuracy_by_pair"]))
+
+
+def _setup_classify(p):
+    _setup_eval(p)
+    p.set_defaults(batch=1000)
+    p.add_argument("--no-linking", action="store_true", help="skip list linking: judge from m(t) only (faster)")
+
+
+def cmd_classify(args):
+    from ..evaluation.classify import classify, format_report
+    runs = _runs(args, _load(args), batch=args.batch, linking_batch=args.batch)
+    result = classify(runs.net, behaviour=not args.no_linking, runs=runs)
+    if args.json:
+        print_json(result)
+        return
+    print(format_report(result, args.file))
+
+
+def _setup_figures(p):
+    from ..evaluation.runs import EXPERIMENTS
+    p.add_argument("file", nargs="?", default="net_active.dat", help="parameter file")
+    p.add_argument("--out", required=True, help="folder for the figures (PNG and PDF) and key_numbers.json/.md")
+    p.add_argument("--batch", type=positive_whole_number, default=2000, metavar="N",
+                   help="standard-evaluation episodes (list linking and sham: twice as many)")
+    p.add_argument("--seed", type=whole_number, default=0, metavar="N", help="seed of the random draws")
+    p.add_argument("--experiment", choices=EXPERIMENTS, default="standard",
+                   help="the notebook's experiment mode: standard makes every figure; the others make the figures "
+                        "the original makes from that experiment's run")
+    p.add_argument("--massed", type=positive_whole_number, default=10, metavar="K",
+                   help="massed trials of D,E after learning (Supplementary Note 9): the massed figure of the "
+                        "standard mode, or the run of every figure with --experiment massed")
+    p.add_argument("--add-barred-pair", default=None, metavar="XY",
+                   help="also corrchanges34_add23: Fig. 6 where this pair next to D,E (CD or EF) is also unseen "
+                        "before trial 19")
+    p.add_argument("--curve", action="append", default=[], metavar="CSV",
+                   help="learning-curve CSV for Fig. 1f (repeatable; default: FILE with .csv if it exists)")
+    p.add_argument("--only", default=None, metavar="GROUPS",
+                   help="comma-separated figure groups instead of all: " + ", ".join(_figure_groups()))
+    p.add_argument("--classify", action="store_true",
+                   help="also classify.txt / classify.json (active or passive) from the same runs")
+    p.add_argument("--records", action="store_true",
+                   help="also the original's records of the experiment's run: outcomes_K.npz and allrates_thisep_K.npy "
+                        "per episode K (~190 MB for 2000 standard episodes)")
+    p.add_argument("--recode-steps", type=positive_whole_number, default=1000, metavar="N",
+                   help="Adam steps of the recoded-representation fit (Supplementary Note 8)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
+    add_threads_device(p)
+
+
+def _figure_groups() -> list[str]:
+    from ..figures.panels import groups
+    return groups()
+
+
+def _pair_letters(text: str | None):
+    if text is None:
+        return None
+    letters = "ABCDEFGH"
+    if len(text) != 2 or any(c not in letters for c in text.upper()) or abs(letters.index(text[0].upper())
+                                                                             - letters.index(text[1].upper())) != 1:
+        raise UsageError(f"figures: --add-barred-pair: expected two adjacent items such as CD, got {text!r}")
+    pair = tuple(letters.index(c) for c in text.upper())
+    if sorted(pair) not in ([2, 3], [4, 5]):
+        raise UsageError(f"figures: --add-barred-pair: expected CD or EF (a pair next to the barred pair D,E), "
+                         f"got {text!r}")
+    return pair
+
+
+def cmd_figures(args):
+    from pathlib import Path
+    from ..evaluation.keynumbers import write_key_numbers
+    from ..figures.panels import make_figures, names_for
+    check_output_folder(args.out)
+    groups = None
+    if args.only:
+        groups = [g.strip() for g in args.only.split(",") if g.strip()]
+        unknown = [g for g in groups if g not in _figure_groups()]
+        if unknown or not groups:
+            raise UsageError(f"figures: --only: unknown figure group(s) {', '.join(unknown) or '(none)'}; "
+                             f"known: {', '.join(_figure_groups())}")
+    for curve in args.curve:
+        if not Path(curve).is_file():
+            raise UsageError(f"figures: learning-curve file not found: {curve}")
+    added = _pair_letters(args.add_barred_pair)
+    net = _load(args)
+    default_curve = Path(args.file).with_suffix(".csv")
+    curves = args.curve or ([default_curve] if default_curve.is_file() else [])
+    runs = _runs(args, net, batch=args.batch, experiment=args.experiment, massed_trials=args.massed,
+                 add_barred_pair=added, recode_steps=args.recode_steps)
+    runs.curves = {Path(c).stem: c for c in curves}
+    paths = make_figures(runs, args.out, names_for(runs.settings, groups))
+    paths += write_key_numbers(runs, args.out, network=Path(args.file).name)
+    if args.classify:
+        from ..evaluation.classify import classify, format_report
+        result = classify(net, runs=runs)
+        Path(args.out, "classify.json").write_text(json.dumps(result, indent=1) + "\n")
+        Path(args.out, "classify.txt").write_text(format_report(result, args.file) + "\n")
+        print(format_report(result, args.file))
+    if args.records:
+        from ..evaluation.runs import save_records
+        paths += save_records(runs.selected, args.out)
+    print(f"wrote {len(paths)} files to {args.out}")
+
+
+COMMANDS = {
+    "train": (cmd_train, _setup_train, "meta-train a network by advantage actor-critic (docs/method.md, "
+                                       "'Meta-training')"),
+    "eval": (cmd_eval, _setup_eval, "standard evaluation: 20 learning + 10 test trials, 8 items"),
+    "linking": (cmd_linking, _setup_linking, "list linking (Fig. 3a) or sham (Fig. 3b)"),
+    "bench": (cmd_bench, _setup_bench, "seconds per training episode: package vs plain step-by-step"),
+    "classify": (cmd_classify, _setup_classify, "active or passive? from list linking and from m(t)"),
+    "sweep": (cmd_sweep, _setup_sweep, "train one network per seed through submitit (SLURM or local)"),
+    "curves": (cmd_curves, _setup_curves, "Fig. 1f from a sweep folder: learning curves, passive runs grey"),
+    "figures": (cmd_figures, _setup_figures, "every evaluation figure of the paper (PNG + PDF) and key numbers"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog=PROG, formatter_class=HelpFormatter,
+                     description="Plastic networks for transitive inference and list linking (Miconi & Kay 2024); "
+                                 "the method: docs/method.md. Also run as `python -m transitive`.")
+    from .. import __version__
+    parser.add_argument("--version", action="version", version=f"transitive {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser, metavar="COMMAND")
+    for name, (function, setup, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text, formatter_class=HelpFormatter)
+        setup(p)
+        p.set_defaults(function=function)
+    return parser
+
+
+def main(argv=None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        if getattr(args, "device", "cpu").startswith("cuda") and not torch.cuda.is_available():
+            raise UsageError(f"{args.command}: --device {args.device} asked for, but CUDA is not available")
+        args.function(args)
+    except (UsageError, ParameterFileError, OutputPathError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

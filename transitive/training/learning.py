@@ -1,0 +1,141 @@
+"""One training episode of K members: the episodes, every member's A2C loss and the numbers of the training log.
+
+    stack the members' parameters, carried states and pre-drawn noise
+    run the episodes (`transitive.engine.members`: one call for all members)
+    each member's loss (`transitive.training.loss`); their sum is backpropagated once
+    the training log's numbers, as one tensor on the device (read on logged episodes only)
+
+On CUDA the episode and its backward are captured once as CUDA graphs and replayed every episode
+(`GraphedEpisodeLoss`): the random numbers are drawn before, from each member's generator, so nothing inside
+an episode waits for the host. If capturing fails, the same function runs uncaptured (with a warning);
+TRANSITIVE_CUDA_GRAPHS=0 turns capturing off.
+
+Options the engine does not implement (a penalty on action 1, r or H carried across trials) run each member
+through the plain step-by-step runner (`plain_episode_loss`), with the same loss and the same numbers.
+"""
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .config import TrainConfig
+from ..engine.members import run_members
+from ..engine.episode import run_episode_plain
+from .loss import OPTIONAL_TERMS, loss_terms
+from ..model.network import NetworkState
+from ..engine.stacked import PARAMETER_NAMES, MemberView, StackedParameters
+from ..model.task import DELAY, FEEDBACK, STEPS_PER_TRIAL, Trials
+
+GRAPHS_SWITCH = "TRANSITIVE_CUDA_GRAPHS"  # "0" turns CUDA graph capture off
+# Per-member numbers of an episode (in this order), for the training log.
+STATS = ("test_reward", "percent_correct", "test_accuracy", "loss", "policy_loss", "value_loss", "entropy_term",
+         "plastic_penalty", "modulation_feedback", "modulation_delay", *OPTIONAL_TERMS)
+
+
+def engine_supports(config: TrainConfig) -> bool:
+    """Whether the engine runs this configuration's episodes (no action penalty, r and H reset at every trial
+    start); otherwise every member runs through the plain runner."""
+    return not config.loss.action1_penalty and config.reset_rates_every_trial and config.reset_trace_every_trial
+
+
+def episode_stats(record, terms: dict, test_trials: int) -> torch.Tensor:
+    """The numbers of STATS for one member's episode, as one tensor (no host synchronisation)."""
+    test_reward = record.rewards[:, -STEPS_PER_TRIAL * test_trials:].sum(1).mean()
+    zero = torch.zeros((), device=record.rewards.device)
+    return torch.stack([v.detach().float().reshape(()) for v in (
+        test_reward, 50 + 5 * test_reward, record.correct[:, -test_trials:].float().mean(), terms["loss"],
+        terms["policy"], terms["value"], terms["entropy"], terms["plastic_penalty"],
+        record.modulation[:, FEEDBACK::STEPS_PER_TRIAL].abs().mean(),
+        record.modulation[:, DELAY::STEPS_PER_TRIAL].abs().mean(),
+        *(terms.get(name, zero) for name in OPTIONAL_TERMS))])
+
+
+def episode_loss(params: StackedParameters, pairs, stimuli, uniform, exponential, state: NetworkState | None,
+                 config: TrainConfig):
+    """The members' episodes and losses. Returns (summed loss, STATS per member (K, len(STATS)), final rates,
+    final trace, final plastic weights (stacked, detached))."""
+    records = run_members(params, pairs, stimuli, uniform, exponential, state)
+    total, stats = 0.0, []
+    for k, record in enumerate(records):
+        terms = loss_terms(record, MemberView(params, k), config.loss)
+        total = total + terms["loss"]
+        stats.append(episode_stats(record, terms, config.test_trials))
+    final = [torch.stack([getattr(r.final_state, name) for r in records]).detach()
+             for name in ("rates", "trace", "plastic_weights")]
+    return (total, torch.stack(stats), *final)
+
+
+def plain_episode_loss(member, trials: Trials):
+    """One member's episode through the plain runner (options the engine does not implement): (loss, STATS
+    (1, len(STATS)), final state)."""
+    config = member.config
+    record = run_episode_plain(member.net, trials, member.carried, generator=member.generator,
+                               action_penalty=config.loss.action1_penalty, reset_rates_every_trial=config.reset_rates_every_trial,
+                               reset_trace_every_trial=config.reset_trace_every_trial)
+    terms = loss_terms(record, member.net, config.loss)
+    return terms["loss"], episode_stats(record, terms, config.test_trials).unsqueeze(0), record.final_state
+
+
+def zero_state(members: int, batch: int, n: int, device) -> NetworkState:
+    zeros = torch.zeros(members, batch, n, n, device=device)
+    return NetworkState(torch.zeros(members, batch, n, device=device), zeros, zeros.clone())
+
+
+@contextlib.contextmanager
+def _quiet_stream_check():
+    """Capture warms up on a side stream, so the first backward's gradient accumulators sit on that stream:
+    PyTorch warns that this costs a synchronisation. It is one-off and harmless here; silence it during the
+    capture only."""
+    switch = getattr(torch.autograd.graph, "set_warn_on_accumulate_grad_stream_mismatch", None)
+    if switch is not None:
+        switch(False)
+    try:
+        yield
+    finally:
+        if switch is not None:
+            switch(True)
+
+
+class GraphedEpisodeLoss:
+    """`episode_loss` for a fixed member count, its forward and backward captured as CUDA graphs
+    (torch.cuda.make_graphed_callables: warm-up on a side stream, then capture; each call copies its
+    arguments into the graphs' static inputs and replays). The state is always given (zeros for a fresh
+    start): from a zero state the blank steps leave P exactly 0 and add exactly zero gradients, so one graph
+    serves fresh and carried episodes."""
+
+    def __init__(self, config: TrainConfig, sample_args: tuple):
+        count = len(PARAMETER_NAMES)  # the stacked parameters come first, then the episode's inputs
+
+        def loss_of(*tensors):
+            params = StackedParameters.of(tensors[:count])
+            pairs, stimuli, uniform, exponential, rates, trace, plastic = tensors[count:]
+            return episode_loss(params, pairs, stimuli, uniform, exponential, NetworkState(rates, trace, plastic),
+                                config)
+
+        samples = tuple(t.detach().clone().requires_grad_(t.requires_grad) for t in sample_args)
+        with _quiet_stream_check():
+            self.graphed = torch.cuda.make_graphed_callables(loss_of, samples, allow_unused_input=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()  # the warm-up's blocks: the graphs replay from their own memory pool
+
+    def __call__(self, *tensors):
+        with _quiet_stream_check():
+            return self.graphed(*tensors)
+
+
+def log_values(member, stats: dict, grad_norm: torch.Tensor) -> dict:
+    """The training log's row (every column but episode and episodes_per_second, and the optional loss terms
+    whose weight is nonzero) from an episode's STATS, the gradient norm and the member's parameters after the
+    step."""
+    net = member.net
+    with torch.no_grad():
+        after = torch.stack([grad_norm.detach().float().reshape(()), net.eta.squeeze().float(),
+                             net.modulation_gain.squeeze().float(), net.alpha.abs().mean().float()]).tolist()
+    values = {name: stats[name] for name in ("test_reward", "percent_correct", "test_accuracy", "loss",
+                                             "policy_loss", "value_loss", "entropy_term", "plastic_penalty")}
+    values["grad_norm"] = after[0]
+    values.update(modulation_feedback=stats["modulation_feedback"], modulation_delay=stats["modulation_delay"],
+                  eta=after[1], DAmult=after[2], alpha_abs_mean=after[3])
+    values.update({name: stats[name] for name, weight in OPTIONAL_TERMS.items() if getattr(member.config.loss, weight)})
+    return values

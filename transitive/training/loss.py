@@ -1,0 +1,114 @@
+"""The advantage actor-critic loss of one episode (see docs/method.md, meta-training).
+
+`loss_terms` returns every term as it enters the total (weights applied, divided by the episode length
+where the original divides), so the terms add up to the loss; `a2c_loss` returns the total only.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..engine.episode import EpisodeRecord
+from ..model.task import DELAY, FEEDBACK, STEPS_PER_TRIAL
+
+
+@dataclass
+class LossWeights:
+    discount: float = field(default=0.9, metadata={
+        "help": "discount factor of the returns (gr)"})
+    entropy: float = field(default=0.1, metadata={
+        "help": "weight of the sum-of-squares stand-in for the entropy bonus (bent)"})
+    value: float = field(default=0.1, metadata={
+        "help": "weight of the critic's squared advantage (blossv)"})
+    late_multiplier: float = field(default=3.0, metadata={
+        "help": "policy-loss multiplier of the late steps: those after the first step of the last late_trials "
+                "trials (step t > eplen - 4 * late_trials, strictly, as in the original: the first step of "
+                "those trials keeps 1) (testlmult)"})
+    late_trials: int = field(default=10, metadata={
+        "help": "the late multiplier starts after the first step of this many final trials (nbtesttrials in "
+                "the original's rule)"})
+    plastic_l2: float = field(default=1e-4, metadata={
+        "help": "penalty on the mean square of the final plastic weights, not divided by episode length (lpw)"})
+    modulation_l1: float = field(default=0.0, metadata={
+        "help": "L1 penalty on |m(t)| / DAmult, summed over steps and batch, divided by episode length (the "
+                "original's lda)"})
+    rate_l1: float = field(default=0.0, metadata={
+        "help": "L1 penalty on the mean |r(t)|, summed over steps, divided by episode length (lhl1)"})
+    action1_penalty: float = field(default=0.0, metadata={
+        "help": "subtracted from the reward of every step at which action 1 is taken, so it enters the returns "
+                "and the reward input (wp)"})
+    weight_decay: float = field(default=0.0, metadata={
+        "help": "L2 weight decay of the Adam optimizer (l2)"})
+    delay_modulation_l1: float = field(default=0.0, metadata={
+        "help": "L1 penalty on |m(t)| at the delay step (step 4) of each trial, mean over batch"})
+    delay_feedback_ratio: float = field(default=0.0, metadata={
+        "help": "penalty on mean |m| at the delay step (4) over mean |m| at the feedback step (3) (favours the "
+                "passive solution)"})
+    delay_drive: float = field(default=0.0, metadata={
+        "help": "penalty on mean |m| / DAmult at the delay step (4): the modulator's drive, whatever its gain"})
+
+    # The names of earlier versions (and of the original's code), for checkpoints and options.
+    OLD_NAMES = {"lda": "modulation_l1", "lhl1": "rate_l1", "wp": "action1_penalty", "l2": "weight_decay",
+                 "step3_modulation": "delay_modulation_l1", "step3_ratio": "delay_feedback_ratio",
+                 "step3_drive": "delay_drive"}
+
+
+# The optional terms of `loss_terms` (present when their weight is nonzero), with the weight of each.
+OPTIONAL_TERMS = {"modulation_penalty": "modulation_l1", "rate_penalty": "rate_l1",
+                  "delay_modulation": "delay_modulation_l1", "delay_ratio": "delay_feedback_ratio",
+                  "delay_drive": "delay_drive"}
+
+
+def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
+    """R_t = discount * R_{t+1} + reward_t, backwards over (batch, nsteps)."""
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        running = discount * running + rewards[:, t]
+        returns[:, t] = running
+    return returns
+
+
+def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> dict:
+    """The loss's terms (scalar tensors) and their sum under "loss". Always present: policy, entropy,
+    value, plastic_penalty; the optional penalties appear only when their weight is nonzero.
+    `net` (for its modulation gain DAmult: `net.modulation_gain`) is needed by the modulation_l1 and delay_drive
+    penalties only."""
+    batch, eplen = record.rewards.shape
+    advantage = discounted_returns(record.rewards, weights.discount) - record.values
+    log_probs = torch.log_softmax(record.logits, -1)
+    chosen = log_probs.gather(-1, record.actions.unsqueeze(-1)).squeeze(-1)  # (batch, eplen)
+    steps = torch.arange(eplen, device=chosen.device)
+    multiplier = torch.where(steps > eplen - STEPS_PER_TRIAL * weights.late_trials, weights.late_multiplier, 1.0)
+    modulation = record.modulation
+    terms = {
+        "policy": -(multiplier * (chosen * advantage.detach()).sum(0)).sum() / batch / eplen,
+        "entropy": weights.entropy * (log_probs.exp() ** 2).sum() / batch / eplen,
+        "value": weights.value * (advantage ** 2).sum() / batch / eplen,
+        "plastic_penalty": weights.plastic_l2 * (record.final_state.plastic_weights ** 2).mean(),
+    }
+    if weights.modulation_l1:
+        # Summed over the batch, not averaged (as in the original); 1e-8 guards a zero gain.
+        terms["modulation_penalty"] = weights.modulation_l1 * (modulation.abs() / (1e-8 + net.modulation_gain)).sum() / eplen
+    if weights.rate_l1:
+        terms["rate_penalty"] = weights.rate_l1 * record.rates.abs().mean()
+    delay = modulation[:, DELAY::STEPS_PER_TRIAL].abs()
+    if weights.delay_modulation_l1:
+        terms["delay_modulation"] = weights.delay_modulation_l1 * delay.sum() / batch / eplen
+    if weights.delay_feedback_ratio:
+        # Scale-free: shrinking m everywhere does not lower it, only a quieter delay step relative to the
+        # feedback step.
+        feedback = modulation[:, FEEDBACK::STEPS_PER_TRIAL].abs()
+        terms["delay_ratio"] = weights.delay_feedback_ratio * delay.mean() / (feedback.mean() + 1e-3)
+    if weights.delay_drive:
+        # Dividing by DAmult leaves the gain free: a shared gain cannot be shrunk to silence the delay step
+        # (and the feedback step with it), and a loud feedback step is not rewarded either.
+        terms["delay_drive"] = weights.delay_drive * delay.mean() / net.modulation_gain.abs().squeeze()
+    terms["loss"] = sum(terms.values())
+    return terms
+
+
+def a2c_loss(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> torch.Tensor:
+    """The total loss of one episode (the sum of `loss_terms`)."""
+    return loss_terms(record, net, weights)["loss"]

@@ -1,0 +1,78 @@
+"""The two training regimes as task code: which trials each meta-training episode shows, and when the network
+starts afresh (docs/method.md, section 5).
+
+- simple: every episode draws a list length in min_items..max_items, new items and a standard schedule,
+  and the network starts from a fresh state;
+- continual: the list length, the kept items and the network's state carry over between resets (every
+  `resets_every` episodes); each episode draws new items and keeps them; in each test trial, each batch
+  element shows its pair with the items of a random earlier episode since the reset, with probability
+  `old_items_probability`.
+
+Every draw comes from the run's generator, in a fixed order (list length at a reset, items, pairs, old
+items), so a run is the same whether it is trained alone, in a population or resumed from a checkpoint.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from ..model.task import Trials, draw_items, present, standard_schedule
+
+
+@dataclass
+class Curriculum:
+    """The regime's state between episodes: the list length and the items kept since the last reset."""
+
+    regime: str = "continual"
+    batch: int = 32
+    min_items: int = 4
+    max_items: int = 8
+    learning_trials: int = 20
+    test_trials: int = 10
+    resets_every: int = 3
+    old_items_probability: float = 0.25
+    nbcues: int | None = None  # the list length since the last reset
+    kept_items: list = field(default_factory=list)  # (batch, nbcues, cs) per episode since the last reset
+
+    @classmethod
+    def of(cls, config) -> "Curriculum":
+        """The curriculum of a TrainConfig."""
+        return cls(config.regime, config.batch, config.min_items, config.max_items, config.learning_trials,
+                   config.test_trials, config.resets_every, config.old_items_probability)
+
+    def resets_at(self, episode: int) -> bool:
+        """Whether episode `episode` starts afresh (new list length, nothing kept, fresh network state)."""
+        return self.regime == "simple" or episode % self.resets_every == 0
+
+    def trials(self, episode: int, generator: torch.Generator) -> Trials:
+        """Episode `episode`'s items and pairs (at a reset, first a new list length; the caller then starts the
+        network afresh)."""
+        device = generator.device
+        if self.resets_at(episode):
+            self.nbcues = int(torch.randint(self.min_items, self.max_items + 1, (1,), device=device,
+                                            generator=generator))
+            self.kept_items = []
+        items = draw_items(self.batch, self.nbcues, device=device, generator=generator)
+        pairs = standard_schedule(self.batch, self.nbcues, self.learning_trials, self.test_trials, device,
+                                  generator=generator)
+        trials = present(items, pairs)
+        if self.regime == "continual":
+            if self.kept_items:
+                trials = self._mix_old_items(trials, generator)
+            self.kept_items.append(items)
+        return trials
+
+    def _mix_old_items(self, trials: Trials, generator: torch.Generator) -> Trials:
+        """In each test trial, each batch element shows its pair with a random earlier episode's items with
+        probability old_items_probability."""
+        batch, ntests, device = self.batch, self.test_trials, generator.device
+        old = torch.stack(self.kept_items, 1)  # (batch, episodes, nbcues, cs)
+        which = torch.randint(0, old.shape[1], (batch, ntests), device=device, generator=generator)
+        use_old = torch.rand(batch, ntests, device=device, generator=generator) < self.old_items_probability
+        pairs = trials.pairs[:, -ntests:]
+        batch_index = torch.arange(batch, device=device)[:, None, None]
+        old_stimuli = old[batch_index, which.unsqueeze(-1), pairs]  # (batch, ntests, 2, cs)
+        stimuli = trials.stimuli.clone()
+        stimuli[:, -ntests:] = torch.where(use_old[..., None, None], old_stimuli, stimuli[:, -ntests:])
+        return Trials(trials.pairs, stimuli)
