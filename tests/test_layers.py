@@ -73,3 +73,26 @@ def test_the_check_sees_an_upward_import(tmp_path, monkeypatch):
     text = fake.read_text() + "\n\ndef late():\n    from ..training.trainer import Trainer\n"
     monkeypatch.setattr(Path, "read_text", lambda self, *a, **k: text if self == fake else Path.read_bytes(self).decode())
     assert upward_imports(fake) == ["model/network.py (model) imports training"]
+
+
+def literal_constants(path: Path) -> dict[str, str]:
+    """Module-level UPPER_CASE names bound to a literal (a number, a string, a tuple of them): name -> value."""
+    found = {}
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
+            name = node.targets[0].id
+            if name.isupper() and all(isinstance(n, (ast.Constant, ast.Tuple, ast.UnaryOp, ast.USub, ast.Load))
+                                      for n in ast.walk(node.value)):
+                found[name] = ast.unparse(node.value)
+    return found
+
+
+def test_each_constant_is_defined_once():
+    seen: dict[str, list[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for name in literal_constants(path):
+            seen.setdefault(name, []).append(str(path.relative_to(PACKAGE)))
+    twice = {name: places for name, places in seen.items() if len(places) > 1}
+    assert not twice, f"defined in more than one module (define once, import elsewhere): {twice}"
+    letters = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if '"ABCDEFGH' in p.read_text()]
+    assert letters == ["model/task.py"], f"item letters spelled out outside model/task.py (use LETTERS): {letters}"

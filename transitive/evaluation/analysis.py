@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from .choices import check_item, check_pair, check_trial
-from .stats import ITEMS, pair_name, shown_at
-from ..model.task import DELAY, FEEDBACK, RESPONSE, STEPS_PER_TRIAL, shows
+from .stats import pair_name, shown_at
+from ..model.schedules import DE
+from ..model.task import DELAY, FEEDBACK, ITEMS, RESPONSE, STEPS_PER_TRIAL, shows
 
-DE = (3, 4)  # the pair D, E
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -8,6 +8,8 @@ that names the choice and its allowed values.
 """
 from __future__ import annotations
 
+from ..model.task import ITEMS, LETTERS
+
 CUE_TRIAL = 19  # Fig. 4: the response step of trial 20 (PCA), P at its start (cuecorrs, similarity preservation)
 CHANGE_TRIAL = 18  # Figs. 6-8, Extended Data Fig. 3: trial 19, where D,E can be shown for the first time
 FIRST_TRIAL = 0  # adaptedFFcuereps_t1_DEonly: trial 1, before any learning
@@ -35,9 +37,9 @@ def check_trial(trial, ntrials: int, name: str = "trial") -> int:
     return int(trial)
 
 
-def check_pair(pair, nbcues: int = 8, name: str = "pair") -> tuple[int, int]:
+def check_pair(pair, nbcues: int = ITEMS, name: str = "pair") -> tuple[int, int]:
     """`pair` as a tuple of two different items among the run's `nbcues`; else ChoiceError."""
-    letters = "ABCDEFGHIJKLMNOP"[:nbcues]
+    letters = LETTERS[:nbcues]
     ok = (isinstance(pair, (tuple, list)) and len(pair) == 2
           and all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < nbcues for k in pair) and pair[0] != pair[1])
     if not ok:
@@ -46,9 +48,9 @@ def check_pair(pair, nbcues: int = 8, name: str = "pair") -> tuple[int, int]:
     return int(pair[0]), int(pair[1])
 
 
-def check_item(item, nbcues: int = 8, name: str = "item") -> int:
+def check_item(item, nbcues: int = ITEMS, name: str = "item") -> int:
     """`item` as an int, if it is one of the run's `nbcues` items; else ChoiceError."""
-    letters = "ABCDEFGHIJKLMNOP"[:nbcues]
+    letters = LETTERS[:nbcues]
     if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item < nbcues:
         raise ChoiceError(f"{name}: expected an item from 0 to {nbcues - 1} ({letters[0]}-{letters[-1]}), got {item!r}")
     return int(item)

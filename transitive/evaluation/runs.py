@@ -28,11 +28,10 @@ from .choices import SIGN_TRIAL, SNAPSHOT_TRIALS, ChoiceError, check_pair
 from ..model.network import PlasticNetwork
 from .records import ByTrial, Run, run_experiment, save_records  # noqa: F401 (the evaluation layer's API)
 from .representations import fit_recoded, fix_sign
+from .stats import pair_name
 from ..model.schedules import (linking_schedules, massed_schedule, only_two_last_adjacent_schedule,
                         withheld_pair_schedule)
-from ..model.task import draw_items, standard_schedule
-
-ITEMS = 8
+from ..model.task import ITEMS, draw_items, standard_schedule
 EXPERIMENTS = ("standard", "linking", "sham", "massed", "onlytwolastadj")
 # Offsets of each experiment's seed (seed * 1000 + offset): independent draws per experiment.
 SEED_OFFSETS = {"standard": 0, "withheld": 1, "linking": 2, "sham": 3, "massed": 4, "onlytwolastadj": 5,
@@ -180,8 +179,7 @@ class Runs:
 
     def _withheld(self, experiment: str, add_pair=None, main: bool = False) -> Run:
         pair = self.settings.barred_pair
-        name = "ABCDEFGH"[pair[0]] + "ABCDEFGH"[pair[1]] + ("" if add_pair is None else
-                                                             " and " + "ABCDEFGH"[add_pair[0]] + "ABCDEFGH"[add_pair[1]])
+        name = pair_name(*pair) + ("" if add_pair is None else " and " + pair_name(*add_pair))
         # Fig. 6 needs the item alignments of its trial: kept as it runs, also when not the selected experiment's
         return self._run(experiment, f"the evaluation with {name} withheld until trial 19 in half the batch",
                          lambda batch, g: [withheld_pair_schedule(batch, pair=pair, add_pair=add_pair, generator=g)],

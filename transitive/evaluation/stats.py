@@ -15,9 +15,8 @@ import numpy as np
 import torch
 
 from .choices import check_pair, check_trial
-from ..model.task import DELAY, FEEDBACK, LETTERS, STEPS_PER_TRIAL, shows
+from ..model.task import DELAY, FEEDBACK, ITEMS, LETTERS, STEPS_PER_TRIAL, shows
 
-ITEMS = 8
 
 
 def pair_order(nbcues: int = ITEMS) -> list[tuple[int, int]]:

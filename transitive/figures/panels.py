@@ -20,7 +20,8 @@ from typing import Callable
 
 from .. import figures
 from ..evaluation import analysis, stats
-from ..evaluation.analysis import DE, by_order
+from ..evaluation.analysis import by_order
+from ..model.schedules import DE
 from ..evaluation.choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
                       ZOOM_TRIAL)
 from ..evaluation.representations import pearson

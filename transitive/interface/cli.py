@@ -17,6 +17,7 @@ import torch
 from .cli_training import (_setup_bench, _setup_curves, _setup_sweep, _setup_train, cmd_bench, cmd_curves,
                            cmd_sweep, cmd_train)
 from ..model.io import OutputPathError, ParameterFileError, check_output_folder
+from ..model.task import ITEMS, LETTERS
 from .options import (PROG, HelpFormatter, Parser, UsageError, add_threads_device, positive_whole_number,
                       print_json, set_threads, whole_number)
 
@@ -145,7 +146,7 @@ def _figure_groups() -> list[str]:
 def _pair_letters(text: str | None):
     if text is None:
         return None
-    letters = "ABCDEFGH"
+    letters = LETTERS[:ITEMS]
     if len(text) != 2 or any(c not in letters for c in text.upper()) or abs(letters.index(text[0].upper())
                                                                              - letters.index(text[1].upper())) != 1:
         raise UsageError(f"figures: --add-barred-pair: expected two adjacent items such as CD, got {text!r}")

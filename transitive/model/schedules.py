@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import torch
 
-from .task import adjacent_pairs, any_pairs, fixed_pairs, random_order, shows, standard_schedule
+from .task import ITEMS, adjacent_pairs, any_pairs, fixed_pairs, random_order, shows, standard_schedule
 
 DE = (3, 4)  # the default barred / massed pair, D and E
 
 
-def massed_schedule(batch: int, extra: int, nbcues: int = 8, pair=DE, n_learning: int = 20,
+def massed_schedule(batch: int, extra: int, nbcues: int = ITEMS, pair=DE, n_learning: int = 20,
                     n_test: int = 10, generator=None):
     """Massed presentation (Supplementary Note 9, NBMASSEDTRIALS / MASSEDPAIR): after the learning trials,
     `extra` trials all showing `pair` in that order, then the test trials."""
@@ -25,7 +25,7 @@ def massed_schedule(batch: int, extra: int, nbcues: int = 8, pair=DE, n_learning
                       any_pairs(batch, n_test, nbcues, generator=generator)], 1)
 
 
-def withheld_pair_schedule(batch: int, nbcues: int = 8, pair=DE, reveal_trial: int = 18,
+def withheld_pair_schedule(batch: int, nbcues: int = ITEMS, pair=DE, reveal_trial: int = 18,
                            n_learning: int = 20, n_test: int = 10, add_pair=None, generator=None):
     """HALFNOBARREDPAIRUNTILT18 / BARREDPAIR: in the batch elements above batch // 2, the learning trials
     before `reveal_trial` (0-based; the paper's trial 19) never show `pair` (in either order) and trial

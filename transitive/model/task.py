@@ -17,7 +17,8 @@ import torch
 CUE_SIZE = 15
 INPUT_SIZE = 37
 STEPS_PER_TRIAL = 4
-LETTERS = "ABCDEFGHIJKLMNOP"
+LETTERS = "ABCDEFGHIJKLMNOP"  # item names; a list has at most this many items
+ITEMS = 8  # the list of the evaluation experiments: A to H
 
 # Input layout (docs/method.md, section 2).
 ITEM1 = slice(0, 15)
