@@ -493,3 +493,27 @@ def test_a_missing_user_file_stops_run_all_with_one_line(tmp_path):
     setup = setup_index(nb)
     assert errors[0] in nb.cells[setup].outputs
     assert all(cell.get("execution_count") is None for cell in nb.cells[setup + 1:] if cell.cell_type == "code")
+
+
+def test_every_switch_has_one_place_in_the_switch_table():
+    """Each switch either maps onto a field of Settings / TrainConfig in notebook.SWITCH_TABLE, feeds a value
+    derived there, or acts in the notebook itself (named in the table's comment)."""
+    from dataclasses import fields as dataclass_fields
+    from transitive.evaluation.runs import Settings
+    from transitive.training.config import TrainConfig
+    import inspect
+    rows = notebook.SWITCH_TABLE
+    sources = [row[0] for row in rows]
+    assert len(sources) == len(set(sources))
+    settings_fields = {f.name for f in dataclass_fields(Settings)}
+    train_fields = {f.name for f in dataclass_fields(TrainConfig)}
+    assert all(row[1] is None or row[1] in settings_fields for row in rows)
+    assert all(row[2] is None or row[2] in train_fields for row in rows)
+    comment = inspect.getsource(notebook).split("SWITCH_TABLE = (")[0].rsplit("# Where each switch goes", 1)[1]
+    for switch in (f.name for f in dataclass_fields(NotebookConfig)):
+        assert switch in sources or switch in comment, f"{switch}: in neither the table nor its comment"
+    derived = [s for s in sources if not s.isupper()]
+    assert all(isinstance(getattr(NotebookConfig, s), property) for s in derived)
+    changed = NotebookConfig(SHOWALLSELECTS=False, ADDBARREDPAIR=[4, 5], NBMASSEDTRIALS=0, SEED=7)
+    assert changed.settings().add_barred_pair == (4, 5) and changed.settings().massed_trials == 10
+    assert changed.settings().seed == changed.train_config().seed == 7

@@ -181,15 +181,13 @@ class NotebookConfig:
         return made
 
     def settings(self):
+        """The evaluation settings (transitive.evaluation.Settings) these switches select (see SWITCH_TABLE)."""
         from ..evaluation.runs import Settings
-        return Settings(batch=self.BATCHSIZE, seed=self.SEED, experiment=self.experiment, fixed_items=self.FIXEDCUES,
-                        reset_plastic_every_trial=self.RESETPWEVERYTRIAL,
-                        reset_rates_every_trial=self.RESETHIDDENEVERYTRIAL,
-                        reset_trace_every_trial=self.RESETETEVERYTRIAL,
-                        withhold_in_standard=self.HALFNOBARREDPAIRUNTILT18, barred_pair=tuple(self.BARREDPAIR),
-                        add_barred_pair=None if self.SHOWALLSELECTS else tuple(self.ADDBARREDPAIR),
-                        massed_trials=self.NBMASSEDTRIALS or DEFAULT_MASSED_TRIALS, massed_pair=tuple(self.MASSEDPAIR),
-                        first_half_first=self.SHOWFIRSTHALFFIRST)
+        return Settings(**self._fields("evaluation"))
+
+    def _fields(self, target: str) -> dict:
+        column = {"evaluation": 1, "training": 2}[target]
+        return {row[column]: (row[3] or _same)(getattr(self, row[0])) for row in SWITCH_TABLE if row[column]}
 
     def device(self) -> str:
         """DEVICE, with "auto" the GPU when there is one."""
@@ -239,17 +237,54 @@ class NotebookConfig:
 
     def train_config(self, device: str = "cpu"):
         """The meta-training settings: the package's defaults (transitive.training.TrainConfig, the paper's
-        values) with the switches of this notebook."""
-        from ..training.trainer import TrainConfig
-        return TrainConfig(episodes=self.TRAINEPISODES, regime="continual", seed=self.SEED, save_every=200,
-                           alpha_shape=self.alpha_shape, positive_alpha=self.POSALPHA,
-                           positive_alpha_init_only=self.POSALPHAINITONLY, frozen_input=self.FROZENINPUTWEIGHTS,
-                           old_items_probability=self.PROBAOLDDATA, resets_every=self.NBEPSBWRESETS,
-                           reset_rates_every_trial=self.RESETHIDDENEVERYTRIAL,
-                           reset_trace_every_trial=self.RESETETEVERYTRIAL, device=device)
+        values) with the switches of this notebook (see SWITCH_TABLE), in the continual regime."""
+        from ..training.config import TrainConfig
+        return TrainConfig(regime="continual", save_every=200, device=device, **self._fields("training"))
+
+    @property
+    def add_barred_pair(self):
+        """ADDBARREDPAIR when SHOWALLSELECTS is off (it is then withheld too), else None."""
+        return None if self.SHOWALLSELECTS else self.ADDBARREDPAIR
+
+    @property
+    def massed_trials(self) -> int:
+        return self.NBMASSEDTRIALS or DEFAULT_MASSED_TRIALS
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _same(value):
+    return value
+
+
+# Where each switch goes: (switch or a value derived from switches, the field of the evaluation's Settings,
+# the field of TrainConfig, a conversion). The switches not in this table act in the notebook itself: EVAL,
+# NETFILE, DRIVEFOLDER, FIGURES, DEVICE (what is run, on which files and device), MIXNETWORKS and
+# MIXNETWORKSFILE (the network loaded); LINKEDLISTSEVAL, LINKINGISSHAM, NBMASSEDTRIALS, ONLYTWOLASTADJ select
+# `experiment`, VECTALPHA and SCALARALPHA `alpha_shape`, SHOWALLSELECTS and ADDBARREDPAIR `add_barred_pair`.
+SWITCH_TABLE = (
+    ("BATCHSIZE", "batch", None, None),
+    ("SEED", "seed", "seed", None),
+    ("experiment", "experiment", None, None),
+    ("FIXEDCUES", "fixed_items", None, None),
+    ("RESETPWEVERYTRIAL", "reset_plastic_every_trial", None, None),
+    ("RESETHIDDENEVERYTRIAL", "reset_rates_every_trial", "reset_rates_every_trial", None),
+    ("RESETETEVERYTRIAL", "reset_trace_every_trial", "reset_trace_every_trial", None),
+    ("HALFNOBARREDPAIRUNTILT18", "withhold_in_standard", None, None),
+    ("BARREDPAIR", "barred_pair", None, tuple),
+    ("add_barred_pair", "add_barred_pair", None, lambda pair: None if pair is None else tuple(pair)),
+    ("massed_trials", "massed_trials", None, None),
+    ("MASSEDPAIR", "massed_pair", None, tuple),
+    ("SHOWFIRSTHALFFIRST", "first_half_first", None, None),
+    ("TRAINEPISODES", None, "episodes", None),
+    ("alpha_shape", None, "alpha_shape", None),
+    ("POSALPHA", None, "positive_alpha", None),
+    ("POSALPHAINITONLY", None, "positive_alpha_init_only", None),
+    ("FROZENINPUTWEIGHTS", None, "frozen_input", None),
+    ("PROBAOLDDATA", None, "old_items_probability", None),
+    ("NBEPSBWRESETS", None, "resets_every", None),
+)
 
 
 def _adjacent(added, barred) -> bool:
