@@ -112,11 +112,11 @@ class PlasticNetwork(nn.Module):
     def modulation(self, rates: torch.Tensor) -> torch.Tensor:
         """m(t) for rates of any leading shape (..., n) -> (...)."""
         d = torch.tanh(self.h2DA(rates))
-        return self.DAmult * (d[..., 0] - d[..., 1])
+        return self.modulation_gain * (d[..., 0] - d[..., 1])
 
     def effective_weights(self, plastic_weights: torch.Tensor) -> torch.Tensor:
         """W + alpha * P, one matrix per episode."""
-        return torch.addcmul(self.w, self.alpha, plastic_weights)
+        return torch.addcmul(self.recurrent_weights, self.plasticity, plastic_weights)
 
     def hebbian(self, post: torch.Tensor, pre: torch.Tensor) -> torch.Tensor:
         """tanh(r(t) r(t-1)^T): row = postsynaptic, column = presynaptic."""
@@ -129,7 +129,7 @@ class PlasticNetwork(nn.Module):
         modulation = self.modulation(rates)
         plastic = torch.clamp(state.plastic_weights + modulation[:, None, None] * state.trace,
                               -PLASTIC_CLIP, PLASTIC_CLIP)
-        eta = self.etaet
+        eta = self.eta
         trace = (1 - eta) * state.trace + eta * self.hebbian(rates, state.rates)
         return self.h2o(rates), self.h2v(rates).squeeze(-1), modulation, NetworkState(rates, trace, plastic)
 
