@@ -12,6 +12,31 @@ ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
 
 
+def assert_png_drawn(path, inches=None, dpi: int = 150) -> None:
+    """A saved figure's PNG decodes to an RGB(A) image that is not blank (some of it inked, more than one
+    colour), of about the figure's size in pixels: `inches`, the figure's (width, height), where known
+    (figures are saved with bbox_inches="tight", cropped to what is drawn), else of a figure's size."""
+    import numpy as np
+    from matplotlib.image import imread
+    image = imread(path)
+    assert image.ndim == 3 and image.shape[2] in (3, 4), (Path(path).name, image.shape)
+    height, width = image.shape[:2]
+    if inches is not None:
+        w, h = (dpi * v for v in inches)
+        assert 0.8 * w <= width <= 1.15 * w and 0.8 * h <= height <= 1.15 * h, (Path(path).name, image.shape, w, h)
+    else:
+        assert 100 <= min(height, width) and max(height, width) <= 3000, (Path(path).name, image.shape)
+    rgb = image[..., :3]
+    inked = (rgb < 0.5).any(-1).mean()  # dark pixels: lines, text, markers
+    assert 0.002 < inked < 0.5 and len(np.unique(rgb.reshape(-1, 3), axis=0)) > 2, (Path(path).name, inked)
+
+
+def assert_pdf_whole(path) -> None:
+    """A saved figure's PDF: a whole file (header to end-of-file marker) with a page."""
+    data = Path(path).read_bytes()
+    assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF") and b"/Type /Page" in data, Path(path).name
+
+
 def reference_file(name: str) -> Path:
     """A published parameter file from ../shared/reference; the test is skipped where it is absent."""
     path = REFERENCE / name

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import assert_pdf_whole, assert_png_drawn
 
 from transitive import figures as fg
 from transitive.figures import panels
@@ -25,12 +26,16 @@ def net_file(tmp_path):
     return path
 
 
-def assert_written(paths, names):
+def assert_written(paths, names, inches=None):
+    """PNG and PDF of each name, with content: the PNG decodes to a drawn image of about the figure's size
+    (`inches`: name -> the figure's (width, height), where known), the PDF is whole (conftest)."""
     assert sorted(p.name for p in paths) == sorted(f"{n}.{ext}" for n in names for ext in ("png", "pdf"))
     for path in paths:
-        data = path.read_bytes()
-        assert len(data) > 1000
-        assert data.startswith(b"\x89PNG" if path.suffix == ".png" else b"%PDF")
+        if path.suffix == ".png":
+            assert path.read_bytes().startswith(b"\x89PNG"), path.name
+            assert_png_drawn(path, (inches or {}).get(path.stem))
+        else:
+            assert_pdf_whole(path)
 
 
 def test_registry_covers_every_figure_of_the_original():
@@ -47,7 +52,8 @@ def test_learning_curve_figure(tmp_path):
     rows = "\n".join(f"{10 * k},{k % 5 - 2},{50 + 5 * (k % 5 - 2)},0.1" for k in range(40))
     curve.write_text("episode,test_reward,percent_correct,loss\n" + rows + "\n")
     runs = Runs(PlasticNetwork(), Settings(batch=20, progress=False), log=None, curves={"run": curve})
-    assert_written(panels.make_figures(runs, tmp_path / "out", ["learning_curve"]), ["learning_curve"])
+    assert_written(panels.make_figures(runs, tmp_path / "out", ["learning_curve"]), ["learning_curve"],
+                   inches={"learning_curve": (5.0, 3.2)})  # one panel: this log has no modulation columns
     runs.curves = {}
     assert panels.make_figures(runs, tmp_path / "none", ["learning_curve"]) == []
 
@@ -73,7 +79,7 @@ def test_figures_use_no_pyplot(tmp_path):
     for module in (behaviour, common, neuromodulation, representations):
         assert "pyplot" not in inspect.getsource(module)
     fig = fg.plot_error_by_distance({1: 0.1, 2: 0.2}, {1: 0.3, 2: 0.5})
-    assert_written(fg.save_figure(fig, tmp_path, "x"), ["x"])
+    assert_written(fg.save_figure(fig, tmp_path, "x"), ["x"], inches={"x": tuple(fig.get_size_inches())})
 
 
 def test_records_of_the_original_eval_mode(tmp_path):

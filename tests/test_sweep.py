@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import assert_png_drawn
 
 from transitive.figures.curves import learning_curves
 from transitive.scale.sweep import (Resources, SweepError, checkpoint_episode, make_executor,
@@ -134,7 +135,7 @@ def test_curves_on_a_synthetic_sweep(tmp_path):
 
     figure = tmp_path / "fig1f.png"
     rows = learning_curves(folder, figure, classifier=fake_classifier, echo=lambda *_: None)
-    assert figure.exists() and figure.stat().st_size > 1000
+    assert_png_drawn(figure)
     assert [r["verdict"] for r in rows] == ["active", "passive", "unclear"]
     assert rows[1]["colour"] == "0.6" and rows[0]["colour"] != "0.6"  # passive runs grey
     assert rows[0]["final_percent_correct"] == pytest.approx(sum(50 + 40 * k / 39 for k in range(30, 40)) / 10)
