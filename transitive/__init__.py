@@ -7,9 +7,9 @@ line is `transitive` (the same as `python -m transitive`; see `transitive --help
 from importlib import metadata as _metadata
 
 from .engine.episode import EpisodeRecord, run_episode, run_episode_plain
+from .evaluation.runs import Run, Runs, Settings
 from .model.io import ParameterFileError, load_network, save_network
 from .model.network import NetworkState, PlasticNetwork
-from .evaluation.runs import Run, Runs, Settings
 from .model.task import Trials, draw_items, present, standard_schedule
 from .training.trainer import TrainConfig, Trainer, train
 

@@ -30,8 +30,8 @@ import warnings
 
 import torch
 
-from . import cpu_kernel
 from ..model.network import PLASTIC_CLIP
+from . import cpu_kernel
 from .stacked import StackedParameters, effective_weights, hebbian, matvec, modulation, per_member, split_members
 
 BACKENDS = ("torch", "cpp", "triton")

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import torch
 
-from .members import BLANK_STEPS, EpisodeRecord, reward_of, run_members
 from ..model.network import NetworkState, PlasticNetwork
-from .stacked import draw_noise, stack_parameters
 from ..model.task import FEEDBACK, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs, feedback_inputs
+from .members import BLANK_STEPS, EpisodeRecord, reward_of, run_members
+from .stacked import draw_noise, stack_parameters
 
 __all__ = ["BLANK_STEPS", "EpisodeRecord", "run_episode", "run_episode_plain", "run_blank_steps", "sample_actions"]
 

@@ -60,9 +60,9 @@ import os
 import torch
 import triton
 
+from ..model.network import PLASTIC_CLIP
 from .gpu_backward import _backward_1, _backward_2, _backward_3, _backward_4
 from .gpu_forward import _forward_1, _forward_2, _forward_3, _forward_4
-from ..model.network import PLASTIC_CLIP
 
 ROWS_SWITCH = "TRANSITIVE_GPU_ROWS"  # rows of P per program (a power of 2); default by device, see rows_per_block
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import backends
 from ..model.network import PLASTIC_CLIP, NetworkState
+from ..model.task import ACTION, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs
+from . import backends
 from .stacked import (StackedParameters, effective_weights, hebbian, linear, matvec, modulation, per_member,
                       sample_from_exponential, split_members)
-from ..model.task import ACTION, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs
 
 BLANK_STEPS = 2
 

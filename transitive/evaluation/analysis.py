@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .choices import check_item, check_pair, check_trial
-from .stats import pair_name, shown_at
 from ..model.schedules import DE
 from ..model.task import DELAY, FEEDBACK, ITEMS, RESPONSE, STEPS_PER_TRIAL, shows
+from .choices import check_item, check_pair, check_trial
+from .stats import pair_name, shown_at
 
 
 

@@ -43,10 +43,10 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from . import stats
 from ..model.network import PlasticNetwork
-from .runs import Run, Runs, Settings
 from ..model.task import DELAY, FEEDBACK, STEP_NAMES, STEPS_PER_TRIAL
+from . import stats
+from .runs import Run, Runs, Settings
 
 VERDICTS = ("active", "passive", "unclear")
 NEAR_LINK_PAIRS = ("CD", "EF", "CF")  # pairs around the link D-E, within and across the two lists

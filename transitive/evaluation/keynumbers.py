@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..model.task import DELAY, FEEDBACK, STEP_NAMES, STIMULUS, RESPONSE
 from . import analysis, stats
 from .choices import CHANGE_TRIAL, CROSS_DECODING_TRIALS, CUE_TRIAL, SIGN_TRIAL, VIOLIN_TRIAL
-from ..model.task import DELAY, FEEDBACK, STEP_NAMES, STIMULUS, RESPONSE
 
 
 def _by_item(values) -> dict:

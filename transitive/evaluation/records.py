@@ -13,12 +13,12 @@ from typing import Callable
 
 import torch
 
+from ..model.network import PlasticNetwork
+from ..model.task import REWARD, STEPS_PER_TRIAL, present
+from ..engine.episode import run_episode
 from .analysis import similarity_preservation
 from .choices import SNAPSHOT_TRIALS, ChoiceError, check_pair, check_trial
-from ..engine.episode import run_episode
-from ..model.network import PlasticNetwork
 from .representations import output_alignment, psi_t1, psi_t2
-from ..model.task import REWARD, STEPS_PER_TRIAL, present
 
 
 class ByTrial(dict):

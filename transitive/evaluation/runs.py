@@ -24,14 +24,15 @@ from functools import cached_property
 
 import torch
 
-from .choices import SIGN_TRIAL, SNAPSHOT_TRIALS, ChoiceError, check_pair
 from ..model.network import PlasticNetwork
+from ..model.schedules import (linking_schedules, massed_schedule, only_two_last_adjacent_schedule,
+                               withheld_pair_schedule)
+from ..model.task import ITEMS, draw_items, standard_schedule
+from .choices import SIGN_TRIAL, SNAPSHOT_TRIALS, ChoiceError, check_pair
 from .records import ByTrial, Run, run_experiment, save_records  # noqa: F401 (the evaluation layer's API)
 from .representations import fit_recoded, fix_sign
 from .stats import pair_name
-from ..model.schedules import (linking_schedules, massed_schedule, only_two_last_adjacent_schedule,
-                        withheld_pair_schedule)
-from ..model.task import ITEMS, draw_items, standard_schedule
+
 EXPERIMENTS = ("standard", "linking", "sham", "massed", "onlytwolastadj")
 # Offsets of each experiment's seed (seed * 1000 + offset): independent draws per experiment.
 SEED_OFFSETS = {"standard": 0, "withheld": 1, "linking": 2, "sham": 3, "massed": 4, "onlytwolastadj": 5,

@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .choices import check_pair, check_trial
 from ..model.task import DELAY, FEEDBACK, ITEMS, LETTERS, STEPS_PER_TRIAL, shows
+from .choices import check_pair, check_trial
 
 
 

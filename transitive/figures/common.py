@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..evaluation.stats import item_letters
 from ..model.task import STEP_NAMES
+from ..evaluation.stats import item_letters
 
 STEP_ROLES = STEP_NAMES
 STEPS = tuple(f"Step {k + 1} ({role})" for k, role in enumerate(STEP_ROLES))

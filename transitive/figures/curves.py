@@ -5,8 +5,8 @@ import math
 from pathlib import Path
 
 from ..training.config import PARAMS_NAME
-from ..scale.sweep import SweepError, seed_folders
 from ..training.trainer import paths_for, read_curve
+from ..scale.sweep import SweepError, seed_folders
 
 SUMMARY_COLUMNS = ("seed", "last_logged_episode", "final_percent_correct", "verdict", "agreement",
                    "near_link_accuracy", "feedback_effect_size", "delay_effect_size")

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Callable
 
 from .. import figures
-from ..evaluation import analysis, stats
-from ..evaluation.analysis import by_order
 from ..model.schedules import DE
-from ..evaluation.choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
-                      ZOOM_TRIAL)
-from ..evaluation.representations import pearson
 from ..model.task import RESPONSE, STIMULUS
 from ..training.trainer import read_curve
+from ..evaluation import analysis, stats
+from ..evaluation.analysis import by_order
+from ..evaluation.choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
+                                  ZOOM_TRIAL)
+from ..evaluation.representations import pearson
 
 EVERY_FIGURE = ("standard", "massed")  # the modes in which the original runs every analysis cell
 LAST_TRIAL = EVERY_FIGURE + ("linking", "sham", "onlytwolastadj")  # the cells every mode reaches

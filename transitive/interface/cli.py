@@ -14,12 +14,12 @@ import sys
 
 import torch
 
-from .cli_training import (_setup_bench, _setup_curves, _setup_sweep, _setup_train, cmd_bench, cmd_curves,
-                           cmd_sweep, cmd_train)
 from ..model.io import OutputPathError, ParameterFileError, check_output_folder
 from ..model.task import ITEMS, LETTERS
-from .options import (PROG, HelpFormatter, Parser, UsageError, add_threads_device, positive_whole_number,
-                      print_json, set_threads, whole_number)
+from .cli_training import (_setup_bench, _setup_curves, _setup_sweep, _setup_train, cmd_bench, cmd_curves, cmd_sweep,
+                           cmd_train)
+from .options import (PROG, HelpFormatter, Parser, UsageError, add_threads_device, positive_whole_number, print_json,
+                      set_threads, whole_number)
 
 
 def _setup_eval(p):

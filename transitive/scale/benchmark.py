@@ -6,10 +6,10 @@ import time
 
 import torch
 
-from ..engine.episode import run_episode, run_episode_plain
-from ..training.loss import a2c_loss
 from ..model.network import PlasticNetwork
 from ..model.task import draw_items, present, standard_schedule
+from ..engine.episode import run_episode, run_episode_plain
+from ..training.loss import a2c_loss
 
 
 def seconds_per_episode(runner, episodes: int = 3, batch: int = 32, nbcues: int = 8, device="cpu",

@@ -34,9 +34,9 @@ import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from .sweepjobs import PopulationJob, TrainingJob, job_seed_result
-from ..training.config import RESUME_MAY_CHANGE, seed_params  # the seed-folder layout (re-exported for the sweep's users)
+from ..training.config import (RESUME_MAY_CHANGE, seed_params)  # the seed-folder layout (re-exported for the sweep's users)
 from ..training.trainer import TrainConfig, paths_for, read_curve
+from .sweepjobs import PopulationJob, TrainingJob, job_seed_result
 
 RECORD_NAME = "sweep.json"
 EXECUTORS = ("slurm", "local")

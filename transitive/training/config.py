@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from .loss import LossWeights
 from ..model.network import ALPHA_SHAPES
 from ..model.task import LETTERS
+from .loss import LossWeights
 
 MAX_ITEMS = len(LETTERS)  # the longest list the task can name
 

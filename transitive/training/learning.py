@@ -19,13 +19,13 @@ import contextlib
 
 import torch
 
-from .config import TrainConfig
-from ..engine.members import run_members
-from ..engine.episode import run_episode_plain
-from .loss import OPTIONAL_TERMS, loss_terms
 from ..model.network import NetworkState
-from ..engine.stacked import PARAMETER_NAMES, MemberView, StackedParameters
 from ..model.task import DELAY, FEEDBACK, STEPS_PER_TRIAL, Trials
+from ..engine.episode import run_episode_plain
+from ..engine.members import run_members
+from ..engine.stacked import PARAMETER_NAMES, MemberView, StackedParameters
+from .config import TrainConfig
+from .loss import OPTIONAL_TERMS, loss_terms
 
 GRAPHS_SWITCH = "TRANSITIVE_CUDA_GRAPHS"  # "0" turns CUDA graph capture off
 # Per-member numbers of an episode (in this order), for the training log.

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..engine.episode import EpisodeRecord
 from ..model.task import DELAY, FEEDBACK, STEPS_PER_TRIAL
+from ..engine.episode import EpisodeRecord
 
 
 @dataclass

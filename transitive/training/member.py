@@ -19,12 +19,12 @@ from dataclasses import asdict
 
 import torch
 
-from .config import CURVE_COLUMNS, RESUME_MAY_CHANGE, TrainConfig, paths_for
-from .loss import OPTIONAL_TERMS
 from ..model.io import ParameterFileError, atomic_save, atomic_write_text, read_torch_file, save_network
 from ..model.network import NetworkState, PlasticNetwork
-from .regimes import Curriculum
 from ..model.task import Trials
+from .config import CURVE_COLUMNS, RESUME_MAY_CHANGE, TrainConfig, paths_for
+from .loss import OPTIONAL_TERMS
+from .regimes import Curriculum
 
 
 def _build_network(config: TrainConfig) -> PlasticNetwork:

@@ -26,12 +26,12 @@ from dataclasses import replace
 
 import torch
 
+from ..model.network import NetworkState
+from ..engine.stacked import draw_noise, stack_parameters, stack_states
 from .config import CURVE_COLUMNS, REGIMES, TrainConfig, paths_for, seed_params
 from .learning import (GRAPHS_SWITCH, STATS, GraphedEpisodeLoss, engine_supports, episode_loss, log_values,
                        plain_episode_loss, zero_state)
 from .member import Member
-from ..model.network import NetworkState
-from ..engine.stacked import draw_noise, stack_parameters, stack_states
 
 __all__ = ["CURVE_COLUMNS", "REGIMES", "TrainConfig", "Trainer", "Member", "paths_for", "seed_params", "train",
            "train_population", "read_curve", "smooth"]
