@@ -86,6 +86,24 @@ def test_blank_steps_change_nothing_from_fresh_state_but_do_from_carried_state()
         assert (carried.rates - fresh.rates).abs().max() > 1e-3
 
 
+def test_blank_steps_in_place_give_the_same_numbers_as_the_differentiable_ones():
+    """Without gradients the blank steps run in place: the same P, bit for bit (clip exercised)."""
+    from transitive.engine.members import _blank_steps_differentiable, blank_steps
+    from transitive.engine.stacked import stack_parameters
+    net = strong_network(3)
+    generator = torch.Generator().manual_seed(0)
+    state = NetworkState(torch.rand(1, 6, 200, generator=generator) * 2 - 1,
+                         torch.randn(1, 6, 200, 200, generator=generator) * 0.5,
+                         torch.randn(1, 6, 200, 200, generator=generator) * 30)
+    params = stack_parameters([net])
+    with torch.no_grad():
+        reference = _blank_steps_differentiable(params, state)
+        in_place = blank_steps(params, state)
+    assert (reference.abs() == 50).any()
+    assert torch.equal(in_place, reference)
+    assert blank_steps(params, state).requires_grad  # with gradients: the differentiable steps
+
+
 def test_actions_are_sampled_from_the_policy():
     net = PlasticNetwork()
     with torch.no_grad():

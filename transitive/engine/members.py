@@ -62,14 +62,42 @@ def reward_of(action: torch.Tensor, correct_action: torch.Tensor) -> torch.Tenso
 
 
 def blank_steps(params: StackedParameters, state: NetworkState) -> torch.Tensor:
-    """The all-zero input steps that start an episode with a carried state; returns P after them."""
+    """The all-zero input steps that start an episode with a carried state; returns P after them (not the
+    trace after the last one: every trial starts from H = 0). Where no gradient is needed, the same
+    operations run in place (the same numbers, without allocating a (K, batch, n, n) tensor at each one)."""
+    tensors = (*params.as_tuple(), state.rates, state.trace, state.plastic_weights)
+    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+    return (_blank_steps_differentiable if needs_grad else _blank_steps_in_place)(params, state)
+
+
+def _blank_steps_differentiable(params: StackedParameters, state: NetworkState) -> torch.Tensor:
     rates, trace, plastic = state.rates, state.trace, state.plastic_weights
     eta = per_member(params.eta, 4)
-    for _ in range(BLANK_STEPS):
+    for step in range(BLANK_STEPS):
         new_rates = torch.tanh(params.in_bias.unsqueeze(1) + matvec(effective_weights(params, plastic), rates))
         plastic = torch.clamp(plastic + modulation(params, new_rates)[..., None, None] * trace,
                               -PLASTIC_CLIP, PLASTIC_CLIP)
-        trace = (1 - eta) * trace + eta * hebbian(new_rates, rates)
+        if step < BLANK_STEPS - 1:
+            trace = (1 - eta) * trace + eta * hebbian(new_rates, rates)
+        rates = new_rates
+    return plastic
+
+
+@torch.no_grad()
+def _blank_steps_in_place(params: StackedParameters, state: NetworkState) -> torch.Tensor:
+    """`_blank_steps_differentiable` with each operation writing into a buffer (the results are bitwise
+    the same: the same kernels, with the operands of + and * swapped at most)."""
+    rates, trace, plastic = state.rates, state.trace, state.plastic_weights
+    eta = per_member(params.eta, 4)
+    work = torch.empty_like(plastic)  # W + A * P, then the step's Hebbian term
+    for step in range(BLANK_STEPS):
+        weights = effective_weights(params, plastic, out=work)
+        new_rates = torch.tanh(params.in_bias.unsqueeze(1) + matvec(weights, rates))
+        change = torch.mul(modulation(params, new_rates)[..., None, None], trace)
+        plastic = change.add_(plastic).clamp_(-PLASTIC_CLIP, PLASTIC_CLIP)
+        if step < BLANK_STEPS - 1:
+            hebbian_term = torch.mul(new_rates.unsqueeze(-1), rates.unsqueeze(-2), out=work).tanh_().mul_(eta)
+            trace = torch.mul(1 - eta, trace).add_(hebbian_term)
         rates = new_rates
     return plastic
 

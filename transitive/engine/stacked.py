@@ -118,9 +118,10 @@ def modulation(params: StackedParameters, rates: torch.Tensor) -> torch.Tensor:
     return per_member(params.modulation_gain, d.dim() - 1) * (d[..., 0] - d[..., 1])
 
 
-def effective_weights(params: StackedParameters, plastic: torch.Tensor) -> torch.Tensor:
-    """W + alpha * P per member: (K, batch, n, n)."""
-    return torch.addcmul(params.w.unsqueeze(1), params.alpha.unsqueeze(1), plastic)
+def effective_weights(params: StackedParameters, plastic: torch.Tensor,
+                      out: torch.Tensor | None = None) -> torch.Tensor:
+    """W + alpha * P per member: (K, batch, n, n) (written into `out` if given)."""
+    return torch.addcmul(params.w.unsqueeze(1), params.alpha.unsqueeze(1), plastic, out=out)
 
 
 def matvec(matrices: torch.Tensor, vectors: torch.Tensor) -> torch.Tensor:

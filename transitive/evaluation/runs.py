@@ -28,7 +28,7 @@ from ..model.network import PlasticNetwork
 from ..model.schedules import (linking_schedules, massed_schedule, only_two_last_adjacent_schedule,
                                withheld_pair_schedule)
 from ..model.task import ITEMS, draw_items, standard_schedule
-from .choices import SIGN_TRIAL, SNAPSHOT_TRIALS, ChoiceError, check_pair
+from .choices import CHANGE_TRIAL, SIGN_TRIAL, SNAPSHOT_TRIALS, ChoiceError, check_pair
 from .records import ByTrial, Run, run_experiment, save_records  # noqa: F401 (the evaluation layer's API)
 from .representations import fit_recoded, fix_sign
 from .stats import pair_name
@@ -182,9 +182,10 @@ class Runs:
         pair = self.settings.barred_pair
         name = pair_name(*pair) + ("" if add_pair is None else " and " + pair_name(*add_pair))
         # Fig. 6 needs the item alignments of its trial: kept as it runs, also when not the selected experiment's
+        # (then only those: the other trials' are computed if ever asked for)
         return self._run(experiment, f"the evaluation with {name} withheld until trial 19 in half the batch",
                          lambda batch, g: [withheld_pair_schedule(batch, pair=pair, add_pair=add_pair, generator=g)],
-                         rates_from=0 if main else None, snapshot_trials=SNAPSHOT_TRIALS)
+                         rates_from=0 if main else None, snapshot_trials=SNAPSHOT_TRIALS if main else (CHANGE_TRIAL,))
 
     @cached_property
     def withheld(self) -> Run:
