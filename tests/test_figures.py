@@ -82,6 +82,23 @@ def test_figures_use_no_pyplot(tmp_path):
     assert_written(fg.save_figure(fig, tmp_path, "x"), ["x"], inches={"x": tuple(fig.get_size_inches())})
 
 
+def test_figures_written_by_worker_processes_are_the_same_files(tmp_path):
+    """save_figures with two workers: the PNGs byte for byte as in this process, the paths in the figures'
+    order, PNG then PDF."""
+    made = {"first": fg.plot_error_by_distance({1: 0.1, 2: 0.2}, {1: 0.3, 2: 0.5}),
+            "second": fg.plot_error_by_distance({1: 0.2, 2: 0.4}, {1: 0.1, 2: 0.3})}
+    told = []
+    here = fg.save_figures(made, tmp_path / "here", workers=1)
+    there = fg.save_figures(made, tmp_path / "there", workers=2, log=told.append)
+    assert [p.name for p in there] == ["first.png", "first.pdf", "second.png", "second.pdf"]
+    assert told == [f"wrote {tmp_path / 'there' / name}.png" for name in made]
+    for a, b in zip(here, there):
+        assert a.name == b.name
+        if a.suffix == ".png":
+            assert a.read_bytes() == b.read_bytes()
+    assert_written(there, list(made))
+
+
 def test_records_of_the_original_eval_mode(tmp_path):
     run = Runs(PlasticNetwork(), Settings(batch=20, progress=False), log=None).standard
     outcomes, rates = save_records(run, tmp_path)

@@ -1,7 +1,9 @@
 """What every figure module shares: step names, colours, saving as PNG and PDF, small axis helpers."""
 from __future__ import annotations
 
+import multiprocessing
 import warnings
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,32 @@ def save_figure(fig: Figure, out_dir, name: str, dpi: int = 150) -> list[Path]:
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
     fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
     fig.savefig(paths[1], bbox_inches="tight")
+    return paths
+
+
+def save_figures(figures: dict, out_dir, workers: int = 1, log=None) -> list[Path]:
+    """Write each figure (file name -> Figure) as `save_figure` does; returns the paths in the figures' order
+    (PNG, then PDF) and tells `log` of each PNG, in that order too.
+
+    Drawing a figure takes one core; with workers > 1, that many processes draw at once, one figure each
+    at a time. They get each figure pickled (a matplotlib Figure pickles whole) and write the same
+    files as this process would. They are forked where the platform can fork (cheap: nothing to import;
+    they run matplotlib only, never torch, so torch's threads do not matter to them), else spawned."""
+    log = log or (lambda text: None)
+    workers = min(workers, len(figures))
+    if workers <= 1:
+        return _in_order((save_figure(fig, out_dir, name) for name, fig in figures.items()), log)
+    start = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(start)) as pool:
+        pending = [pool.submit(save_figure, fig, out_dir, name) for name, fig in figures.items()]
+        return _in_order((written.result() for written in pending), log)
+
+
+def _in_order(written, log) -> list[Path]:
+    paths = []
+    for png, pdf in written:
+        log(f"wrote {png}")
+        paths += [png, pdf]
     return paths
 
 

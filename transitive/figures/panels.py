@@ -84,13 +84,19 @@ def groups() -> list[str]:
     return list(dict.fromkeys(p.group for p in FIGURES.values()))
 
 
-def make_figures(runs, out, names, show=None) -> list[Path]:
-    """Make, save (PNG and PDF, under the original file names) and optionally show each named figure."""
+def make_figures(runs, out, names, show=None, workers: int = 1) -> list[Path]:
+    """Make, save (PNG and PDF, under the original file names) and optionally show each named figure.
+
+    workers > 1 (without show): every figure is made first (the runs they need have the CPU to themselves),
+    then `workers` processes write them at once (`figures.save_figures`: the same files)."""
+    if workers > 1 and show is None:
+        made = {FIGURES[name].file_name(runs.settings): _make(runs, name) for name in names}
+        return figures.save_figures({file: fig for file, fig in made.items() if fig is not None}, out, workers,
+                                    log=runs.log)
     paths = []
     for name in names:
-        fig = FIGURES[name].make(runs)
+        fig = _make(runs, name)
         if fig is None:
-            runs.log(f"{name}: nothing to plot")
             continue
         saved = figures.save_figure(fig, out, FIGURES[name].file_name(runs.settings))
         runs.log(f"wrote {saved[0]}")
@@ -98,6 +104,13 @@ def make_figures(runs, out, names, show=None) -> list[Path]:
             show(saved[0])
         paths += saved
     return paths
+
+
+def _make(runs, name: str):
+    fig = FIGURES[name].make(runs)
+    if fig is None:
+        runs.log(f"{name}: nothing to plot")
+    return fig
 
 
 def not_fixed(settings) -> bool:

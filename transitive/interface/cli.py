@@ -179,7 +179,7 @@ def cmd_figures(args):
     runs = _runs(args, net, batch=args.batch, experiment=args.experiment, massed_trials=args.massed,
                  add_barred_pair=added, recode_steps=args.recode_steps)
     runs.curves = {Path(c).stem: c for c in curves}
-    paths = make_figures(runs, args.out, names_for(runs.settings, groups))
+    paths = make_figures(runs, args.out, names_for(runs.settings, groups), workers=torch.get_num_threads())
     paths += write_key_numbers(runs, args.out, network=Path(args.file).name)
     if args.classify:
         from ..evaluation.classify import classify, format_report
