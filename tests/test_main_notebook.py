@@ -444,10 +444,13 @@ def test_run_all_with_nothing_uploaded_makes_the_figures_of_our_active_network(r
 
 def test_the_notebook_writes_the_key_numbers_of_the_figures_command(run_all):
     folder, _ = run_all
-    # -P: the installed package, not the notebook's copy in ./transitive (which holds no command line)
-    command = [sys.executable, "-P", "-m", "transitive", "figures", "net_active.dat", "--batch", "20", "--seed", "0",
-               "--out", "cli", "--threads", "1", "--device", "cpu", "--quiet"]
-    subprocess.run(command, cwd=folder, check=True, capture_output=True)
+    # Run from a folder without the notebook's copy of the package (./transitive, which holds no command
+    # line), so that the installed package answers.
+    elsewhere = folder / "command"
+    elsewhere.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "transitive", "figures", str(folder / "net_active.dat"), "--batch", "20",
+               "--seed", "0", "--out", str(folder / "cli"), "--threads", "1", "--device", "cpu", "--quiet"]
+    subprocess.run(command, cwd=elsewhere, check=True, capture_output=True)
     from_notebook = json.loads((folder / "figures" / "key_numbers.json").read_text())
     assert from_notebook == json.loads((folder / "cli" / "key_numbers.json").read_text())
 
