@@ -17,6 +17,7 @@ set -euo pipefail
 export PYTHONUNBUFFERED=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 case "${1:-}" in
   unpack)
+    mkdir -p runs
     for archive in "${2:?the folder holding fig1f_seeds_*.tar.gz}"/fig1f_seeds_*.tar.gz; do
       tar -xzf "$archive" -C runs
     done
