@@ -244,7 +244,7 @@ class NotebookConfig:
     @property
     def add_barred_pair(self):
         """ADDBARREDPAIR when SHOWALLSELECTS is off (it is then withheld too), else None."""
-        return None if self.SHOWALLSELECTS else self.ADDBARREDPAIR
+        return None if self.SHOWALLSELECTS else tuple(self.ADDBARREDPAIR)
 
     @property
     def massed_trials(self) -> int:
@@ -273,7 +273,7 @@ SWITCH_TABLE = (
     ("RESETETEVERYTRIAL", "reset_trace_every_trial", "reset_trace_every_trial", None),
     ("HALFNOBARREDPAIRUNTILT18", "withhold_in_standard", None, None),
     ("BARREDPAIR", "barred_pair", None, tuple),
-    ("add_barred_pair", "add_barred_pair", None, lambda pair: None if pair is None else tuple(pair)),
+    ("add_barred_pair", "add_barred_pair", None, None),
     ("massed_trials", "massed_trials", None, None),
     ("MASSEDPAIR", "massed_pair", None, tuple),
     ("SHOWFIRSTHALFFIRST", "first_half_first", None, None),
