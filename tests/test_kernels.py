@@ -277,3 +277,25 @@ def test_source_is_a_package_file_and_keys_the_cache():
     assert key == cpu_kernel.cache_key(text, "g++", ["-O3"], None)
     assert key != cpu_kernel.cache_key(text + "\n// changed", "g++", ["-O3"], None)
     assert key != cpu_kernel.cache_key(text, "g++", ["-O2"], None)
+
+
+def test_short_tanh_is_the_full_one_bit_for_bit(kernel):
+    """Rates lie within [-1, 1], and so do their products: for those the kernel computes only the first form of
+    its rational tanh. On a dense sample of every float in [-1, 1] (a million bit patterns, both signs, with
+    0, subnormals and 1), times a few rates, the short form must give exactly the full form's bits, and both
+    stay within 2 ulp of torch.tanh."""
+    library = cpu_kernel.library()
+    patterns = torch.arange(0, 0x3F800001, 1021, dtype=torch.int64)
+    patterns = torch.cat([patterns, torch.tensor([0, 1, 2, 0x007FFFFF, 0x00800000, 0x3F7FFFFF, 0x3F800000])])
+    positive = patterns.to(torch.int32).view(torch.float32)
+    values = torch.cat([positive, -positive])
+    values = torch.cat([values, torch.zeros((-len(values)) % 8)]).contiguous()  # whole rows of 8
+    assert values.abs().max() == 1.0
+    for post in (1.0, -1.0, 0.73, -0.0625, 0.999999):
+        short, full = torch.empty_like(values), torch.empty_like(values)
+        library.tanh_outer_row_for_tests(len(values), post, values.data_ptr(), 1, short.data_ptr())
+        library.tanh_outer_row_for_tests(len(values), post, values.data_ptr(), 0, full.data_ptr())
+        assert torch.equal(short.view(torch.int32), full.view(torch.int32)), post
+        exact = torch.tanh((post * values.double()).float().double()).float()
+        ulp = torch.finfo(torch.float32).eps * exact.abs().clamp_min(torch.finfo(torch.float32).tiny)
+        assert ((full - exact).abs() <= 2 * ulp + 1e-45).all(), post

@@ -162,6 +162,8 @@ def _declare(library: ctypes.CDLL) -> None:
     library.plastic_trial_forward.argtypes = [i64, i64, i64, i64] + [ptr] * 6 + [f32] * 3 + [ptr] * 17
     library.plastic_trial_backward.restype = None
     library.plastic_trial_backward.argtypes = [i64, i64, i64, i64] + [ptr] * 4 + [f32] * 3 + [ptr] * 25
+    library.tanh_outer_row_for_tests.restype = None
+    library.tanh_outer_row_for_tests.argtypes = [i64, f32, ptr, i64, ptr]
 
 
 def library() -> ctypes.CDLL:
@@ -238,7 +240,7 @@ class PlasticTrial(torch.autograd.Function):
         end = torch.empty_like(plastic)
         middle = torch.empty_like(plastic) if keep_middle else plastic.new_empty(0)
         trace = torch.empty_like(plastic) if keep_trace else plastic.new_empty(0)
-        scratch = r0.new_empty(groups, n * n + 2 * n)
+        scratch = r0.new_empty(groups, n * n + 3 * n)
         eta_value, gain = float(eta), float(damult)
         lib.plastic_trial_forward(
             batch, n, groups, torch.get_num_threads(), w.data_ptr(), alpha.data_ptr(), wout.data_ptr(),
@@ -265,7 +267,7 @@ class PlasticTrial(torch.autograd.Function):
         g_x2c = r0.new_empty(batch, 2, n)
         g_w, g_alpha, g_wmod = r0.new_empty(n, n), r0.new_empty(n, n), r0.new_empty(2, n)
         g_bmod, g_damult, g_eta = r0.new_empty(2), r0.new_empty(ctx.damult_shape), r0.new_empty(ctx.eta_shape)
-        scratch = r0.new_empty(groups, 3 * n * n + 6 * n + 8)
+        scratch = r0.new_empty(groups, 3 * n * n + 7 * n + 8)
         library().plastic_trial_backward(
             batch, n, groups, torch.get_num_threads(), w.data_ptr(), alpha.data_ptr(), wmod.data_ptr(),
             bmod.data_ptr(), ctx.eta, ctx.damult, PLASTIC_CLIP, plastic.data_ptr(), r0.data_ptr(), r1.data_ptr(),

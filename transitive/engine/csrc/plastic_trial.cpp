@@ -24,12 +24,25 @@ inline float hsum(v8f v) {
     return s;
 }
 
+// v as it stands: the compiler may not fuse the multiplication that made v into an addition that uses it
+// (a fused multiply-add rounds once, so the bits would depend on the compiler's choice).
+inline v8f settled(v8f v) {
+#if defined(__AVX__)
+    asm("" : "+x"(v));
+#else
+    asm("" : "+m"(v));
+#endif
+    return v;
+}
+
 // tanh(x) ~ x p(x^2) / q(x^2) on |x| <= 9 (tanh(9) is 1 in float32), p(0) = q(0) = 1. Written as
 // x + x s d(s) / q(s) with s = x^2 and d = (p - q) / s where |x| <= 1, so that the rounding errors of the
 // polynomials only touch the small correction (about 1 ulp); as x p / q beyond, where that form would
-// cancel (a few ulps). Clipped to [-1, 1].
+// cancel (a few ulps). Clipped to [-1, 1]. With Unit, x must be within [-1, 1] (products of two rates):
+// only the first form is computed, with the same bits.
+template <bool Unit = false>
 inline v8f tanh_approx(v8f x) {
-    x = vmin(vmax(x, splat(-9.0f)), splat(9.0f));
+    if (!Unit) x = vmin(vmax(x, splat(-9.0f)), splat(9.0f));
     const v8f s = x * x;
     v8f q = splat(7.804604268502133e-07f);
     q = q * s + 0.0003291022922085823f;
@@ -40,14 +53,19 @@ inline v8f tanh_approx(v8f x) {
     d = d * s + -0.00030844121636025573f;
     d = d * s + -0.022391191778213845f;
     d = d * s + -0.3333332150363195f;
-    v8f p = splat(1.3419470410325901e-08f);
-    p = p * s + 2.0661075848326566e-05f;
-    p = p * s + 0.003498988144596529f;
-    p = p * s + 0.13383974783268085f;
-    p = p * s + 1.0f;
-    const auto small = s <= 1.0f;
-    const v8f ratio = (small ? s * d : p) / q;
-    const v8f t = small ? x + x * ratio : x * ratio;
+    v8f t;
+    if (Unit) {
+        t = x + settled(x * ((s * d) / q));
+    } else {
+        v8f p = splat(1.3419470410325901e-08f);
+        p = p * s + 2.0661075848326566e-05f;
+        p = p * s + 0.003498988144596529f;
+        p = p * s + 0.13383974783268085f;
+        p = p * s + 1.0f;
+        const auto small = s <= 1.0f;
+        const v8f xr = settled(x * ((small ? s * d : p) / q));
+        t = small ? x + xr : xr;
+    }
     return vmin(vmax(t, splat(-1.0f)), splat(1.0f));
 }
 
@@ -70,6 +88,22 @@ inline float row_sum(int64_t n, T term) {
 
 inline float dot(int64_t n, const float* a, const float* b) {
     return row_sum(n, [=](int64_t j) { return load(a + j) * load(b + j); });
+}
+
+// whether every |v_j| <= 1 (false for a NaN)
+inline bool within_unit(int64_t n, const float* v) {
+    for (int64_t j = 0; j < n; ++j)
+        if (!(std::fabs(v[j]) <= 1.0f)) return false;
+    return true;
+}
+
+// out_j = tanh_approx(post * pre_j), j < n; unit: |post| <= 1 and every |pre_j| <= 1.
+void tanh_outer_row(int64_t n, float post, const float* pre, bool unit, float* out) {
+    const v8f p = splat(post);
+    if (unit)
+        for (int64_t j = 0; j < n; j += 8) store(out + j, tanh_approx<true>(p * load(pre + j)));
+    else
+        for (int64_t j = 0; j < n; j += 8) store(out + j, tanh_approx(p * load(pre + j)));
 }
 
 // y_i = sum_j (W_ij + A_ij P_ij) v_j
@@ -133,7 +167,7 @@ void over_batch(int64_t batch, int64_t groups, int64_t threads, F f) {
 extern "C" {
 
 // Shapes: W, A (n, n); wout, wmod (2, n); bout, bmod (2); P, Pend, Pmid (B, n, n); r*, x1, x3 (B, n);
-// x2c (B, 2, n); m2, m3, uniform (B); forced, action (B) int64; scratch (groups, n * n + 2 * n).
+// x2c (B, 2, n); m2, m3, uniform (B); forced, action (B) int64; scratch (groups, n * n + 3 * n).
 // forced == nullptr: sample the action as uniform < p(action 1). Pmid (P after step 2) and Hend (the trace
 // after step 3: (1 - eta) H2 + eta tanh(r3 r2^T)) are written unless nullptr.
 void plastic_trial_forward(int64_t B, int64_t n, int64_t groups, int64_t threads,
@@ -146,8 +180,8 @@ void plastic_trial_forward(int64_t B, int64_t n, int64_t groups, int64_t threads
     const int64_t nn = n * n;
     const Modulation mod{n, wmod, bmod, damult};
     over_batch(B, groups, threads, [=](int64_t group, int64_t b) {
-        float* T1 = scratch + group * (nn + 2 * n);  // tanh(r1 r0^T), from step 2 to step 3
-        float* y = T1 + nn;
+        float* T1 = scratch + group * (nn + 3 * n);  // tanh(r1 r0^T), from step 2 to step 3
+        float *y = T1 + nn, *t2 = y + n, *t3 = t2 + n;  // one row of tanh(r2 r1^T), tanh(r3 r2^T)
         const float* Pb = P + b * nn; float* Qb = Pend + b * nn;
         const float* s0 = r0 + b * n; float *s1 = r1 + b * n, *s2 = r2 + b * n, *s3 = r3 + b * n;
         // step 1
@@ -169,14 +203,15 @@ void plastic_trial_forward(int64_t B, int64_t n, int64_t groups, int64_t threads
         m2[b] = mb2;
         // P1 = clip(P + m2 eta T1), and step 3 with W + A P1
         const v8f veta = splat(eta), vm2 = splat(mb2), lo = splat(-clip_at), hi = splat(clip_at);
+        // rates are within [-1, 1], and so their products: the short form of tanh_approx, same bits
+        const bool unit01 = within_unit(n, s0) && within_unit(n, s1), unit12 = within_unit(n, s1) && within_unit(n, s2);
         for (int64_t i = 0; i < n; ++i) {
             const float *Wi = W + i * n, *Ai = A + i * n, *Pi = Pb + i * n;
             float *Qi = Qb + i * n, *Ti = T1 + i * n;
-            const v8f post = splat(s1[i]);
             v8f acc{};
+            tanh_outer_row(n, s1[i], s0, unit01, Ti);
             for (int64_t j = 0; j < n; j += 8) {
-                const v8f t1 = tanh_approx(post * load(s0 + j));
-                store(Ti + j, t1);
+                const v8f t1 = load(Ti + j);
                 const v8f p1 = clip(load(Pi + j) + vm2 * (veta * t1), lo, hi);
                 store(Qi + j, p1);
                 acc += (load(Wi + j) + load(Ai + j) * p1) * load(s2 + j);
@@ -188,14 +223,16 @@ void plastic_trial_forward(int64_t B, int64_t n, int64_t groups, int64_t threads
         m3[b] = mb3;
         // P2 = clip(P1 + m3 H2),  H2 = (1 - eta) eta T1 + eta T2
         const v8f vm3 = splat(mb3), decay = splat(1.0f - eta);
+        const bool unit23 = Hend && unit12 && within_unit(n, s3);
         for (int64_t i = 0; i < n; ++i) {
             float* Qi = Qb + i * n; const float* Ti = T1 + i * n;
-            const v8f post = splat(s2[i]), post3 = splat(s3[i]);
             float* Hi = Hend ? Hend + b * nn + i * n : nullptr;
+            tanh_outer_row(n, s2[i], s1, unit12, t2);
+            if (Hi) tanh_outer_row(n, s3[i], s2, unit23, t3);
             for (int64_t j = 0; j < n; j += 8) {
-                const v8f h2 = decay * (veta * load(Ti + j)) + veta * tanh_approx(post * load(s1 + j));
+                const v8f h2 = decay * (veta * load(Ti + j)) + veta * load(t2 + j);
                 store(Qi + j, clip(load(Qi + j) + vm3 * h2, lo, hi));
-                if (Hi) store(Hi + j, decay * h2 + veta * tanh_approx(post3 * load(s2 + j)));
+                if (Hi) store(Hi + j, decay * h2 + veta * load(t3 + j));
             }
         }
     });
@@ -204,7 +241,7 @@ void plastic_trial_forward(int64_t B, int64_t n, int64_t groups, int64_t threads
 // Inputs as in the forward, plus m2, m3 (B) from it; gr1, gr2, gr3 (B, n), gPend (B, n, n): incoming
 // gradients; gHend (B, n, n): the one on the trace after step 3, or nullptr.
 // Outputs: gP (B, n, n), gr0, gx1, gx3 (B, n), gx2c (B, 2, n) (zero for the response not taken), gW, gA
-// (n, n), gwmod (2, n), gbmod (2), gdamult (1), geta (1). scratch (groups, 3 * n * n + 6 * n + 8).
+// (n, n), gwmod (2, n), gbmod (2), gdamult (1), geta (1). scratch (groups, 3 * n * n + 7 * n + 8).
 void plastic_trial_backward(int64_t B, int64_t n, int64_t groups, int64_t threads,
                             const float* W, const float* A, const float* wmod, const float* bmod,
                             float eta, float damult, float clip_at,
@@ -216,14 +253,15 @@ void plastic_trial_backward(int64_t B, int64_t n, int64_t groups, int64_t thread
                             float* gW, float* gA, float* gwmod, float* gbmod, float* gdamult, float* geta,
                             float* scratch) {
     const int64_t nn = n * n;
-    // per group: g_A, g_W, g_wmod, 4 sums (g_bmod 0, 1, g_DAmult, g_eta), then per element: T1, g_r1..3
-    const int64_t sums = 2 * nn + 2 * n, stride = 3 * nn + 6 * n + 8;
+    // per group: g_A, g_W, g_wmod, 4 sums (g_bmod 0, 1, g_DAmult, g_eta), then per element: T1, g_r1..3,
+    // and one row each of T2 = tanh(r2 r1^T) and T3 = tanh(r3 r2^T)
+    const int64_t sums = 2 * nn + 2 * n, stride = 3 * nn + 7 * n + 8;
     for (int64_t g = 0; g < groups; ++g) std::memset(scratch + g * stride, 0, (sums + 4) * sizeof(float));
     over_batch(B, groups, threads, [=](int64_t group, int64_t b) {
         const v8f veta = splat(eta), decay = splat(1.0f - eta), one = splat(1.0f);
         const v8f lo = splat(-clip_at), hi = splat(clip_at);
         float *gAc = scratch + group * stride, *gWc = gAc + nn, *gwmodc = gWc + nn, *sum = gwmodc + 2 * n;
-        float *T1 = sum + 8, *g1 = T1 + nn, *g2 = g1 + n, *g3 = g2 + n;
+        float *T1 = sum + 8, *g1 = T1 + nn, *g2 = g1 + n, *g3 = g2 + n, *T2 = g3 + n, *T3 = T2 + n;
         const float* Pb = P + b * nn; const float* gQ2in = gPend + b * nn; float* gPb = gP + b * nn;
         const float *s0 = r0 + b * n, *s1 = r1 + b * n, *s2 = r2 + b * n, *s3 = r3 + b * n;
         const float mb2 = m2[b], mb3 = m3[b];
@@ -253,18 +291,22 @@ void plastic_trial_backward(int64_t B, int64_t n, int64_t groups, int64_t thread
         // B1: g_Q2 (kept in gP for B2), g_m3, the T2 branch into r1, r2, eta, and the final trace H3 =
         // (1 - eta) H2 + eta T3, T3 = tanh(r3 r2^T), when it has a gradient
         const float* gH3 = gHend ? gHend + b * nn : nullptr;
+        const bool unit01 = within_unit(n, s0) && within_unit(n, s1), unit12 = within_unit(n, s1) && within_unit(n, s2);
+        const bool unit23 = gH3 && unit12 && within_unit(n, s3);
         for (int64_t i = 0; i < n; ++i) {
             const float *Pi = Pb + i * n, *Gi = gQ2in + i * n, *gH3i = gH3 ? gH3 + i * n : nullptr;
             float *Ti = T1 + i * n, *gPi = gPb + i * n;
-            const v8f post1 = splat(s1[i]), post2 = splat(s2[i]), post3 = splat(s3[i]);
+            const v8f post2 = splat(s2[i]), post3 = splat(s3[i]);
+            tanh_outer_row(n, s1[i], s0, unit01, Ti);
+            tanh_outer_row(n, s2[i], s1, unit12, T2);
+            if (gH3i) tanh_outer_row(n, s3[i], s2, unit23, T3);
             v8f acc_m3{}, acc_eta{}, acc_r2{}, acc_r3{};
             for (int64_t j = 0; j < n; j += 8) {
-                const v8f pre0 = load(s0 + j), pre1 = load(s1 + j);
-                const v8f t1 = tanh_approx(post1 * pre0);
-                store(Ti + j, t1);
+                const v8f pre1 = load(s1 + j);
+                const v8f t1 = load(Ti + j);
                 const v8f h1 = veta * t1;
                 const v8f p1 = clip(load(Pi + j) + vm2 * h1, lo, hi);
-                const v8f t2 = tanh_approx(post2 * pre1);
+                const v8f t2 = load(T2 + j);
                 const v8f h2 = decay * h1 + veta * t2;
                 const v8f gq2 = pass_inside(load(Gi + j), p1 + vm3 * h2, lo, hi);
                 store(gPi + j, gq2);
@@ -272,7 +314,7 @@ void plastic_trial_backward(int64_t B, int64_t n, int64_t groups, int64_t thread
                 v8f gh2 = vm3 * gq2;
                 if (gH3i) {
                     const v8f gh3 = load(gH3i + j), pre2 = load(s2 + j);
-                    const v8f t3 = tanh_approx(post3 * pre2);
+                    const v8f t3 = load(T3 + j);
                     acc_eta += gh3 * (t3 - h2);
                     const v8f G3 = veta * gh3 * (one - t3 * t3);
                     acc_r3 += G3 * pre2;
@@ -366,6 +408,12 @@ void plastic_trial_backward(int64_t B, int64_t n, int64_t groups, int64_t thread
         for (int u = 0; u < 4; ++u) total[u] += part[sums + u];
     }
     gbmod[0] = total[0]; gbmod[1] = total[1]; gdamult[0] = total[2]; geta[0] = total[3];
+}
+
+// out_j = tanh_approx(post * pre_j) through the short form (unit != 0: the caller vouches that |post| and every
+// |pre_j| are <= 1) or the full one; n a multiple of 8. For tests: both forms give the same bits.
+void tanh_outer_row_for_tests(int64_t n, float post, const float* pre, int64_t unit, float* out) {
+    tanh_outer_row(n, post, pre, unit != 0, out);
 }
 
 }  // extern "C"
