@@ -191,7 +191,7 @@ class Trainer:
         firsts = {id(m): m.episode for m in self.members}
         bar = None
         if self.progress:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # a text bar: main.ipynb saves it as text (a widget bar breaks when reopened)
             single = len(self.members) == 1
             bar = tqdm(total=config.episodes * len(self.members), initial=sum(m.episode for m in self.members),
                        desc="meta-training" if single else f"population of {len(self.members)}", unit="ep",
