@@ -28,6 +28,32 @@ def test_discounted_returns():
     assert discounted_returns(rewards, 0.9).tolist()[0] == pytest.approx([0.9 - 0.729, 1 - 0.81, -0.9, -1.0])
 
 
+def returns_by_loop(rewards: torch.Tensor, discount: float) -> torch.Tensor:
+    """R_t = discount * R_{t+1} + reward_t, step by step backwards (the definition), in float64."""
+    returns, running = torch.zeros_like(rewards, dtype=torch.float64), torch.zeros_like(rewards[..., 0], dtype=torch.float64)
+    for t in reversed(range(rewards.shape[-1])):
+        running = discount * running + rewards[..., t].double()
+        returns[..., t] = running
+    return returns
+
+
+def test_discounted_returns_over_members_equal_the_loop():
+    """Members x batch x 120 steps of random rewards (as in training: -1, 0, 1 and penalties), one product for
+    all: the loop's returns to float32 rounding, for each discount."""
+    g = torch.Generator().manual_seed(3)
+    rewards = torch.randint(-1, 2, (3, 5, 120), generator=g).float() - 0.25 * torch.rand(3, 5, 120, generator=g)
+    for discount in (0.0, 0.5, 0.9, 0.99, 1.0):
+        returns = discounted_returns(rewards, discount)
+        assert returns.dtype == torch.float32 and returns.shape == rewards.shape
+        exact = returns_by_loop(rewards, discount)
+        assert (returns.double() - exact).abs().max() <= 2e-6 * max(1.0, exact.abs().max().item()), discount
+    # by hand: one reward of 1 at step 3 of 5 (discount 0.5) gives 0.125, 0.25, 0.5, 1, 0
+    hand = torch.zeros(2, 1, 5)
+    hand[1, 0, 3] = 1.0
+    assert discounted_returns(hand, 0.5)[1, 0].tolist() == [0.125, 0.25, 0.5, 1.0, 0.0]
+    assert discounted_returns(hand, 0.5)[0].abs().sum() == 0
+
+
 def test_loss_by_hand():
     # batch 2, 4 steps; steps with t > eplen - 4 * late_trials = 0 get the multiplier 3 (strict >).
     rewards = [[0.0, 1.0, 0.0, 0.0], [0.0, -1.0, 0.0, 0.0]]

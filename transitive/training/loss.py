@@ -5,6 +5,7 @@ where the original divides), so the terms add up to the loss; `a2c_loss` returns
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import torch
@@ -61,13 +62,20 @@ OPTIONAL_TERMS = {"modulation_penalty": "modulation_l1", "rate_penalty": "rate_l
 
 
 def discounted_returns(rewards: torch.Tensor, discount: float) -> torch.Tensor:
-    """R_t = discount * R_{t+1} + reward_t, backwards over (batch, nsteps)."""
-    returns = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[:, 0])
-    for t in reversed(range(rewards.shape[1])):
-        running = discount * running + rewards[:, t]
-        returns[:, t] = running
-    return returns
+    """R_t = reward_t + discount * R_{t+1} over the last axis (steps), for any leading axes (batch, or
+    members and batch): one product with the matrix of discount powers, R = rewards @ D with
+    D[s, t] = discount ** (s - t) for s >= t, else 0."""
+    return rewards @ _discount_matrix(rewards.shape[-1], float(discount), rewards.dtype, rewards.device)
+
+
+@functools.lru_cache(maxsize=16)
+def _discount_matrix(nsteps: int, discount: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(nsteps, nsteps): discount ** (s - t) at row s, column t when s >= t, else 0 (powers in float64, then
+    rounded once to `dtype`). Made once per length, discount and device."""
+    steps = torch.arange(nsteps, dtype=torch.float64)
+    lag = steps[:, None] - steps[None, :]
+    powers = torch.where(lag >= 0, torch.tensor(discount, dtype=torch.float64) ** lag.clamp(min=0), 0.0)
+    return powers.to(dtype=dtype, device=device)
 
 
 def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> dict:
