@@ -143,17 +143,18 @@ def error_line(capsys, *words):
 
 def test_argument_errors_in_plain_words(capsys, tmp_path):
     assert error_line(capsys, "linking", "x.dat", "--batch", "abc") == \
-        "error: --batch: expected a positive whole number, got 'abc'"
+        "error: --batch: expected a whole number from 20 to 100,000, got 'abc'"
     assert error_line(capsys, "eval", "x.dat", "--batch", "0") == \
-        "error: --batch: expected a positive whole number, got '0'"
+        "error: --batch: expected a whole number from 20 to 100,000, got '0'"
     out = tmp_path / "net.dat"
-    assert error_line(capsys, "train", "--out", out, "--lr", "fast") == "error: --lr: expected a number, got 'fast'"
+    assert error_line(capsys, "train", "--out", out, "--lr", "fast") == \
+        "error: --lr: expected a number above 0, at most 1, got 'fast'"
     assert error_line(capsys, "train", "--out", out, "--seed", "1.5") == \
-        "error: --seed: expected a whole number, got '1.5'"
+        "error: --seed: expected a whole number from 0 to 4,294,967,295, got '1.5'"
     line = error_line(capsys, "train", "--out", out, "--regime", "weird")
     assert line.startswith("error: --regime: expected one of simple, continual, got 'weird'")
     line = error_line(capsys, "train", "--out", out, "--loss-entropy", "x")
-    assert line == "error: --loss-entropy: expected a number, got 'x'"
+    assert line == "error: --loss-entropy: expected a number from 0 to 1000, got 'x'"
     line = error_line(capsys, "figures", "--out", tmp_path, "--batch")
     assert line == "error: --batch: expected a value after it"
     for line in (error_line(capsys, "nonsense"), error_line(capsys, "eval"),
@@ -162,13 +163,13 @@ def test_argument_errors_in_plain_words(capsys, tmp_path):
 
 
 @pytest.mark.parametrize("options, expected", [
-    (["--lr", "-1"], "--lr: expected a number > 0"),
+    (["--lr", "-1"], "--lr: expected a number above 0, at most 1"),
     (["--loss-discount", "3"], "--loss-discount: expected a number from 0 to 1"),
     (["--old-items-probability", "1.5"], "--old-items-probability: expected a number from 0 to 1"),
     (["--min-items", "7", "--max-items", "5"], "--min-items: expected at most max_items"),
     (["--device", "gpu"], "--device: expected a torch device"),
-    (["--loss-late-trials", "-1"], "--loss-late-trials: expected a whole number >= 0"),
-    (["--test-trials", "0"], "--test-trials: expected a positive whole number"),
+    (["--loss-late-trials", "-1"], "--loss-late-trials: expected a whole number from 0 to 1,000"),
+    (["--test-trials", "0"], "--test-trials: expected a whole number from 1 to 1,000"),
 ])
 def test_every_setting_out_of_range_is_one_line_naming_its_option(tmp_path, capsys, options, expected):
     from transitive.interface import cli

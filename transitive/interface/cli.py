@@ -18,14 +18,15 @@ from ..model.io import OutputPathError, ParameterFileError, check_output_folder
 from ..model.task import ITEMS, LETTERS
 from .cli_training import (_setup_bench, _setup_curves, _setup_sweep, _setup_train, cmd_bench, cmd_curves, cmd_sweep,
                            cmd_train)
-from .options import (PROG, HelpFormatter, Parser, UsageError, add_threads_device, positive_whole_number, print_json,
-                      set_threads, whole_number)
+from ..training.config import whole
+from .options import (PROG, HelpFormatter, Parser, UsageError, add_threads_device, evaluation_episodes, in_range,
+                      print_json, seed_number, set_threads)
 
 
 def _setup_eval(p):
     p.add_argument("file", help="parameter file (net.dat)")
-    p.add_argument("--batch", type=positive_whole_number, default=2000, metavar="N", help="episodes evaluated")
-    p.add_argument("--seed", type=whole_number, default=0, metavar="N", help="seed of the random draws")
+    p.add_argument("--batch", type=evaluation_episodes, default=2000, metavar="N", help="episodes evaluated")
+    p.add_argument("--seed", type=seed_number, default=0, metavar="N", help="seed of the random draws")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
     add_threads_device(p)
@@ -111,13 +112,13 @@ def _setup_figures(p):
     from ..evaluation.runs import EXPERIMENTS
     p.add_argument("file", nargs="?", default="net_active.dat", help="parameter file")
     p.add_argument("--out", required=True, help="folder for the figures (PNG and PDF) and key_numbers.json/.md")
-    p.add_argument("--batch", type=positive_whole_number, default=2000, metavar="N",
+    p.add_argument("--batch", type=evaluation_episodes, default=2000, metavar="N",
                    help="standard-evaluation episodes (list linking and sham: twice as many)")
-    p.add_argument("--seed", type=whole_number, default=0, metavar="N", help="seed of the random draws")
+    p.add_argument("--seed", type=seed_number, default=0, metavar="N", help="seed of the random draws")
     p.add_argument("--experiment", choices=EXPERIMENTS, default="standard",
                    help="the notebook's experiment mode: standard makes every figure; the others make the figures "
                         "the original makes from that experiment's run")
-    p.add_argument("--massed", type=positive_whole_number, default=10, metavar="K",
+    p.add_argument("--massed", type=in_range(whole(1, 100)), default=10, metavar="K",
                    help="massed trials of D,E after learning (Supplementary Note 9): the massed figure of the "
                         "standard mode, or the run of every figure with --experiment massed")
     p.add_argument("--add-barred-pair", default=None, metavar="XY",
@@ -132,7 +133,7 @@ def _setup_figures(p):
     p.add_argument("--records", action="store_true",
                    help="also the original's records of the experiment's run: outcomes_K.npz and allrates_thisep_K.npy "
                         "per episode K (~190 MB for 2000 standard episodes)")
-    p.add_argument("--recode-steps", type=positive_whole_number, default=1000, metavar="N",
+    p.add_argument("--recode-steps", type=in_range(whole(1, 100_000)), default=1000, metavar="N",
                    help="Adam steps of the recoded-representation fit (Supplementary Note 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
     add_threads_device(p)

@@ -6,8 +6,12 @@ field of `TrainConfig` and of its loss weights (`--loss-<name>`), made from the 
 from __future__ import annotations
 
 from ..model.io import check_output_file, check_output_folder
+from ..training.config import SETTING_RANGES, Range, whole
 from .options import (UsageError, add_dataclass_options, add_threads_device, config_from_options, default_device,
-                      parse_seed_list, positive_number, positive_whole_number, print_json, set_threads, whole_number)
+                      evaluation_episodes, in_range, parse_seed_list, print_json, seed_number, set_threads,
+                      thread_count)
+
+MINUTES_IN_A_YEAR = 365 * 24 * 60
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -27,7 +31,7 @@ def _add_config_options(p, exclude=()):
     """Every field of TrainConfig and of its loss weights as an option (see transitive.interface.options)."""
     from ..training.trainer import REGIMES, TrainConfig
     add_dataclass_options(p, TrainConfig, exclude=exclude, aliases=TRAIN_ALIASES,
-                          defaults={"device": default_device()}, positive=POSITIVE_FIELDS,
+                          defaults={"device": default_device()}, positive=POSITIVE_FIELDS, ranges=SETTING_RANGES,
                           choices={"regime": REGIMES, "alpha_shape": ("synapse", "neuron", "scalar")},
                           title="training settings (TrainConfig; loss weights as --loss-<name>; docs/method.md)")
 
@@ -71,10 +75,10 @@ def _setup_train(p):
     p.add_argument("--start-from", metavar="CKPT", default=None,
                    help="branch from another run's checkpoint (parameters, optimizer, random state, episode); "
                         "this run's options apply from there on; ignored once this run has its own checkpoint")
-    p.add_argument("--threads", type=positive_whole_number, default=None, metavar="N",
+    p.add_argument("--threads", type=thread_count, default=None, metavar="N",
                    help="CPU threads for torch (1 is best on a busy machine; default: torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--stop-after-minutes", type=positive_number, default=None, metavar="M",
+    p.add_argument("--stop-after-minutes", type=in_range(Range(0, MINUTES_IN_A_YEAR, above_low=True)), default=None, metavar="M",
                    help="train for about M minutes, then stop where the carried state resets (at most "
                         "--resets-every - 1 episodes later) and save small checkpoints; continue with --resume "
                         "(a long run in chunks, e.g. on machines lent for a few minutes)")
@@ -112,10 +116,10 @@ def cmd_train(args):
 
 
 def _setup_bench(p):
-    p.add_argument("--episodes", type=positive_whole_number, default=3, metavar="N",
+    p.add_argument("--episodes", type=in_range(whole(1, 1000)), default=3, metavar="N",
                    help="timed training episodes (after one warm-up)")
-    p.add_argument("--batch", type=positive_whole_number, default=32, metavar="N", help="episodes per batch")
-    p.add_argument("--population", type=positive_whole_number, default=None, metavar="N",
+    p.add_argument("--batch", type=in_range(SETTING_RANGES["batch"]), default=32, metavar="N", help="episodes per batch")
+    p.add_argument("--population", type=in_range(whole(1, 1024)), default=None, metavar="N",
                    help="time a population of N networks trained at once instead, and report episodes per "
                         "second summed over the population")
     add_threads_device(p)
@@ -151,20 +155,20 @@ def _setup_sweep(p):
     p.add_argument("--out", required=True, help="sweep folder: one seed_<k>/net.dat per seed, logs/ for the jobs")
     p.add_argument("--executor", choices=("slurm", "local"), required=True,
                    help="slurm: one job per seed (an array); local: jobs on this machine (see --parallel)")
-    p.add_argument("--population", type=positive_whole_number, default=None, metavar="K",
+    p.add_argument("--population", type=in_range(whole(1, 1024)), default=None, metavar="K",
                    help="K seeds per job, trained at once in one process (default: one seed per job)")
     p.add_argument("--partition", default=None, help="SLURM partition (default: the cluster's)")
-    p.add_argument("--time", type=positive_whole_number, default=24 * 60, metavar="MINUTES",
+    p.add_argument("--time", type=in_range(whole(1, MINUTES_IN_A_YEAR)), default=24 * 60, metavar="MINUTES",
                    help="time limit per job in minutes; a job that reaches it is checkpointed and requeued "
                         "(3 times at most)")
-    p.add_argument("--gpus", type=whole_number, default=0, metavar="N", help="GPUs per job (0: train on CPU)")
-    p.add_argument("--cpus", type=positive_whole_number, default=1, metavar="N",
+    p.add_argument("--gpus", type=in_range(whole(0, 64)), default=0, metavar="N", help="GPUs per job (0: train on CPU)")
+    p.add_argument("--cpus", type=thread_count, default=1, metavar="N",
                    help="CPUs per job, also its torch threads")
-    p.add_argument("--mem", type=positive_number, default=4, metavar="GB", help="memory per job in GB")
-    p.add_argument("--parallel", type=positive_whole_number, default=None, metavar="N",
+    p.add_argument("--mem", type=in_range(Range(0, 65_536, above_low=True)), default=4, metavar="GB", help="memory per job in GB")
+    p.add_argument("--parallel", type=in_range(whole(1, 100_000)), default=None, metavar="N",
                    help="local: jobs at once (default 1); slurm: most array tasks running at once (default all)")
     p.add_argument("--wait", action="store_true", help="stay and print progress until every job has ended")
-    p.add_argument("--poll", type=positive_number, default=60.0, metavar="SECONDS",
+    p.add_argument("--poll", type=in_range(Range(0, 24 * 3600, above_low=True)), default=60.0, metavar="SECONDS",
                    help="seconds between progress checks")
     p.add_argument("--dry-run", action="store_true", help="only say what would be done for each seed")
     _add_config_options(p, exclude=NOT_FOR_SWEEP)
@@ -194,10 +198,10 @@ def cmd_sweep(args):
 def _setup_curves(p):
     p.add_argument("folder", help="sweep folder (holding seed_<k>/net.csv)")
     p.add_argument("--out", required=True, help="figure to write (PNG, PDF, ...); the summary table goes beside it (.csv)")
-    p.add_argument("--batch", type=positive_whole_number, default=200, metavar="N",
+    p.add_argument("--batch", type=evaluation_episodes, default=200, metavar="N",
                    help="episodes per experiment when classifying each run")
     p.add_argument("--no-classify", action="store_true", help="do not classify the runs (no grey curves)")
-    p.add_argument("--seed", type=whole_number, default=0, metavar="N", help="seed of the classification's draws")
+    p.add_argument("--seed", type=seed_number, default=0, metavar="N", help="seed of the classification's draws")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:K")
 
 

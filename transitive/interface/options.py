@@ -21,6 +21,8 @@ import typing
 
 import torch
 
+from ..training.config import LARGEST_SEED, Range, whole
+
 PROG = "transitive"
 
 
@@ -59,6 +61,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
+        allowed = getattr(action.type, "allowed", None)
+        if allowed and "%(default)" not in text:
+            text += f"; {allowed}"
         if "%(default)" in text or action.default in (None, argparse.SUPPRESS, []) or action.required:
             return text
         if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
@@ -94,6 +99,19 @@ number = _argument_type(float, lambda x: True, "a number")
 positive_number = _argument_type(float, lambda x: x > 0, "a positive number")
 
 
+def in_range(allowed: Range):
+    """An argparse type for the values of `allowed` (whole numbers or numbers); `--help` shows the range."""
+    parse = _argument_type(int if allowed.whole else float, allowed.allows, allowed.text)
+    parse.allowed = allowed.text
+    return parse
+
+
+# The ranges of the options that are not training settings (those are in training.config.SETTING_RANGES).
+seed_number = in_range(whole(0, LARGEST_SEED))
+evaluation_episodes = in_range(whole(20, 100_000))  # 10 splits of at least 2 episodes; ~50 times the paper's
+thread_count = in_range(whole(1, 1024))
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Options from dataclass fields.
 
@@ -125,7 +143,9 @@ def _default(field: dataclasses.Field):
     return None
 
 
-def _option_type(kind, field: dataclasses.Field, positive: bool = False):
+def _option_type(kind, field: dataclasses.Field, positive: bool = False, allowed: Range | None = None):
+    if allowed is not None and kind in (int, float):
+        return in_range(allowed)
     positive = positive or field.metadata.get("positive", False)
     if kind is int:
         if positive:
@@ -154,14 +174,15 @@ def dataclass_option_fields(cls, prefix: str = "", exclude=()):
 
 
 def add_dataclass_options(parser, cls, exclude=(), aliases=None, defaults=None, choices=None, positive=(),
-                          title=None):
+                          ranges=None, title=None):
     """One option per field of `cls` (and of its nested dataclass fields) on `parser`.
 
     `exclude`: top-level field names to leave out; `aliases`: {"loss.modulation_l1": ["--lda"], ...} further spellings;
     `defaults`: {"device": "cuda"} defaults other than the field's; `choices`: {"regime": (...)} where the
     field's metadata has none; `positive`: fields ("batch", "loss.late_trials") whose value must be above 0
-    (as does `metadata["positive"]`). Keys of nested fields are "<field>.<nested field>". Returns the group."""
-    aliases, defaults, choices = aliases or {}, defaults or {}, choices or {}
+    (as does `metadata["positive"]`); `ranges`: {"lr": Range(...)} the allowed values of numeric fields (refused
+    by the option, shown in its help). Keys of nested fields are "<field>.<nested field>". Returns the group."""
+    aliases, defaults, choices, ranges = aliases or {}, defaults or {}, choices or {}, ranges or {}
     group = parser.add_argument_group(title or f"{cls.__name__} settings")
     for field, dest, option, kind, default, prefix in dataclass_option_fields(cls, exclude=exclude):
         key = f"{prefix}.{field.name}" if prefix else field.name
@@ -173,7 +194,7 @@ def add_dataclass_options(parser, cls, exclude=(), aliases=None, defaults=None, 
                                help=help_text)
             continue
         allowed = field.metadata.get("choices") or choices.get(key)
-        group.add_argument(*names, dest=dest, type=_option_type(kind, field, key in positive), default=default,
+        group.add_argument(*names, dest=dest, type=_option_type(kind, field, key in positive, ranges.get(key)), default=default,
                            choices=tuple(allowed) if allowed else None, metavar=_metavar(kind, allowed),
                            help=help_text)
     return group
@@ -220,7 +241,7 @@ def set_threads(args) -> None:
 
 
 def add_threads_device(p, device=None):
-    p.add_argument("--threads", type=positive_whole_number, default=None, metavar="N",
+    p.add_argument("--threads", type=thread_count, default=None, metavar="N",
                    help="CPU threads for torch (1 is best on a busy machine; default: torch's choice)")
     p.add_argument("--device", default=device or default_device(), help="cpu, cuda or cuda:K")
 

@@ -37,6 +37,68 @@ CURVE_COLUMNS = ("episode", "test_reward", "percent_correct", "test_accuracy", "
 RESUME_MAY_CHANGE = ("episodes", "device", "save_every", "tensorboard")  # other settings must match to resume
 
 
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of a numeric setting: from `low` to `high`, both included (`low` excluded when
+    `above_low`); whole numbers only when `whole`. Never NaN or infinite."""
+
+    low: float
+    high: float
+    whole: bool = False
+    above_low: bool = False
+
+    def allows(self, value) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return False
+        if self.whole and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):
+            return False
+        return (value > self.low if self.above_low else value >= self.low) and value <= self.high
+
+    @property
+    def text(self) -> str:
+        """In words, e.g. 'a whole number from 1 to 65,536' or 'a number above 0, at most 1'."""
+        def shown(x):
+            return f"{x:,}" if self.whole else f"{x:g}"
+        kind = "a whole number" if self.whole else "a number"
+        if self.above_low:
+            return f"{kind} above {shown(self.low)}, at most {shown(self.high)}"
+        return f"{kind} from {shown(self.low)} to {shown(self.high)}"
+
+
+def whole(low: int, high: int) -> Range:
+    return Range(low, high, whole=True)
+
+
+LARGEST_SEED = 2**32 - 1  # (a member's episode seed is seed * 1_000_003 + episode, well within torch's 64 bits)
+# The one place of every numeric training setting's range (loss weights as loss.<name>). The bounds are
+# generous around the paper's values (lr 1e-4, gc 2, batch 32, 30000 episodes): what lies outside is a typo or
+# a run that cannot learn (a learning rate above 1, a gradient clip of 1e12), refused before any work.
+SETTING_RANGES = {
+    "episodes": whole(1, 10_000_000),
+    "batch": whole(1, 65_536),
+    "seed": whole(0, LARGEST_SEED),
+    "lr": Range(0, 1, above_low=True),
+    "adam_eps": Range(0, 1, above_low=True),
+    "grad_clip": Range(0, 1000, above_low=True),
+    "burn_in": whole(0, 10_000_000),
+    "save_every": whole(1, 10_000_000),
+    "log_every": whole(1, 10_000_000),
+    "min_items": whole(2, MAX_ITEMS),
+    "max_items": whole(2, MAX_ITEMS),
+    "learning_trials": whole(0, 1000),
+    "test_trials": whole(1, 1000),
+    "resets_every": whole(1, 1_000_000),
+    "old_items_probability": Range(0, 1),
+    "loss.discount": Range(0, 1),
+    "loss.late_trials": whole(0, 1000),
+    **{f"loss.{name}": Range(0, 1000) for name in (
+        "entropy", "value", "late_multiplier", "plastic_l2", "modulation_l1", "rate_l1", "action1_penalty",
+        "weight_decay", "delay_modulation_l1", "delay_feedback_ratio", "delay_drive")},
+}
+
+
 def _option(default, help: str):
     """A configuration field with its one-line help (the command line's options are made from these)."""
     return field(default=default, metadata={"help": help})
@@ -93,47 +155,21 @@ class TrainConfig:
                                                  "positive_alpha_init_only (POSALPHAINITONLY), not both")
 
     def _ranges(self):
-        """(setting, value, whether allowed, what is allowed) for every setting with a range."""
-        def whole(x, low):
-            return isinstance(x, int) and not isinstance(x, bool) and x >= low
-
-        def number(x):
-            return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-
+        """(setting, value, whether allowed, what is allowed) for every setting with a range: the numeric
+        ones from SETTING_RANGES, then the settings with a list of choices."""
         loss = self.loss
+        for name, allowed in SETTING_RANGES.items():
+            value = getattr(loss, name[len("loss."):]) if name.startswith("loss.") else getattr(self, name)
+            yield name, value, allowed.allows(value), allowed.text
         try:
             torch_device_ok = bool(torch.device(self.device).type)
         except (RuntimeError, TypeError):
             torch_device_ok = False
         yield from (
-            ("episodes", self.episodes, whole(self.episodes, 1), "a whole number >= 1"),
-            ("batch", self.batch, whole(self.batch, 1), "a whole number >= 1"),
             ("regime", self.regime, self.regime in REGIMES, f"one of {', '.join(REGIMES)}"),
-            ("seed", self.seed, whole(self.seed, 0), "a whole number >= 0"),
-            ("lr", self.lr, number(self.lr) and self.lr > 0, "a number > 0"),
-            ("adam_eps", self.adam_eps, number(self.adam_eps) and self.adam_eps > 0, "a number > 0"),
-            ("grad_clip", self.grad_clip, number(self.grad_clip) and self.grad_clip > 0, "a number > 0"),
-            ("burn_in", self.burn_in, whole(self.burn_in, 0), "a whole number >= 0"),
-            ("save_every", self.save_every, whole(self.save_every, 1), "a whole number >= 1"),
-            ("log_every", self.log_every, whole(self.log_every, 1), "a whole number >= 1"),
-            ("min_items", self.min_items, whole(self.min_items, 2) and self.min_items <= MAX_ITEMS,
-             f"a whole number from 2 to {MAX_ITEMS}"),
-            ("max_items", self.max_items, whole(self.max_items, 2) and self.max_items <= MAX_ITEMS,
-             f"a whole number from 2 to {MAX_ITEMS}"),
-            ("learning_trials", self.learning_trials, whole(self.learning_trials, 0), "a whole number >= 0"),
-            ("test_trials", self.test_trials, whole(self.test_trials, 1), "a whole number >= 1"),
-            ("resets_every", self.resets_every, whole(self.resets_every, 1), "a whole number >= 1"),
-            ("old_items_probability", self.old_items_probability,
-             number(self.old_items_probability) and 0 <= self.old_items_probability <= 1, "a number from 0 to 1"),
             ("alpha_shape", self.alpha_shape, self.alpha_shape in ALPHA_SHAPES, f"one of {', '.join(ALPHA_SHAPES)}"),
             ("device", self.device, torch_device_ok, "a torch device such as cpu, cuda or cuda:1"),
-            ("loss.discount", loss.discount, number(loss.discount) and 0 <= loss.discount <= 1, "a number from 0 to 1"),
-            ("loss.late_trials", loss.late_trials, whole(loss.late_trials, 0), "a whole number >= 0"),
         )
-        for name in ("entropy", "value", "late_multiplier", "plastic_l2", "modulation_l1", "rate_l1",
-                     "action1_penalty", "weight_decay", "delay_modulation_l1", "delay_feedback_ratio", "delay_drive"):
-            value = getattr(loss, name)
-            yield f"loss.{name}", value, number(value) and value >= 0, "a number >= 0"
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
