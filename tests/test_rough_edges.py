@@ -106,3 +106,68 @@ def test_the_api_refuses_the_same_values():
         TrainConfig(grad_clip=1e12).validate()
     assert Range(0, 1, above_low=True).allows(1) and not Range(0, 1, above_low=True).allows(0)
     assert not Range(1, 10, whole=True).allows(2.0) and not Range(1, 10, whole=True).allows(True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Messages: a parameter file cut short.
+
+def test_a_truncated_parameter_file_is_one_whole_line(tmp_path, capsys):
+    half = tmp_path / "half.dat"
+    data = (ROOT / "net_active.dat").read_bytes()
+    half.write_bytes(data[:len(data) // 2])
+    with pytest.raises(ParameterFileError) as caught:
+        load_network(half)
+    message = str(caught.value)
+    assert message.startswith(f"cannot read parameter file {half}: the file is truncated or damaged, not a "
+                              "complete torch file")
+    assert message.endswith(")") and "miniz" not in message and len(message) < 300, message
+    line = one_error_line(capsys, ["eval", half])
+    assert line == f"error: {message}"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Files: every atomic write gives the ordinary mode (0666 less the umask), not mkstemp's 0600.
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    yield 0o644
+    os.umask(previous)
+
+
+def mode(path) -> int:
+    return Path(path).stat().st_mode & 0o777
+
+
+def test_atomic_writes_have_the_ordinary_mode(tmp_path, umask_022):
+    from transitive.model.io import save_network
+    from transitive.model.network import PlasticNetwork
+    atomic_save({"x": torch.zeros(2)}, tmp_path / "a.pt")
+    atomic_write_text("text", tmp_path / "a.txt")
+    atomic_write_bytes(b"bytes", tmp_path / "a.bin")
+    save_network(PlasticNetwork(), tmp_path / "net.dat")
+    assert {p.name: mode(p) for p in tmp_path.iterdir()} == dict.fromkeys(["a.pt", "a.txt", "a.bin", "net.dat"],
+                                                                           umask_022)
+    os.umask(0o077)  # and a private umask is respected
+    atomic_write_text("text", tmp_path / "private.txt")
+    assert mode(tmp_path / "private.txt") == 0o600
+
+
+def test_a_failed_atomic_write_leaves_no_temporary_file(tmp_path):
+    def fail(f):
+        raise OSError("disk full")
+    from transitive.model.io import _atomic_write
+    with pytest.raises(OSError):
+        _atomic_write(tmp_path / "x.txt", fail)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_training_run_and_a_sweep_record_have_the_ordinary_mode(tmp_path, umask_022):
+    from transitive.scale.sweep import _write_record
+    from transitive.training.trainer import train
+    out = tmp_path / "net.dat"
+    train(TrainConfig(episodes=2, batch=2, save_every=1, log_every=1, burn_in=0, max_items=5, learning_trials=4,
+                      test_trials=2), out, progress=False)
+    _write_record(tmp_path, {"jobs": {}})
+    assert {p.name: mode(p) for p in tmp_path.iterdir()} == dict.fromkeys(
+        ["net.dat", "net.ckpt", "net.csv", "sweep.json"], umask_022)

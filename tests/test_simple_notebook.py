@@ -6,6 +6,7 @@ definitions are available and its 30,000-episode training loop does not start.
 from __future__ import annotations
 
 import ast
+import os
 import sys
 import types
 from pathlib import Path
@@ -188,9 +189,13 @@ def test_blank_steps_change_nothing_from_fresh_state(notebook):
 
 def test_training_loop_writes_a_loadable_net_dat(notebook, tmp_path, capsys):
     path = tmp_path / "net.dat"
-    net, curve = notebook.train(nb_episodes=3, save_every=2, save_path=str(path), batch_size=1, seed=5,
-                                device="cpu")
-    assert path.exists()
+    umask = os.umask(0o022)  # so that the file's mode tells the ordinary mode (0644 here) from mkstemp's 0600
+    try:
+        net, curve = notebook.train(nb_episodes=3, save_every=2, save_path=str(path), batch_size=1, seed=5,
+                                    device="cpu")
+    finally:
+        os.umask(umask)
+    assert path.exists() and path.stat().st_mode & 0o777 == 0o644
     assert [p.name for p in tmp_path.iterdir()] == ["net.dat"]  # no temporary file left behind
     loaded = load_network(path)
     saved = torch.load(path, map_location="cpu", weights_only=True)

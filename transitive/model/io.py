@@ -9,6 +9,7 @@ any work starts, whether a command will be able to write where it was asked to.
 from __future__ import annotations
 
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -88,14 +89,17 @@ def _umask() -> int:
     return mask
 
 
-def atomic_save(obj, path) -> None:
+def _atomic_write(path, write, mode: str = "wb") -> None:
+    """Call `write(file)` on a temporary file beside `path`, then rename it to `path`: an interruption leaves
+    the old file or the new one, never half of one (the temporary file is removed). The file gets the mode
+    of any newly created file (0666 less the umask), not the owner-only mode of mkstemp's."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_umask())  # an ordinary file, not mkstemp's private one
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        os.chmod(tmp, 0o666 & ~_umask())
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -105,29 +109,17 @@ def atomic_save(obj, path) -> None:
         raise
 
 
+def atomic_save(obj, path) -> None:
+    """torch.save(obj) into `path`, atomically."""
+    _atomic_write(path, lambda f: torch.save(obj, f))
+
+
 def atomic_write_text(text: str, path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_umask())
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    _atomic_write(path, lambda f: f.write(text), mode="w")
 
 
 def atomic_write_bytes(data: bytes, path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.chmod(tmp, 0o666 & ~_umask())
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    _atomic_write(path, lambda f: f.write(data))
 
 
 # torch.save writes a zip archive (PK..), or a pickle (protocol byte 0x80) in its legacy format.
@@ -152,8 +144,21 @@ def read_torch_file(path, device="cpu", what="parameter file"):
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # truncated, or holding unsafe objects
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ParameterFileError(f"cannot read {what} {path}: not a complete torch file ({reason[:120]})") from None
+        raise ParameterFileError(f"cannot read {what} {path}: {_load_failure(error)}") from None
+
+
+def _load_failure(error: Exception, longest: int = 100) -> str:
+    """Why torch.load failed, in one complete line: what it means, then torch's reason where short (its first
+    sentence, cut at a word if longer than `longest` characters)."""
+    text = " ".join(str(error).split())
+    if isinstance(error, pickle.UnpicklingError) and "weights only" in text.lower():
+        meaning = "it holds objects other than tensors, which are not loaded for safety"
+    else:
+        meaning = "the file is truncated or damaged, not a complete torch file"
+    reason = text.split(". ")[0].rstrip(".")
+    if len(reason) > longest:
+        reason = reason[:longest].rsplit(" ", 1)[0] + " ..."
+    return f"{meaning} (torch: {reason})" if reason else meaning
 
 
 def network_kwargs_for(state_dict: dict) -> dict:
