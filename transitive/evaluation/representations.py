@@ -132,10 +132,11 @@ def _matmul_dtype(device) -> torch.dtype | None:
 
 
 def _fit_once(base, psi, alpha, w_out, steps, lr, weight_decay, generator, rows: int | None = None,
-              matmul_dtype=None):
+              matmul_dtype=None, bar=None):
     """One fit: Adam on (v1, v2) from 0.01 * (uniform - 0.5), `steps` steps. The rows of v1 (one per episode
     and item) are independent given v2, so the gradients are computed block by block of `rows` rows (all
-    at once by default), each block while it is in cache; then one Adam step for all. Returns (v1, v2, loss)."""
+    at once by default), each block while it is in cache; then one Adam step for all. `bar`: a progress bar
+    told of each step. Returns (v1, v2, loss)."""
     n = psi.shape[-1]
     v1 = 0.01 * (torch.rand(psi.shape, generator=generator, device=psi.device) - 0.5)
     v2 = (0.01 * (torch.rand(n, generator=generator, device=psi.device) - 0.5)).requires_grad_()
@@ -157,6 +158,8 @@ def _fit_once(base, psi, alpha, w_out, steps, lr, weight_decay, generator, rows:
                 grad_v2 += grad
             v2.grad = grad_v2
             optimizer.step()
+            if bar is not None:
+                bar.update()
         v1 = torch.cat(v1s)
         loss = recoded_loss_and_grads(base, psi, alpha_t, w_unit, v1, v2)[0].item()
     return v1, v2.detach(), loss
@@ -181,12 +184,13 @@ def _fused() -> dict:
 
 def fit_recoded(net: PlasticNetwork, psi1: torch.Tensor, steps: int = 1000, lr: float = 1e-3,
                 weight_decay: float = 1e-2, target_per_item: float = -0.5, attempts: int = 3,
-                seed: int = 0, log=None) -> RecodedFit:
+                seed: int = 0, log=None, progress: bool = False) -> RecodedFit:
     """Find v1 (batch, K, n) and v2 (n) (Supplementary Note 8): Adam (lr 1e-3, weight decay 1e-2), `steps`
     steps from 0.01 * (uniform - 0.5): one fit, as the original. The original's target is a loss of
     target_per_item per item (about -8000 for 2000 episodes x 8 items); a fit is made again only when it is
     clearly bad (its loss above RESTART_FRACTION of the target), at most `attempts` fits, the best kept.
-    `log(text)` hears about each fit."""
+    `log(text)` hears about each fit and whether it reached the target (`fit_verdict`); `progress`: a text
+    progress bar over each fit's steps (on standard error, gone when the fit ends)."""
     device = net.w.device  # on a GPU where the network is there; the result is on the CPU
     psi = psi1.detach().float().to(device).reshape(-1, psi1.shape[-1])
     w_rec, alpha = net.w.detach().float(), net.alpha.detach().float()
@@ -197,19 +201,42 @@ def fit_recoded(net: PlasticNetwork, psi1: torch.Tensor, steps: int = 1000, lr: 
     rows = ROWS_PER_BLOCK if device.type == "cpu" else None
     best = None
     for attempt in range(1, attempts + 1):
-        v1, v2, loss = _fit_once(base, psi, alpha, w_out, steps, lr, weight_decay, generator, rows,
-                                 _matmul_dtype(device))
+        bar = None
+        if progress:
+            from tqdm import tqdm  # a text bar, as the runs' (a widget bar breaks when a notebook is reopened)
+            bar = tqdm(total=steps, desc=f"recoded fit {attempt}", unit="step", leave=False)
+        try:
+            v1, v2, loss = _fit_once(base, psi, alpha, w_out, steps, lr, weight_decay, generator, rows,
+                                     _matmul_dtype(device), bar)
+        finally:
+            if bar is not None:
+                bar.close()
         bad = loss > RESTART_FRACTION * target
-        if log:
-            log(f"recoded fit {attempt}: loss {loss:.1f} (the original's target {target:.1f})"
-                + (f"; worse than {RESTART_FRACTION:.0%} of the target, fitting again" if bad and attempt < attempts
-                   else ""))
         if best is None or loss < best.loss:
             best = RecodedFit(v1.reshape(psi1.shape).cpu(), v2.cpu(), loss, target, attempt)
+        if log:
+            log(fit_verdict(attempt, loss, target, again=bad and attempt < attempts,
+                            kept=None if not bad or attempt < attempts else best))
         if not bad:
             break
     best.attempts = attempt
     return best
+
+
+def fit_verdict(attempt: int, loss: float, target: float, again: bool = False, kept: RecodedFit | None = None) -> str:
+    """One line on a fit: its loss against the original's target (lower is better), and whether that is
+    reached. `again`: the fit is made again; `kept`: no attempt is left, this is the best fit, kept."""
+    line = f"recoded fit {attempt}: loss {loss:.1f}"
+    if loss <= target:
+        return f"{line}, below the target {target:.1f} (lower is better): target reached"
+    line += f", above the target {target:.1f} (lower is better): target not reached"
+    if loss <= RESTART_FRACTION * target:
+        return f"{line}, but within {1 - RESTART_FRACTION:.0%} of it: kept"
+    if again:
+        return f"{line}, and not within {1 - RESTART_FRACTION:.0%} of it: fitting again"
+    if kept is not None:
+        return f"{line} in {attempt} fits: the best (fit {kept.attempts}, loss {kept.loss:.1f}) is kept"
+    return line
 
 
 def fix_sign(fit: RecodedFit, rates: torch.Tensor, response: torch.Tensor) -> RecodedFit:

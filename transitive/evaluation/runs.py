@@ -247,7 +247,8 @@ class Runs:
         self.log(f"fitting recoded representations: {run.psi1.shape[0]} episodes x {run.psi1.shape[1]} items, "
                  f"{self.settings.recode_steps} Adam steps")
         fit = fit_recoded(self.net, run.psi1, steps=self.settings.recode_steps,
-                          attempts=self.settings.recode_attempts, seed=self.settings.seed, log=self.log)
+                          attempts=self.settings.recode_attempts, seed=self.settings.seed, log=self.log,
+                          progress=self.settings.progress)
         return fix_sign(fit, run.trial_rates(SIGN_TRIAL)[:, 2], run.response[:, SIGN_TRIAL])
 
     @cached_property
