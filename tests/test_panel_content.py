@@ -33,7 +33,7 @@ BATCH = 40  # every ordered adjacent pair occurs at trial 19, both rewards at tr
 def runs():
     net = load_network(ROOT / "net_active.dat")
     runs = Runs(net, Settings(batch=BATCH, chunk=BATCH, seed=0, progress=False, recode_steps=20, recode_attempts=1),
-                log=None, curves={"active": ROOT / "runs" / "active" / "net_active.csv"})
+                log=None, curves={"active": ROOT / "net_active.csv"})
     return runs
 
 
@@ -338,7 +338,7 @@ def test_last_trial_rates_of_the_first_episode(runs):
 # Fig. 1f (learning_curve): the training log, boxcar-smoothed.
 
 def test_learning_curve_is_the_smoothed_log(runs):
-    with open(ROOT / "runs" / "active" / "net_active.csv") as f:
+    with open(ROOT / "net_active.csv") as f:
         rows = list(csv.DictReader(f))
     episode = np.array([float(r["episode"]) for r in rows])
     correct = np.array([float(r["percent_correct"]) for r in rows])

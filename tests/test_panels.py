@@ -41,7 +41,7 @@ def tiny_runs(**settings) -> Runs:
     net = PlasticNetwork()
     runs = Runs(net, Settings(**{"batch": 20, "chunk": 20, "progress": False, "recode_steps": 5,
                                  "recode_attempts": 1, "massed_trials": 3, **settings}), log=None)
-    runs.curves = {"active": ROOT / "runs" / "active" / "net_active.csv"}
+    runs.curves = {"active": ROOT / "net_active.csv"}
     return runs
 
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Ship a finished training run of runs/: copy its parameter file to the repository root and evaluate it.
+# Ship a finished training run of runs/: copy its parameter file to the repository root, move its training
+# log (net_NAME.csv) there too, and evaluate it.
 #
 #   tools/finish_run.sh active|passive [BATCH]     (BATCH: standard-evaluation episodes, default 2000)
 #
@@ -36,9 +37,15 @@ if [[ $done != 1 && ${UNFINISHED:-0} != 1 ]]; then
 fi
 target=net_$name.dat
 [[ $done == 1 ]] && cp "$params" "$target" || target=$params
+# The training log goes beside the shipped file (one copy, at the root), where `figures` finds it.
+curve=$run/net_$name.csv
+if [[ $done == 1 && -f $curve ]]; then
+    mv "$curve" "net_$name.csv"
+fi
+[[ -f $curve ]] || curve=net_$name.csv
 out=$run/evaluation
 mkdir -p "$out"
-python -m transitive figures "$target" --out "$out" --batch "$batch" --curve "$run/net_$name.csv" \
+python -m transitive figures "$target" --out "$out" --batch "$batch" --curve "$curve" \
     --only fig2,fig3,fig5,fig6,curve --classify --threads "$threads"
 rm -f "$out"/*.pdf
 echo "evaluated $target into $out"
