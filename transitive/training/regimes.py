@@ -10,6 +10,8 @@ starts afresh (docs/method.md, section 5).
 
 Every draw comes from the run's generator, in a fixed order (list length at a reset, items, pairs, old
 items), so a run is the same whether it is trained alone, in a population or resumed from a checkpoint.
+`draw_trials` draws the trials of several runs at once (each from its own generator, in that same order):
+one host read for the list lengths at a reset and a few for the items, whatever the number of runs.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..model.task import Trials, draw_items, present, standard_schedule
+from ..model.task import Trials, draw_item_lists, present, standard_schedule
 
 
 @dataclass
@@ -48,20 +50,7 @@ class Curriculum:
     def trials(self, episode: int, generator: torch.Generator) -> Trials:
         """Episode `episode`'s items and pairs (at a reset, first a new list length; the caller then starts the
         network afresh)."""
-        device = generator.device
-        if self.resets_at(episode):
-            self.nbcues = int(torch.randint(self.min_items, self.max_items + 1, (1,), device=device,
-                                            generator=generator))
-            self.kept_items = []
-        items = draw_items(self.batch, self.nbcues, device=device, generator=generator)
-        pairs = standard_schedule(self.batch, self.nbcues, self.learning_trials, self.test_trials, device,
-                                  generator=generator)
-        trials = present(items, pairs)
-        if self.regime == "continual":
-            if self.kept_items:
-                trials = self._mix_old_items(trials, generator)
-            self.kept_items.append(items)
-        return trials
+        return draw_trials([self], [episode], [generator])[0]
 
     def _mix_old_items(self, trials: Trials, generator: torch.Generator) -> Trials:
         """In each test trial, each batch element shows its pair with a random earlier episode's items with
@@ -76,3 +65,29 @@ class Curriculum:
         stimuli = trials.stimuli.clone()
         stimuli[:, -ntests:] = torch.where(use_old[..., None, None], old_stimuli, stimuli[:, -ntests:])
         return Trials(trials.pairs, stimuli)
+
+
+def draw_trials(curricula: list[Curriculum], episodes: list[int], generators: list[torch.Generator]) -> list[Trials]:
+    """Each curriculum's trials of its episode, from its own generator, exactly as `Curriculum.trials` alone
+    would draw them (list length at a reset, items, pairs, old items), with the items of all lists drawn
+    together (`draw_item_lists`)."""
+    if len({c.batch for c in curricula}) > 1:  # lists drawn together share the batch
+        return [draw_trials([c], [e], [g])[0] for c, e, g in zip(curricula, episodes, generators)]
+    resets = [c for c, e in zip(curricula, episodes) if c.resets_at(e)]
+    if resets:
+        lengths = [torch.randint(c.min_items, c.max_items + 1, (1,), device=g.device, generator=g)
+                   for c, e, g in zip(curricula, episodes, generators) if c.resets_at(e)]
+        for c, n in zip(resets, torch.cat(lengths).tolist()):  # one host read for every list length
+            c.nbcues, c.kept_items = int(n), []
+    first = curricula[0]
+    items = draw_item_lists(first.batch, [c.nbcues for c in curricula], generators, device=generators[0].device)
+    trials = []
+    for c, g, own in zip(curricula, generators, items):
+        pairs = standard_schedule(c.batch, c.nbcues, c.learning_trials, c.test_trials, g.device, generator=g)
+        shown = present(own, pairs)
+        if c.regime == "continual":
+            if c.kept_items:
+                shown = c._mix_old_items(shown, g)
+            c.kept_items.append(own)
+        trials.append(shown)
+    return trials
