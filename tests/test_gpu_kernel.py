@@ -18,7 +18,7 @@ from transitive.engine import run_members
 from transitive.engine.episode import run_episode, run_episode_plain
 from transitive.training.loss import LossWeights, loss_terms
 from transitive.model.network import NetworkState, PlasticNetwork
-from transitive.engine.stacked import PARAMETER_NAMES, draw_noise, member_parameters, stack_parameters, stack_states
+from transitive.engine.stacked import PARAMETER_NAMES, draw_noise, member_parameters, stack_states
 from transitive.model.task import draw_items, present, standard_schedule
 
 triton = pytest.importorskip("triton", reason="Triton is not installed (the test extra installs it)")
@@ -90,10 +90,9 @@ def run_fused(nets, trials, states, snapshot_trials=(1,)):
     pairs, stimuli = torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials])
     for net in nets:
         net.zero_grad()
-    params = stack_parameters(nets)
-    records = run_members(params, pairs, stimuli, uniform, exponential, stack_states(states),
+    records = run_members(nets, pairs, stimuli, uniform, exponential, stack_states(states),
                           snapshot_trials=snapshot_trials, backend="triton")
-    terms = member_losses(records, [params.member(k) for k in range(len(nets))])
+    terms = member_losses(records, nets)
     sum(t["loss"] for t in terms).backward()
     return records, terms, gradients(nets)
 
@@ -147,8 +146,7 @@ def test_fused_with_clipped_plastic_weights_and_forced_actions():
     assert max(r.final_state.plastic_weights.abs().max().item() for r in plain[0]) == 50.0
     # forced actions through the engine: the actions given are the actions recorded
     forced = torch.stack([r.actions for r in fused[0]]).flip(-1).contiguous()
-    params = stack_parameters(nets)
-    records = run_members(params, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
+    records = run_members(nets, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
                           actions=forced, backend="triton")
     assert all(torch.equal(r.actions, a) for r, a in zip(records, forced))
 
@@ -162,7 +160,7 @@ def test_sampled_responses_equal_the_torch_backend_and_single_runs():
         for backend in ("triton", "torch"):
             g = [torch.Generator(DEVICE).manual_seed(40 + k) for k in range(2)]
             uniform, exponential = draw_noise(g, BATCH, LEARNING + TESTS, DEVICE)
-            together[backend] = run_members(stack_parameters(nets), torch.stack([t.pairs for t in trials]),
+            together[backend] = run_members(nets, torch.stack([t.pairs for t in trials]),
                                             torch.stack([t.stimuli for t in trials]), uniform, exponential,
                                             backend=backend)
         alone = [run_episode(net, t, generator=torch.Generator(DEVICE).manual_seed(40 + k), backend="triton")
@@ -184,15 +182,15 @@ def test_deterministic_gradients():
 def test_triton_backend_is_chosen_on_cuda_only(monkeypatch):
     net = PlasticNetwork(hidden_size=16)
     monkeypatch.delenv(backends.ENV_SWITCH, raising=False)
-    assert backends.choose(net.w) in ("cpp", "torch")  # the CPU never picks the interpreter by itself
+    assert backends.choose([net]) in ("cpp", "torch")  # the CPU never picks the interpreter by itself
     monkeypatch.setenv(backends.ENV_SWITCH, "triton")
     if ON_GPU:
-        assert backends.choose(net.cuda().w) == "triton"
+        assert backends.choose([net.cuda()]) == "triton"
         net = net.cpu()
     else:
-        assert backends.choose(net.w) == "triton"  # asked for, under the interpreter
+        assert backends.choose([net]) == "triton"  # asked for, under the interpreter
     with pytest.raises(RuntimeError, match="float32"):
-        backends.choose(net.double().w)
+        backends.choose([net.double()])
 
 
 def test_kernels_compile_for_nvidia_gpus_without_spilling():

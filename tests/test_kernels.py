@@ -237,15 +237,15 @@ def test_published_network_matches_plain(kernel, monkeypatch):
 def test_switch(monkeypatch):
     net = PlasticNetwork()
     monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "torch")
-    assert backends.choose(net.w) == "torch"
+    assert backends.choose([net]) == "torch"
     monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "fast")
     with pytest.raises(ValueError):
-        backends.choose(net.w)
+        backends.choose([net])
     monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "cpp")
     with pytest.raises(RuntimeError):
-        backends.choose(PlasticNetwork(hidden_size=20).w)  # not a multiple of 8
+        backends.choose([PlasticNetwork(hidden_size=20)])  # not a multiple of 8
     monkeypatch.delenv(cpu_kernel.ENV_SWITCH)
-    assert backends.choose(copy.deepcopy(net).double().w) == "torch"  # float64: the PyTorch path, silently
+    assert backends.choose([copy.deepcopy(net).double()]) == "torch"  # float64: the PyTorch path, silently
 
 
 def test_build_failure_falls_back_with_one_warning(monkeypatch):
@@ -255,16 +255,16 @@ def test_build_failure_falls_back_with_one_warning(monkeypatch):
     monkeypatch.delenv(cpu_kernel.ENV_SWITCH, raising=False)
     net = PlasticNetwork()
     with pytest.warns(RuntimeWarning, match="simulated build failure"):
-        assert backends.choose(net.w) == "torch"
+        assert backends.choose([net]) == "torch"
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert backends.choose(net.w) == "torch"  # warned once only
+        assert backends.choose([net]) == "torch"  # warned once only
         trials, actions = make_episode(batch=2)
         record = run_episode(net, trials, actions=actions)  # runs on the PyTorch path
     assert record.rates.shape == (2, STEPS, 200)
     monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "cpp")
     with pytest.raises(RuntimeError, match="simulated"):
-        backends.choose(net.w)
+        backends.choose([net])
 
 
 def test_source_is_a_package_file_and_keys_the_cache():

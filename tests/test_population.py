@@ -12,7 +12,7 @@ from transitive.model.network import PlasticNetwork
 from transitive.training.learning import zero_state as _zero_state
 from transitive.engine import run_members
 from transitive.engine.stacked import (PARAMETER_NAMES, draw_noise, member_parameters, sample_from_exponential,
-                                stack_parameters, stack_states)
+                                stack_states)
 from transitive.figures.curves import learning_curves
 from transitive.scale.sweep import seed_params, seed_state
 from transitive.model.task import draw_items, present, standard_schedule
@@ -209,10 +209,8 @@ def members_and_trials(count=2, batch=3, nbcues=5):
 
 def run_stacked(nets, trials, generators, states):
     uniform, exponential = draw_noise(generators, trials[0].batch, trials[0].ntrials, "cpu")
-    params = stack_parameters(nets)
-    records = run_members(params, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
-                              uniform, exponential, states)
-    return params, records
+    return run_members(nets, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
+                       uniform, exponential, states)
 
 
 def test_stacked_episode_equals_run_episode():
@@ -231,8 +229,8 @@ def test_stacked_episode_equals_run_episode():
         expected = [[p.grad.clone() for p in member_parameters(net)] for net in nets]
         for net in nets:
             net.zero_grad()
-        params, together = run_stacked(nets, trials, copies, stack_states(states))
-        sum(a2c_loss(r, params.member(k)) for k, r in enumerate(together)).backward()
+        together = run_stacked(nets, trials, copies, stack_states(states))
+        sum(a2c_loss(r, net) for r, net in zip(together, nets)).backward()
         for k in range(2):
             assert torch.equal(alone[k].actions, together[k].actions)
             assert torch.equal(alone[k].rewards, together[k].rewards)
@@ -254,8 +252,8 @@ def test_zero_state_is_exactly_a_fresh_start():
         for net in nets:
             net.zero_grad()
         generators = [torch.Generator().manual_seed(k) for k in range(2)]
-        params, records = run_stacked(nets, trials, generators, state)
-        sum(a2c_loss(r, params.member(k)) for k, r in enumerate(records)).backward()
+        records = run_stacked(nets, trials, generators, state)
+        sum(a2c_loss(r, net) for r, net in zip(records, nets)).backward()
         results.append(([r.logits.detach() for r in records], [r.final_state.plastic_weights.detach() for r in records],
                         [p.grad.clone() for net in nets for p in member_parameters(net)]))
     for first, second in zip(*results):

@@ -1,6 +1,19 @@
-"""The trial loop of an episode, three ways behind one interface (used by `transitive.engine.members`).
+"""The backends of the episode engine, and the choice between them (used by `transitive.engine.members`).
 
-Every backend runs all trials of K members x a batch of episodes from the same inputs and returns the same
+- "torch": the networks' own definition, step by step (`transitive.engine.definition`): any rule, any
+  device; the path of a changed rule and the fallback of the other two.
+- "cpp": the compiled CPU kernel of `transitive.engine.cpu_kernel` (one call per member and trial);
+- "triton": the GPU kernels of `transitive.engine.gpu_kernel` (4 launches forward and 4 backward per trial for
+  all members at once).
+The two kernels are specialisations of the published rule: each records the fingerprint of the definition
+it was verified against (`transitive.engine.rule`) and runs only for networks whose rule has it.
+
+`choose` picks the fastest one that can run: "triton" on a CUDA device when Triton is installed, "cpp" on the
+CPU when the kernel can be built, else "torch" (with one warning line saying why). TRANSITIVE_KERNEL=torch,
+cpp or triton forces one (an error when it cannot run). All are tested against the plain step-by-step
+runner (`transitive.engine.episode.run_episode_plain`).
+
+The kernels run all trials of K members x a batch of episodes from the same inputs and return the same
 things:
 
     drive    (K, B, T, 4, n)  feedforward drive of each step: x0 (stimulus), x1 (go), x2 (without the
@@ -12,16 +25,6 @@ things:
     uniform  (K, B, T)
     -> rates (K, B, T, 4, n), responses (K, B, T), P after the last trial, the trace after it, and
        {trial: (K, B, 4, n, n) float16} P after each step of the snapshot trials
-
-The backends:
-- "torch": PyTorch operations on any device (W + alpha * P formed twice per trial, not four times);
-- "cpp": the compiled CPU kernel of `transitive.engine.cpu_kernel` (one call per member and trial);
-- "triton": the GPU kernels of `transitive.engine.gpu_kernel` (4 launches forward and 4 backward per trial for
-  all members at once).
-`choose` picks the fastest one that can run: "triton" on a CUDA device when Triton is installed, "cpp" on the
-CPU when the kernel can be built, else "torch" (with one warning line saying why). TRANSITIVE_KERNEL=torch,
-cpp or triton forces one (an error when it cannot run). The three are tested against the plain step-by-step
-definition (`transitive.engine.episode.run_episode_plain`).
 """
 from __future__ import annotations
 
@@ -30,9 +33,9 @@ import warnings
 
 import torch
 
-from ..model.network import PLASTIC_CLIP
 from . import cpu_kernel
-from .stacked import StackedParameters, effective_weights, hebbian, matvec, modulation, per_member, split_members
+from . import rule
+from .stacked import StackedParameters, split_members
 
 BACKENDS = ("torch", "cpp", "triton")
 ENV_SWITCH = cpu_kernel.ENV_SWITCH  # TRANSITIVE_KERNEL: torch, cpp, triton, or unset (auto)
@@ -62,20 +65,33 @@ def triton_available() -> str | None:
 def _warn_once(message: str) -> None:
     if message not in _warned:
         _warned.add(message)
-        warnings.warn(f"transitive: {message}", RuntimeWarning, stacklevel=3)
+        rule.say_once(message)
 
 
-def requested() -> str:
-    value = os.environ.get(ENV_SWITCH, "auto").strip().lower() or "auto"
+def requested(backend: str | None = None) -> str:
+    """The backend asked for: `backend` if given, else TRANSITIVE_KERNEL, else "auto"."""
+    value = (backend if backend is not None else os.environ.get(ENV_SWITCH, "auto")).strip().lower() or "auto"
     if value not in ("auto", *BACKENDS):
         raise ValueError(f"{ENV_SWITCH} must be one of {', '.join(BACKENDS)} or unset, not {value!r}")
     return value
 
 
-def choose(weights: torch.Tensor) -> str:
-    """The backend for networks whose parameters look like `weights` (device, dtype, n)."""
-    choice, device = requested(), weights.device
-    float32 = weights.dtype == torch.float32
+def _kernel_problem(nets, verified: dict) -> str | None:
+    """Why a kernel verified against `verified` does not implement these networks' rule (or None)."""
+    for net in nets:
+        problem = rule.kernel_mismatch(net, verified)
+        if problem:
+            return problem
+    return None
+
+
+def choose(nets, backend: str | None = None) -> str:
+    """The backend for these networks (one class, one device and dtype): a kernel only where it runs and
+    implements their rule; else "torch", their own definition (with one line saying why, once). A backend
+    asked for (`backend`, or TRANSITIVE_KERNEL) that cannot run is an error."""
+    choice = requested(backend)
+    weights = next(nets[0].parameters())
+    device, float32 = weights.device, weights.dtype == torch.float32
     if choice == "torch":
         return "torch"
     if choice == "triton" or (choice == "auto" and device.type == "cuda"):
@@ -84,17 +100,27 @@ def choose(weights: torch.Tensor) -> str:
             problem = "the GPU kernels need float32 parameters"
         if problem is None and device.type != "cuda" and not _gpu_kernel().interpreted():
             problem = "the GPU kernels run on CUDA devices (or on the CPU under TRITON_INTERPRET=1, for tests)"
-        if problem is None:
+        rule_problem = None if problem else _kernel_problem(nets, _gpu_kernel().VERIFIED_RULE)
+        if problem is None and rule_problem is None:
             return "triton"
         if choice == "triton":
-            raise RuntimeError(f"{ENV_SWITCH}=triton: {problem}")
-        _warn_once(f"using the slower PyTorch episode runner on the GPU: {problem}")
+            raise RuntimeError(f"{ENV_SWITCH}=triton: {problem or rule_problem}")
+        if rule_problem:
+            rule.tell_once(rule_problem)
+        else:
+            _warn_once(f"using the slower PyTorch episode runner on the GPU: {problem}")
         return "torch"
     # the CPU: the compiled kernel where it can run
-    suitable = device.type == "cpu" and float32 and weights.shape[-1] % 8 == 0
+    suitable = device.type == "cpu" and float32 and nets[0].hidden_size % 8 == 0
     if choice == "cpp" and not suitable:
         raise RuntimeError(f"{ENV_SWITCH}=cpp needs float32 networks on the CPU with a multiple of 8 neurons")
     if not suitable:
+        return "torch"
+    rule_problem = _kernel_problem(nets, cpu_kernel.VERIFIED_RULE)
+    if rule_problem:
+        if choice == "cpp":
+            raise RuntimeError(f"{ENV_SWITCH}=cpp: {rule_problem}")
+        rule.tell_once(rule_problem)
         return "torch"
     try:
         cpu_kernel.library()
@@ -109,50 +135,13 @@ def choose(weights: torch.Tensor) -> str:
 def run(backend: str, params: StackedParameters, drive, feedback, plastic, forced, uniform, snapshot_trials=(),
         reset_plastic_every_trial: bool = False):
     """The trials through `backend` (see the module docstring)."""
-    if backend == "triton" and reset_plastic_every_trial:
-        backend = "torch"  # a control of the evaluation only; the GPU kernels always carry P
-    return {"torch": torch_trials, "cpp": cpp_trials, "triton": triton_trials}[backend](
+    return {"cpp": cpp_trials, "triton": triton_trials}[backend](
         params, drive, feedback, plastic, forced, uniform, snapshot_trials, reset_plastic_every_trial)
 
 
 def _snapshot(start, middle, end) -> torch.Tensor:
     """P after each step of a trial, float16 (..., 4, n, n): steps 0 and 1 leave P unchanged."""
     return torch.stack([w.detach().half() for w in (start, start, middle, end)], -3)
-
-
-def _respond(params: StackedParameters, r1, uniform_t):
-    logits = torch.baddbmm(params.out_bias.detach().unsqueeze(1), r1.detach(), params.out_weight.detach().transpose(1, 2))
-    return (uniform_t < torch.softmax(logits, -1)[..., 1]).long()
-
-
-def torch_trials(params, drive, feedback, plastic, forced, uniform, snapshot_trials=(), reset=False):
-    eta = per_member(params.eta, 4)
-    ntrials = drive.shape[2]
-    rates, responses, snapshots = [], [], {}
-    for t in range(ntrials):
-        if reset:
-            plastic = torch.zeros_like(plastic)
-        r0 = torch.tanh(drive[:, :, t, 0])
-        weights = effective_weights(params, plastic)
-        r1 = torch.tanh(drive[:, :, t, 1] + matvec(weights, r0))
-        action = _respond(params, r1, uniform[:, :, t]) if forced is None else forced[:, :, t]
-        x2 = torch.where(action.unsqueeze(-1) == 1, feedback[:, :, t, 1], feedback[:, :, t, 0])
-        r2 = torch.tanh(x2 + matvec(weights, r1))
-        trace = eta * hebbian(r1, r0)
-        start = plastic
-        plastic = torch.clamp(torch.addcmul(plastic, modulation(params, r2)[..., None, None], trace),
-                              -PLASTIC_CLIP, PLASTIC_CLIP)
-        middle = plastic
-        r3 = torch.tanh(drive[:, :, t, 3] + matvec(effective_weights(params, plastic), r2))
-        trace = torch.lerp(trace, hebbian(r2, r1), eta)
-        plastic = torch.clamp(torch.addcmul(plastic, modulation(params, r3)[..., None, None], trace),
-                              -PLASTIC_CLIP, PLASTIC_CLIP)
-        if t in snapshot_trials:
-            snapshots[t] = _snapshot(start, middle, plastic)
-        rates.append(torch.stack([r0, r1, r2, r3], 2))
-        responses.append(action)
-    final_trace = torch.lerp(trace, hebbian(r3, r2), eta)
-    return torch.stack(rates, 2), torch.stack(responses, 2), plastic, final_trace, snapshots
 
 
 def cpp_trials(params, drive, feedback, plastic, forced, uniform, snapshot_trials=(), reset=False):

@@ -49,6 +49,11 @@ from ..model.network import PLASTIC_CLIP
 
 ENV_SWITCH = "TRANSITIVE_KERNEL"  # the backend of the episode engine: torch, cpp, triton or unset (auto)
 
+# The definition of the rule this kernel was verified against (`transitive.engine.rule.rule_fingerprint` of
+# PlasticNetwork when tests/test_kernels.py last passed); the engine runs the kernel only for that rule.
+VERIFIED_RULE = {"forward": "088f37eb7c026ac0", "step": "b956efff317a4dce", "modulation": "f9039534c3fd40b5",
+                 "effective_weights": "5ff4b9b3a91f5a31", "hebbian": "4e0992f7ca3cf982"}
+
 SOURCE_FILE = "csrc/plastic_trial.cpp"  # the kernel's C++ source, inside the package
 
 _FLAG_SETS = (["-O3", "-march=native"], ["-O3"])

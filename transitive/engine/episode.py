@@ -1,18 +1,20 @@
 """Running one network's episodes: the fast runner (the engine with one member) and the plain step-by-step
-runner, the definition every fast path must equal.
+runner, the reference every fast path must equal.
 
-`run_episode` runs the batch through `transitive.engine.members` (K = 1; its backends: the compiled CPU kernel, the
-GPU kernels, or PyTorch). `run_episode_plain` runs `net.step` at every step, blank steps included; it also
-serves the options the fast path does not implement (a penalty on action 1, r or H carried across trials).
+`run_episode` runs the batch through `transitive.engine.members` (K = 1; its backends: the compiled CPU kernel,
+the GPU kernels, or the network's own definition step by step). `run_episode_plain` runs the network's time
+step (`net(inputs, state)`, i.e. `net.step`) at every step, blank steps included, sampling each action with
+`torch.multinomial`; it also serves the options the engine does not implement (a penalty on action 1, r or H
+carried across trials).
 """
 from __future__ import annotations
 
 import torch
 
 from ..model.network import NetworkState, PlasticNetwork
-from ..model.task import FEEDBACK, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs, feedback_inputs
+from ..model.task import FEEDBACK, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs, feedback_inputs
 from .members import BLANK_STEPS, EpisodeRecord, reward_of, run_members
-from .stacked import draw_noise, stack_parameters
+from .stacked import draw_noise
 
 __all__ = ["BLANK_STEPS", "EpisodeRecord", "run_episode", "run_episode_plain", "run_blank_steps", "sample_actions"]
 
@@ -25,9 +27,9 @@ def sample_actions(logits: torch.Tensor, generator: torch.Generator | None = Non
 
 def run_blank_steps(net: PlasticNetwork, state: NetworkState) -> NetworkState:
     """The all-zero input steps at the start of every episode (they matter only for a carried state)."""
-    zeros = torch.zeros(state.rates.shape[0], net.i2h.in_features, device=state.rates.device)
+    zeros = torch.zeros(state.rates.shape[0], INPUT_SIZE, device=state.rates.device, dtype=state.rates.dtype)
     for _ in range(BLANK_STEPS):
-        state = net.step(zeros, state)[3]
+        state = net(zeros, state)[3]
     return state
 
 
@@ -50,7 +52,8 @@ def run_episode(net: PlasticNetwork, trials: Trials, state: NetworkState | None 
     reset_rates_every_trial, reset_trace_every_trial: r (resp. H) is set to 0 at every trial start (the
     original's RESETHIDDENEVERYTRIAL, RESETETEVERYTRIAL); False carries it over from the previous trial.
     A nonzero action penalty or a False reset flag runs the episode with `run_episode_plain`.
-    backend: "torch", "cpp" or "triton" (`transitive.engine.backends`); None chooses the fastest available.
+    backend: "torch" (the network's own definition, step by step), "cpp" or "triton" (the kernels, for the
+    verified rule only: `transitive.engine.rule`); None chooses the fastest that runs this network's rule.
 
     All backends give the same results as `run_episode_plain` up to float32 rounding, and the same sampled
     actions for the same random seed (except for ties within rounding).
@@ -58,13 +61,12 @@ def run_episode(net: PlasticNetwork, trials: Trials, state: NetworkState | None 
     if action_penalty or not (reset_rates_every_trial and reset_trace_every_trial):
         return run_episode_plain(net, trials, state, actions, snapshot_trials, reset_plastic_every_trial,
                                  generator, action_penalty, reset_rates_every_trial, reset_trace_every_trial)
-    params = stack_parameters([net])
     uniform = exponential = None
     if actions is None:
-        uniform, exponential = draw_noise([generator], trials.batch, trials.ntrials, net.w.device)
+        uniform, exponential = draw_noise([generator], trials.batch, trials.ntrials, next(net.parameters()).device)
     stacked_state = None if state is None else NetworkState(
         state.rates.unsqueeze(0), state.trace.unsqueeze(0), state.plastic_weights.unsqueeze(0))
-    return run_members(params, trials.pairs.unsqueeze(0), trials.stimuli.unsqueeze(0), uniform, exponential,
+    return run_members([net], trials.pairs.unsqueeze(0), trials.stimuli.unsqueeze(0), uniform, exponential,
                        stacked_state, None if actions is None else actions.unsqueeze(0), snapshot_trials,
                        reset_plastic_every_trial, backend)[0]
 
@@ -74,14 +76,14 @@ def run_episode_plain(net: PlasticNetwork, trials: Trials, state: NetworkState |
                       reset_plastic_every_trial: bool = False, generator: torch.Generator | None = None,
                       action_penalty: float = 0.0, reset_rates_every_trial: bool = True,
                       reset_trace_every_trial: bool = True) -> EpisodeRecord:
-    """The same episode, one `net.step` at a time over every step (the definition the fast path must equal).
+    """The same episode, one time step of the network (`net.step`) at a time (the reference of the engine).
 
     The options are those of `run_episode`. The reward input (33) of each step is the reward of the step
     before (0 at the first step of the episode): the trial's reward at step 2 and, with an action penalty,
     the penalty at any step following an action 1 (also across trials).
     """
     batch, ntrials = trials.batch, trials.ntrials
-    device = net.w.device
+    device = next(net.parameters()).device
     n = net.hidden_size
     state = NetworkState.fresh(batch, n, device) if state is None else state
     state = run_blank_steps(net, state)
@@ -104,7 +106,7 @@ def run_episode_plain(net: PlasticNetwork, trials: Trials, state: NetworkState |
             elif action_penalty:
                 step_input = step_input.clone()
                 step_input[:, REWARD] = previous_reward
-            logits, value, modulation, state = net.step(step_input, state)
+            logits, value, modulation, state = net(step_input, state)
             step = t * STEPS_PER_TRIAL + s
             action = sample_actions(logits, generator) if actions is None else actions[:, step]
             reward = torch.zeros(batch, device=device)

@@ -64,6 +64,11 @@ from ..model.network import PLASTIC_CLIP
 from .gpu_backward import _backward_1, _backward_2, _backward_3, _backward_4
 from .gpu_forward import _forward_1, _forward_2, _forward_3, _forward_4
 
+# The definition of the rule this kernel was verified against (`transitive.engine.rule.rule_fingerprint` of
+# PlasticNetwork when tests/test_gpu_kernel.py last passed); the engine runs the kernel only for that rule.
+VERIFIED_RULE = {"forward": "088f37eb7c026ac0", "step": "b956efff317a4dce", "modulation": "f9039534c3fd40b5",
+                 "effective_weights": "5ff4b9b3a91f5a31", "hebbian": "4e0992f7ca3cf982"}
+
 ROWS_SWITCH = "TRANSITIVE_GPU_ROWS"  # rows of P per program (a power of 2); default by device, see rows_per_block
 
 

@@ -1,92 +1,53 @@
 """The episode engine: one episode of K networks x a batch of episodes each, fast.
 
-A single network is K = 1 (`transitive.engine.episode.run_episode`); a population of seeds trained side by side
-is K > 1 (`transitive.population`). Both run this code:
+A single network is K = 1 (`transitive.engine.episode.run_episode`); seeds trained side by side (a
+population, `transitive.training.trainer.Trainer` with several seeds) are K > 1. Both run this code.
+
+Which path runs is decided per call (`backends.choose`): a compiled kernel only when the networks' rule is
+the one it was verified against (`transitive.engine.rule`), else the networks' own definition, step by step
+(`transitive.engine.definition`, the "torch" backend). The kernel path:
 
     blank steps (only with a carried state: from a fresh one they change nothing)
     the feedforward drive of every step, for both possible responses at the feedback step
-    the trial loop, through a backend (`transitive.engine.backends`: PyTorch, the CPU kernel or the GPU kernels)
+    the trial loop, through a kernel (`transitive.engine.backends`: the CPU kernel or the GPU kernels)
     outputs, values and m(t) of every step in one batched product each; the actions of the steps other
     than the response (which do not affect the dynamics) sampled from the pre-drawn noise
 
-The fast path exploits the trial structure (docs/method.md, time loop): r and H are reset at every trial
-start, so step 0 has no recurrent input, the trace is 0 after step 0 and eta tanh(r1 r0^T) after step 1,
-and P changes only at steps 2 and 3. Options that break these assumptions (a penalty on action 1, which
-makes every step's action matter; r or H carried across trials) are run by the plain step-by-step runner
-(`transitive.engine.episode.run_episode_plain`), which is the definition every backend is tested against.
+It exploits the trial structure (docs/method.md, time loop): r and H are reset at every trial start, so
+step 1 has no recurrent input, the trace is 0 after step 1 and eta tanh(r2 r1^T) after step 2, and P
+changes only at steps 3 and 4 (feedback and delay). Options that break these assumptions (a penalty on
+action 1, which makes every step's action matter; r or H carried across trials) are run by the plain
+step-by-step runner (`transitive.engine.episode.run_episode_plain`), which every backend is tested against.
 """
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import torch
 
 from ..model.network import PLASTIC_CLIP, NetworkState
 from ..model.task import ACTION, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs
 from . import backends
+from .definition import BLANK_STEPS, blank_plastic_weights, run_definition
+from .record import EpisodeRecord, every_step, member_records, reward_of
 from .stacked import (StackedParameters, effective_weights, hebbian, linear, matvec, modulation, per_member,
-                      sample_from_exponential, split_members)
+                      sample_from_exponential, stack_parameters)
 
-BLANK_STEPS = 2
+__all__ = ["BLANK_STEPS", "EpisodeRecord", "run_members", "reward_of"]
 
-
-@dataclass
-class EpisodeRecord:
-    """Everything an episode produced. Step-indexed tensors have nsteps = 4 * ntrials."""
-
-    pairs: torch.Tensor  # (batch, ntrials, 2)
-    inputs: torch.Tensor  # (batch, nsteps, 37)
-    actions: torch.Tensor  # (batch, nsteps) long, sampled at every step
-    rewards: torch.Tensor  # (batch, nsteps): +-1 at step 1 of every trial, 0 elsewhere, minus the action
-    #                        penalty (if any) at every step where action 1 was taken
-    correct: torch.Tensor  # (batch, ntrials) bool: the response (step 1) was right
-    logits: torch.Tensor  # (batch, nsteps, 2)
-    values: torch.Tensor  # (batch, nsteps)
-    modulation: torch.Tensor  # (batch, nsteps): m(t)
-    rates: torch.Tensor  # (batch, nsteps, n)
-    final_state: NetworkState
-    snapshots: dict = field(default_factory=dict)  # trial -> (batch, 4, n, n) float16: P after each step
-
-    @property
-    def ntrials(self) -> int:
-        return self.pairs.shape[1]
-
-    @property
-    def response(self) -> torch.Tensor:
-        """(batch, ntrials): +1 for action 1 at step 1, -1 for action 0."""
-        return self.actions[:, RESPONSE::STEPS_PER_TRIAL] * 2 - 1
-
-
-def reward_of(action: torch.Tensor, correct_action: torch.Tensor) -> torch.Tensor:
-    return torch.where(action == correct_action, 1.0, -1.0)
-
-
-def blank_steps(params: StackedParameters, state: NetworkState) -> torch.Tensor:
-    """The all-zero input steps that start an episode with a carried state; returns P after them (not the
-    trace after the last one: every trial starts from H = 0). Where no gradient is needed, the same
-    operations run in place (the same numbers, without allocating a (K, batch, n, n) tensor at each one)."""
+def blank_steps(nets, params: StackedParameters, state: NetworkState) -> torch.Tensor:
+    """The all-zero input steps that start an episode with a carried state; returns P after them. They run
+    the networks' definition (`definition.blank_plastic_weights`), except where no gradient is needed: there
+    the verified rule's operations run in place (`_blank_steps_in_place`, without allocating a (K, batch, n, n)
+    tensor at each one)."""
     tensors = (*params.as_tuple(), state.rates, state.trace, state.plastic_weights)
-    needs_grad = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
-    return (_blank_steps_differentiable if needs_grad else _blank_steps_in_place)(params, state)
-
-
-def _blank_steps_differentiable(params: StackedParameters, state: NetworkState) -> torch.Tensor:
-    rates, trace, plastic = state.rates, state.trace, state.plastic_weights
-    eta = per_member(params.eta, 4)
-    for step in range(BLANK_STEPS):
-        new_rates = torch.tanh(params.in_bias.unsqueeze(1) + matvec(effective_weights(params, plastic), rates))
-        plastic = torch.clamp(plastic + modulation(params, new_rates)[..., None, None] * trace,
-                              -PLASTIC_CLIP, PLASTIC_CLIP)
-        if step < BLANK_STEPS - 1:
-            trace = (1 - eta) * trace + eta * hebbian(new_rates, rates)
-        rates = new_rates
-    return plastic
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        return blank_plastic_weights(nets, state)
+    return _blank_steps_in_place(params, state)
 
 
 @torch.no_grad()
 def _blank_steps_in_place(params: StackedParameters, state: NetworkState) -> torch.Tensor:
-    """`_blank_steps_differentiable` with each operation writing into a buffer (the results are bitwise
-    the same: the same kernels, with the operands of + and * swapped at most)."""
+    """The blank steps of the verified rule, each operation writing into a buffer (a specialisation, like the
+    kernels: used only when the rule is the verified one; equal to the definition to float32 rounding)."""
     rates, trace, plastic = state.rates, state.trace, state.plastic_weights
     eta = per_member(params.eta, 4)
     work = torch.empty_like(plastic)  # W + A * P, then the step's Hebbian term
@@ -116,30 +77,32 @@ def drives(params: StackedParameters, inputs: torch.Tensor, correct_action: torc
     return drive, drive[:, :, :, 2:3] + torch.stack(feedback, 3)
 
 
-def _every_step(per_trial: torch.Tensor) -> torch.Tensor:
-    """(..., ntrials) -> (..., nsteps): each trial's value at its 4 steps (no host synchronisation)."""
-    return per_trial.unsqueeze(-1).expand(*per_trial.shape, STEPS_PER_TRIAL).reshape(*per_trial.shape[:-1], -1)
+def run_members(nets, pairs: torch.Tensor, stimuli: torch.Tensor, uniform=None, exponential=None,
+                state: NetworkState | None = None, actions: torch.Tensor | None = None, snapshot_trials=(),
+                reset_plastic_every_trial: bool = False, backend: str | None = None,
+                vectorise: bool | None = None) -> list[EpisodeRecord]:
+    """One episode of every network of `nets` (K networks of one class). pairs (K, B, T, 2), stimuli
+    (K, B, T, 2, cs); either the noise of `stacked.draw_noise` (uniform (K, T, B), exponential
+    (K, B * nsteps, 2)) or forced actions (K, B, nsteps); state: stacked (K, B, ...) carried state or None
+    (fresh); snapshot_trials: trials whose P after each step is kept (float16); reset_plastic_every_trial: P
+    set to 0 at every trial start (a control: no learning across trials); backend: one of
+    `backends.BACKENDS`, None to choose (a kernel only for the verified rule, `transitive.engine.rule`);
+    vectorise: for the "torch" backend, run the networks as one by vmap (None: on CUDA only).
 
-
-def run_members(params: StackedParameters, pairs: torch.Tensor, stimuli: torch.Tensor, uniform=None,
-                exponential=None, state: NetworkState | None = None, actions: torch.Tensor | None = None,
-                snapshot_trials=(), reset_plastic_every_trial: bool = False,
-                backend: str | None = None) -> list[EpisodeRecord]:
-    """One episode of every member. pairs (K, B, T, 2), stimuli (K, B, T, 2, cs); either the noise of
-    `stacked.draw_noise` (uniform (K, T, B), exponential (K, B * nsteps, 2)) or forced actions (K, B, nsteps);
-    state: stacked (K, B, ...) carried state or None (fresh); snapshot_trials: trials whose P after each step
-    is kept (float16); reset_plastic_every_trial: P set to 0 at every trial start (a control: no learning
-    across trials); backend: one of `backends.BACKENDS`, None to choose.
-
-    Returns one EpisodeRecord per member (views into stacked tensors)."""
+    Returns one EpisodeRecord per network (views into stacked tensors)."""
+    nets = list(nets)
+    backend = backends.choose(nets, backend)
+    if backend == "torch" or (backend == "triton" and reset_plastic_every_trial):  # the GPU kernels carry P
+        return run_definition(nets, pairs, stimuli, uniform, exponential, state, actions, snapshot_trials,
+                              reset_plastic_every_trial, vectorise)
+    params = stack_parameters(nets)
     members, batch, ntrials = pairs.shape[:3]
     n = params.w.shape[-1]
     nsteps = ntrials * STEPS_PER_TRIAL
-    backend = backend or backends.choose(params.w)
     if state is None:
         plastic = torch.zeros(members, batch, n, n, device=params.w.device, dtype=params.w.dtype)
     else:
-        plastic = blank_steps(params, state)
+        plastic = blank_steps(nets, params, state)
     flat = Trials(pairs.reshape(members * batch, ntrials, 2), stimuli.reshape(members * batch, *stimuli.shape[2:]))
     inputs = base_inputs(flat).reshape(members, batch, ntrials, STEPS_PER_TRIAL, INPUT_SIZE).to(params.w.dtype)
     correct_action = flat.correct_action.reshape(members, batch, ntrials)
@@ -160,17 +123,12 @@ def run_members(params: StackedParameters, pairs: torch.Tensor, stimuli: torch.T
         sampled = sample_from_exponential(torch.softmax(logits.detach(), -1),
                                           exponential.reshape(members, batch, nsteps, 2))
         is_response = (torch.arange(nsteps, device=logits.device) % STEPS_PER_TRIAL == RESPONSE)
-        actions = torch.where(is_response, _every_step(response), sampled)
+        actions = torch.where(is_response, every_step(response), sampled)
     rewards = torch.zeros(members, batch, ntrials, STEPS_PER_TRIAL, device=inputs.device, dtype=inputs.dtype)
     rewards[..., RESPONSE] = reward
     values = linear(rates, params.value_weight, params.value_bias).reshape(members, batch, nsteps)
     step_modulation = modulation(params, rates).reshape(members, batch, nsteps)
-    correct = response == correct_action
-    per_member = [split_members(x) for x in (
-        pairs, inputs.reshape(members, batch, nsteps, INPUT_SIZE), actions, rewards.reshape(members, batch, nsteps),
-        correct, logits, values, step_modulation, rates.reshape(members, batch, nsteps, n), rates[:, :, -1, 3],
-        final_trace, plastic)]
-    return [EpisodeRecord(pairs=p, inputs=i, actions=a, rewards=r, correct=c, logits=lo, values=v, modulation=m,
-                          rates=ra, final_state=NetworkState(last, trace, plastic_k),
-                          snapshots={t: s[k] for t, s in snapshots.items()})
-            for k, (p, i, a, r, c, lo, v, m, ra, last, trace, plastic_k) in enumerate(zip(*per_member))]
+    return member_records(pairs, inputs.reshape(members, batch, nsteps, INPUT_SIZE), actions,
+                          rewards.reshape(members, batch, nsteps), response == correct_action, logits, values,
+                          step_modulation, rates.reshape(members, batch, nsteps, n), rates[:, :, -1, 3],
+                          final_trace, plastic, snapshots)

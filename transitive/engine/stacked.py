@@ -1,5 +1,5 @@
-"""K independent networks as one: their parameters stacked along a leading member axis, and the random
-numbers of their episodes drawn beforehand.
+"""K independent networks as one, for the kernels: their parameters stacked along a leading member axis, and
+the random numbers of their episodes drawn beforehand.
 
 W is (K, n, n) and is broadcast over each member's batch, P is (K, batch, n, n), and the linear layers are
 batched products over the members (`transitive.engine.members` runs episodes on these). The random numbers a run
@@ -21,7 +21,9 @@ import torch
 from ..model.network import NetworkState
 from ..model.task import STEPS_PER_TRIAL
 
-# The parameters of a PlasticNetwork, in the order of the stacked tuple.
+# The parameters the kernels read (the published network's, `transitive.engine.rule.KERNEL_LAYOUT`), in the
+# order of the stacked tuple. The "torch" backend stacks every parameter of any network instead
+# (`transitive.engine.definition.stacked_parameters`).
 PARAMETER_NAMES = ("w", "alpha", "etaet", "DAmult", "i2h.weight", "i2h.bias", "h2DA.weight", "h2DA.bias",
                    "h2o.weight", "h2o.bias", "h2v.weight", "h2v.bias")
 
@@ -53,17 +55,6 @@ class StackedParameters:
     @property
     def members(self) -> int:
         return self.w.shape[0]
-
-    def member(self, k: int) -> "MemberView":
-        return MemberView(self, k)
-
-
-class MemberView:
-    """Member k's slices of the stacked parameters under the network's attribute names (what the loss reads)."""
-
-    def __init__(self, stacked: StackedParameters, k: int):
-        self.w, self.alpha = stacked.w[k], stacked.alpha[k]
-        self.eta, self.modulation_gain = stacked.eta[k], stacked.modulation_gain[k]
 
 
 def member_parameters(net) -> list[torch.Tensor]:

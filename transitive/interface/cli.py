@@ -14,13 +14,14 @@ import sys
 
 import torch
 
-from ..model.io import OutputPathError, ParameterFileError, check_output_folder
+from ..model.io import OneLineError, OutputPathError, ParameterFileError, check_output_folder
 from ..model.task import ITEMS, LETTERS
 from .cli_training import (_setup_bench, _setup_curves, _setup_sweep, _setup_train, cmd_bench, cmd_curves, cmd_sweep,
                            cmd_train)
 from ..training.config import whole
-from .options import (PROG, HelpFormatter, Parser, UsageError, add_threads_device, evaluation_episodes, in_range,
-                      print_json, seed_number, set_threads)
+from .options import (PROG, HelpFormatter, Interrupted, Parser, UsageError, add_network_option, add_threads_device,
+                      command_line,
+                      evaluation_episodes, in_range, print_json, seed_number, set_threads, signal_name)
 
 
 def _setup_eval(p):
@@ -29,13 +30,14 @@ def _setup_eval(p):
     p.add_argument("--seed", type=seed_number, default=0, metavar="N", help="seed of the random draws")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
+    add_network_option(p)
     add_threads_device(p)
 
 
 def _load(args):
     from ..model.io import load_network
     set_threads(args)
-    return load_network(args.file, args.device)
+    return load_network(args.file, args.device, args.network)
 
 
 def _format_table(title: str, values: dict) -> str:
@@ -136,6 +138,7 @@ def _setup_figures(p):
     p.add_argument("--recode-steps", type=in_range(whole(1, 100_000)), default=1000, metavar="N",
                    help="Adam steps of the recoded-representation fit (Supplementary Note 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
+    add_network_option(p)
     add_threads_device(p)
 
 
@@ -222,14 +225,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else [str(word) for word in argv]
     try:
         args = build_parser().parse_args(argv)
+        args.argv = argv  # for the command that resumes an interrupted run
         if getattr(args, "device", "cpu").startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"{args.command}: --device {args.device} asked for, but CUDA is not available")
         args.function(args)
-    except (UsageError, ParameterFileError, OutputPathError) as error:
+    except (UsageError, OneLineError) as error:  # ParameterFileError, OutputPathError, NetworkClassError
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except Interrupted as stop:
+        print(stop, file=sys.stderr)
+        return stop.status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -16,6 +16,8 @@ import argparse
 import dataclasses
 import json
 import re
+import shlex
+import signal
 import types
 import typing
 
@@ -28,6 +30,28 @@ PROG = "transitive"
 
 class UsageError(Exception):
     """Impossible options; the message is one line for the user."""
+
+
+class Interrupted(Exception):
+    """A command stopped by a signal (Ctrl-C: SIGINT): the message is one line saying where it stopped, what
+    was kept and how to go on; the command line exits with `status` (128 + the signal's number: 130 for
+    SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, message: str, signum: int = signal.SIGINT):
+        super().__init__(message)
+        self.status = 128 + int(signum)
+
+
+def signal_name(signum: int) -> str:
+    return "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+
+
+def command_line(args, *extra: str) -> str:
+    """The command as the user typed it (`args.argv`, kept by `cli.main`), with `extra` options added unless
+    already there: e.g. the command that resumes an interrupted run."""
+    words = list(getattr(args, "argv", None) or [args.command])
+    words += [word for word in extra if word not in words]
+    return shlex.join([PROG, *words])
 
 
 def _plain_words(message: str) -> str:
@@ -238,6 +262,13 @@ def print_json(result: dict) -> None:
 def set_threads(args) -> None:
     if getattr(args, "threads", None):
         torch.set_num_threads(args.threads)
+
+
+def add_network_option(p):
+    """--network: the class the parameter file is loaded into (the one it was trained with)."""
+    p.add_argument("--network", default="plastic", metavar="CLASS",
+                   help="the network class the file was trained with: plastic (the paper's), no-plasticity, "
+                        "no-modulation, or FILE.py:Class / module:Class (docs/extending.md)")
 
 
 def add_threads_device(p, device=None):

@@ -15,23 +15,9 @@ from pathlib import Path
 
 import torch
 
+from .errors import OneLineError, OutputPathError, ParameterFileError
 from .network import PlasticNetwork
-
-
-class OneLineError(Exception):
-    """A problem the user can fix, said in one line: the command line prints it after `error: `, and in a
-    notebook IPython shows the line `_render_traceback_` returns instead of a traceback."""
-
-    def _render_traceback_(self):
-        return [f"{type(self).__name__}: {self}"]
-
-
-class ParameterFileError(OneLineError):
-    """A parameter file or checkpoint that cannot be used; the message is one line for the user."""
-
-
-class OutputPathError(OneLineError):
-    """A place a command cannot write to; the message is one line for the user."""
+from .variants import network_class
 
 
 def _reason(error: OSError) -> str:
@@ -170,23 +156,28 @@ def network_kwargs_for(state_dict: dict) -> dict:
     return {"alpha_shape": "synapse" if cols > 1 else ("neuron" if rows > 1 else "scalar")}
 
 
-def load_network(path, device="cpu") -> PlasticNetwork:
-    """Load a parameter file (ours, simple.ipynb's, or the original release's) into a network on `device`."""
+def load_network(path, device="cpu", network="plastic") -> PlasticNetwork:
+    """Load a parameter file (ours, simple.ipynb's, or the original release's) into a network of the class
+    `network` names (`transitive.model.variants`: "plastic", a control, FILE.py:Class or a class) on
+    `device`. The file must hold exactly that class's parameters, with their shapes (one line otherwise)."""
     state_dict = read_torch_file(path, device)
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise ParameterFileError(f"{path} does not hold a state_dict of tensors")
-    net = PlasticNetwork(**network_kwargs_for(state_dict)).to(device)
+    cls = network_class(network)
+    net = cls(**network_kwargs_for(state_dict)).to(device)
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state_dict))
     extra = sorted(set(state_dict) - set(expected))
     if missing or extra:
-        raise ParameterFileError(f"{path} is not a plastic-network parameter file "
-                                 f"(missing keys: {missing or 'none'}; unexpected keys: {extra or 'none'})")
+        what = "a plastic-network parameter file" if cls is PlasticNetwork else f"a parameter file of {cls.__name__}"
+        hint = "; if another network class made it, name that class (--network)"
+        raise ParameterFileError(f"{path} is not {what} (missing keys: {', '.join(missing) or 'none'}; "
+                                 f"unexpected keys: {', '.join(extra) or 'none'}){hint}")
     for key, tensor in expected.items():
         if state_dict[key].shape != tensor.shape:
             raise ParameterFileError(f"{path}: '{key}' has shape {tuple(state_dict[key].shape)}, "
                                      f"expected {tuple(tensor.shape)}")
-    net.load_state_dict({k: v.float() for k, v in state_dict.items()})
+    net.load_state_dict({key: state_dict[key].to(tensor.dtype) for key, tensor in expected.items()})
     return net
 
 

@@ -3,7 +3,8 @@
 The parameter names (`w`, `alpha`, `etaet`, `DAmult`, `i2h`, `h2DA`, `h2o`, `h2v`) are the file format of
 the original release and are kept as they are; readable aliases are provided as properties.
 
-One time step, for input i(t), previous rates r(t-1), eligibility trace H and plastic weights P:
+One time step (`PlasticNetwork.step`, the rule's one definition; docs/extending.md says how to change it),
+for input i(t), previous rates r(t-1), eligibility trace H and plastic weights P:
 
     r(t) = tanh(W_in i(t) + b_in + (W + alpha * P) r(t-1))
     m(t) = DAmult * (d_0 - d_1),  d = tanh(W_mod r(t) + b_mod)
@@ -122,8 +123,16 @@ class PlasticNetwork(nn.Module):
         """tanh(r(t) r(t-1)^T): row = postsynaptic, column = presynaptic."""
         return torch.tanh(post.unsqueeze(2) * pre.unsqueeze(1))
 
+    def forward(self, inputs: torch.Tensor, state: NetworkState):
+        """`net(inputs, state)` is one time step: `step` (the nn.Module convention, so that
+        `torch.func.functional_call` runs the rule over stacked parameters)."""
+        return self.step(inputs, state)
+
     def step(self, inputs: torch.Tensor, state: NetworkState):
-        """One plain time step (the equations above). Returns (logits, value, modulation, new state)."""
+        """One time step: THE definition of the rule (the equations above), the only one in the package.
+        Every runner calls it through `forward`, except the compiled kernels, which are verified
+        specialisations of it and step aside when it changes (`transitive.engine.rule`).
+        inputs (batch, 37) -> (logits (batch, 2), value (batch,), modulation m(t) (batch,), new state)."""
         recurrent = torch.bmm(self.effective_weights(state.plastic_weights), state.rates.unsqueeze(2)).squeeze(2)
         rates = torch.tanh(self.i2h(inputs) + recurrent)
         modulation = self.modulation(rates)

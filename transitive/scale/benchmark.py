@@ -1,7 +1,9 @@
 """Speed of meta-training: the package's episode runner against the plain step-by-step one (`compare`), and
-a population of networks trained at once against one trained alone (`population_speed`)."""
+a population of networks trained at once against one trained alone (`population_speed`), with the PyTorch
+operations and host synchronisations of its training episodes counted (`count_work`)."""
 from __future__ import annotations
 
+import collections
 import time
 
 import torch
@@ -61,7 +63,8 @@ def _timed(step, device) -> float:
 
 def _backend(device) -> str:
     from ..engine.backends import choose
-    return choose(torch.empty(200, 200, device=device))
+    from ..model.network import PlasticNetwork
+    return choose([PlasticNetwork().to(device)])
 
 
 def _population_step(trainer) -> None:
@@ -116,3 +119,93 @@ def population_speed(population: int, episodes: int, batch: int = 32, device="cp
             result.update(separate_seconds_per_episode=one, separate_episodes_per_second=1 / one,
                           member_episode_vs_separate=seconds / population / one)  # < 1: the population is faster
     return result
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Counting the work of an episode: PyTorch operations and host synchronisations.
+
+# Operations whose result the host must wait for, whatever the device: a tensor read as a Python number,
+# or an output whose size depends on the values.
+SYNCING_OPERATIONS = ("_local_scalar_dense", "nonzero", "masked_select", "unique", "_unique", "_unique2",
+                      "unique_consecutive", "unique_dim", "repeat_interleave", "equal", "is_nonzero")
+
+
+def _forces_sync(func, args, kwargs) -> bool:
+    name = func.overloadpacket.__name__
+    if name in SYNCING_OPERATIONS:  # repeat_interleave only without its output size
+        return name != "repeat_interleave" or kwargs.get("output_size") is None
+    if name in ("index", "index_put", "index_put_", "_index_put_impl_"):  # boolean masks become indices
+        return any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in args[1] or ())
+    if name == "_to_copy":  # a tensor moved to another device (a GPU tensor read on the host)
+        return "device" in kwargs and torch.device(kwargs["device"]) != args[0].device
+    if name == "copy_":
+        return args[0].device != args[1].device
+    return False
+
+
+class WorkCounter:
+    """Counts the PyTorch operations (aten operations, as a TorchDispatchMode sees them: a foreach operation
+    over many tensors counts once) and the host synchronisations (the operations of SYNCING_OPERATIONS, a
+    boolean-mask index, a copy between devices, and every Tensor.tolist / Tensor.numpy, which the mode does
+    not see) run inside `with counter:`. `operations` and `syncs` are totals; `by_name` the operations by
+    name."""
+
+    def __init__(self):
+        self.operations, self.syncs = 0, 0
+        self.by_name: collections.Counter = collections.Counter()
+        self.syncs_by_name: collections.Counter = collections.Counter()
+        self._mode = None
+        self._patched = {}
+
+    def __enter__(self):
+        from torch.utils._python_dispatch import TorchDispatchMode
+
+        counter = self
+
+        class _Mode(TorchDispatchMode):
+            def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+                name = func.overloadpacket.__name__
+                counter.operations += 1
+                counter.by_name[name] += 1
+                if _forces_sync(func, args, kwargs or {}):
+                    counter._sync(name)
+                return func(*args, **(kwargs or {}))
+
+        for method in ("tolist", "numpy"):
+            original = getattr(torch.Tensor, method)
+            self._patched[method] = original
+
+            def counted(tensor, *args, _original=original, _name=method, **kwargs):
+                self._sync(_name)
+                return _original(tensor, *args, **kwargs)
+
+            setattr(torch.Tensor, method, counted)
+        self._mode = _Mode()
+        self._mode.__enter__()
+        return self
+
+    def _sync(self, name: str) -> None:
+        self.syncs += 1
+        self.syncs_by_name[name] += 1
+
+    def __exit__(self, *exc):
+        self._mode.__exit__(*exc)
+        for method, original in self._patched.items():
+            setattr(torch.Tensor, method, original)
+        self._patched = {}
+        return False
+
+
+def count_work(trainer, episodes: int = 3) -> dict:
+    """The trainer's next `episodes` training episodes counted with a `WorkCounter`: operations and host
+    synchronisations per episode (the mean; and the largest of one episode), and the syncs by cause."""
+    operations, syncs, causes = [], [], collections.Counter()
+    for _ in range(episodes):
+        with WorkCounter() as counter:
+            _population_step(trainer)
+        operations.append(counter.operations)
+        syncs.append(counter.syncs)
+        causes.update(counter.syncs_by_name)
+    return {"operations_per_episode": sum(operations) / episodes, "operations_max": max(operations),
+            "syncs_per_episode": sum(syncs) / episodes, "syncs_max": max(syncs),
+            "syncs_by_cause": dict(causes), "counted_episodes": episodes}

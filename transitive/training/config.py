@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from ..model.network import ALPHA_SHAPES
+from ..model.variants import NetworkClassError, network_class
 from ..model.task import LETTERS
 from .loss import LossWeights
 
@@ -134,6 +135,9 @@ class TrainConfig:
     positive_alpha_init_only: bool = _option(False, "|alpha| at initialisation only (POSALPHAINITONLY)")
     frozen_input: bool = _option(False, "input weights of neurons n/3 and above and the whole input bias start "
                                         "at 0 (as the original's add-on) and the input layer is never trained")
+    network: str = _option("plastic", "the network class: 'plastic' (the paper's), the controls 'no-plasticity' "
+                                      "(alpha fixed at 0) and 'no-modulation' (m(t) a learned constant), or your "
+                                      "own, FILE.py:Class or module:Class (docs/extending.md)")
     reset_rates_every_trial: bool = _option(True, "set the rates r to 0 at every trial start "
                                                   "(RESETHIDDENEVERYTRIAL)")
     reset_trace_every_trial: bool = _option(True, "set the eligibility trace H to 0 at every trial start "
@@ -150,6 +154,13 @@ class TrainConfig:
                 raise SettingError(name, f"expected {allowed}, got {value!r}")
         if self.min_items > self.max_items:
             raise SettingError("min_items", f"expected at most max_items ({self.max_items}), got {self.min_items}")
+        try:
+            network_class(self.network)
+        except NetworkClassError as error:
+            raise SettingError("network", str(error)) from None
+        if self.network == "no-plasticity" and (self.positive_alpha or self.positive_alpha_init_only):
+            raise SettingError("network", "the no-plasticity control has alpha fixed at 0: it takes neither "
+                                          "positive_alpha nor positive_alpha_init_only")
         if self.positive_alpha and self.positive_alpha_init_only:
             raise SettingError("positive_alpha", "choose one of positive_alpha (POSALPHA) and "
                                                  "positive_alpha_init_only (POSALPHAINITONLY), not both")

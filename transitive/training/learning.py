@@ -1,9 +1,12 @@
 """One training episode of K members: the episodes, every member's A2C loss and the numbers of the training log.
 
-    stack the members' parameters, carried states and pre-drawn noise
-    run the episodes (`transitive.engine.members`: one call for all members)
+    stack the members' carried states and pre-drawn noise
+    run the episodes (`transitive.engine.members`: one call for all members' networks)
     each member's loss (`transitive.training.loss`); their sum is backpropagated once
     the training log's numbers, as one tensor on the device (read on logged episodes only)
+
+The networks' own rule decides the engine's path (`transitive.engine.backends.choose`): a compiled kernel
+for the verified rule, else the networks' definition step by step; training and evaluation share it.
 
 On CUDA the episode and its backward are captured once as CUDA graphs and replayed every episode
 (`GraphedEpisodeLoss`): the random numbers are drawn before, from each member's generator, so nothing inside
@@ -23,7 +26,6 @@ from ..model.network import NetworkState
 from ..model.task import DELAY, FEEDBACK, STEPS_PER_TRIAL, Trials
 from ..engine.episode import run_episode_plain
 from ..engine.members import run_members
-from ..engine.stacked import PARAMETER_NAMES, MemberView, StackedParameters
 from .config import TrainConfig
 from .loss import OPTIONAL_TERMS, loss_terms
 
@@ -51,14 +53,13 @@ def episode_stats(record, terms: dict, test_trials: int) -> torch.Tensor:
         *(terms.get(name, zero) for name in OPTIONAL_TERMS))])
 
 
-def episode_loss(params: StackedParameters, pairs, stimuli, uniform, exponential, state: NetworkState | None,
-                 config: TrainConfig):
-    """The members' episodes and losses. Returns (summed loss, STATS per member (K, len(STATS)), final rates,
-    final trace, final plastic weights (stacked, detached))."""
-    records = run_members(params, pairs, stimuli, uniform, exponential, state)
+def episode_loss(nets, pairs, stimuli, uniform, exponential, state: NetworkState | None, config: TrainConfig):
+    """The episodes and losses of the members' networks `nets`. Returns (summed loss, STATS per member
+    (K, len(STATS)), final rates, final trace, final plastic weights (stacked, detached))."""
+    records = run_members(nets, pairs, stimuli, uniform, exponential, state)
     total, stats = 0.0, []
-    for k, record in enumerate(records):
-        terms = loss_terms(record, MemberView(params, k), config.loss)
+    for net, record in zip(nets, records):
+        terms = loss_terms(record, net, config.loss)
         total = total + terms["loss"]
         stats.append(episode_stats(record, terms, config.test_trials))
     final = [torch.stack([getattr(r.final_state, name) for r in records]).detach()
@@ -97,23 +98,30 @@ def _quiet_stream_check():
             switch(True)
 
 
-class GraphedEpisodeLoss:
-    """`episode_loss` for a fixed member count, its forward and backward captured as CUDA graphs
-    (torch.cuda.make_graphed_callables: warm-up on a side stream, then capture; each call copies its
-    arguments into the graphs' static inputs and replays). The state is always given (zeros for a fresh
-    start): from a zero state the blank steps leave P exactly 0 and add exactly zero gradients, so one graph
-    serves fresh and carried episodes."""
+def graph_parameters(nets) -> tuple:
+    """Every parameter of the members' networks, in a fixed order: the first inputs of the captured episode."""
+    return tuple(p for net in nets for p in net.parameters())
 
-    def __init__(self, config: TrainConfig, sample_args: tuple):
-        count = len(PARAMETER_NAMES)  # the stacked parameters come first, then the episode's inputs
+
+class GraphedEpisodeLoss:
+    """`episode_loss` of the networks `nets`, its forward and backward captured as CUDA graphs
+    (torch.cuda.make_graphed_callables: warm-up on a side stream, then capture; each call copies its
+    arguments into the graphs' static inputs and replays). The graphs' first inputs are the networks'
+    parameters themselves (`graph_parameters`): the episode reads them where they are, and the optimizer
+    updates them in place, so a replay needs no copy of them, and their gradients are the graph's. The
+    state is always given (zeros for a fresh start): from a zero state the blank steps leave P exactly 0 and
+    add exactly zero gradients, so one graph serves fresh and carried episodes."""
+
+    def __init__(self, nets, config: TrainConfig, sample_args: tuple):
+        count = len(graph_parameters(nets))  # the parameters come first, then the episode's inputs
 
         def loss_of(*tensors):
-            params = StackedParameters.of(tensors[:count])
             pairs, stimuli, uniform, exponential, rates, trace, plastic = tensors[count:]
-            return episode_loss(params, pairs, stimuli, uniform, exponential, NetworkState(rates, trace, plastic),
+            return episode_loss(nets, pairs, stimuli, uniform, exponential, NetworkState(rates, trace, plastic),
                                 config)
 
-        samples = tuple(t.detach().clone().requires_grad_(t.requires_grad) for t in sample_args)
+        inputs = tuple(t.detach().clone() for t in sample_args[count:])
+        samples = graph_parameters(nets) + inputs
         with _quiet_stream_check():
             self.graphed = torch.cuda.make_graphed_callables(loss_of, samples, allow_unused_input=True)
         if torch.cuda.is_available():

@@ -21,6 +21,7 @@ import torch
 
 from ..model.io import ParameterFileError, atomic_save, atomic_write_text, read_torch_file, save_network
 from ..model.network import NetworkState, PlasticNetwork
+from ..model.variants import build_network
 from ..model.task import Trials
 from .config import CURVE_COLUMNS, RESUME_MAY_CHANGE, TrainConfig, paths_for
 from .loss import OPTIONAL_TERMS
@@ -28,12 +29,13 @@ from .regimes import Curriculum
 
 
 def _build_network(config: TrainConfig) -> PlasticNetwork:
-    """The network of a fresh run, initialised from config.seed without touching the caller's random state."""
+    """The network of a fresh run, of the class config.network names (`transitive.model.variants`),
+    initialised from config.seed without touching the caller's random state."""
     with torch.random.fork_rng(devices=[]):  # the network is initialised on the CPU, then moved
         torch.random.default_generator.manual_seed(config.seed)
-        return PlasticNetwork(alpha_shape=config.alpha_shape,
-                              positive_alpha=config.positive_alpha or config.positive_alpha_init_only,
-                              frozen_input=config.frozen_input)
+        return build_network(config.network, alpha_shape=config.alpha_shape,
+                             positive_alpha=config.positive_alpha or config.positive_alpha_init_only,
+                             frozen_input=config.frozen_input)
 
 
 class Member:
@@ -91,7 +93,7 @@ class Member:
         except (KeyError, TypeError) as error:
             raise ParameterFileError(f"{path} is not a training checkpoint ({error})") from None
         # Resuming needs the same settings; branching only the same network layout.
-        compared = ("alpha_shape", "frozen_input") if branch else \
+        compared = ("alpha_shape", "frozen_input", "network") if branch else \
             [k for k in asdict(config) if k not in RESUME_MAY_CHANGE]
         changed = sorted(k for k in compared if asdict(config)[k] != asdict(self.config)[k])
         if changed:

@@ -27,10 +27,10 @@ from dataclasses import replace
 import torch
 
 from ..model.network import NetworkState
-from ..engine.stacked import draw_noise, stack_parameters, stack_states
+from ..engine.stacked import draw_noise, stack_states
 from .config import CURVE_COLUMNS, REGIMES, TrainConfig, paths_for, seed_params
-from .learning import (GRAPHS_SWITCH, STATS, GraphedEpisodeLoss, engine_supports, episode_loss, log_values,
-                       plain_episode_loss, zero_state)
+from .learning import (GRAPHS_SWITCH, STATS, GraphedEpisodeLoss, engine_supports, episode_loss, graph_parameters,
+                       log_values, plain_episode_loss, zero_state)
 from .member import Member
 
 __all__ = ["CURVE_COLUMNS", "REGIMES", "TrainConfig", "Trainer", "Member", "paths_for", "seed_params", "train",
@@ -143,36 +143,37 @@ class Trainer:
 
     def _engine_episode(self, members: list[Member], trials):
         batch, ntrials = trials[0].batch, trials[0].ntrials
+        nets = [m.net for m in members]
         uniform, exponential = draw_noise([m.generator for m in members], batch, ntrials, self.device)
         pairs = torch.stack([t.pairs for t in trials])
         stimuli = torch.stack([t.stimuli for t in trials])
         state = stack_states([m.carried for m in members])
-        params = stack_parameters([m.net for m in members])
-        graphed = self._graph_for(len(members), params, pairs, stimuli, uniform, exponential, state)
+        graphed = self._graph_for(nets, pairs, stimuli, uniform, exponential, state)
         if graphed is not None:
             if state is None:
-                state = zero_state(len(members), batch, params.w.shape[-1], self.device)
-            total, stats, *final = graphed(*params.as_tuple(), pairs, stimuli, uniform, exponential,
+                state = zero_state(len(members), batch, nets[0].hidden_size, self.device)
+            total, stats, *final = graphed(*graph_parameters(nets), pairs, stimuli, uniform, exponential,
                                            state.rates, state.trace, state.plastic_weights)
             # An autograd.Function marks all its outputs differentiable; only the loss is.
             stats, final = stats.detach(), [f.detach() for f in final]
         else:
-            total, stats, *final = episode_loss(params, pairs, stimuli, uniform, exponential, state, self.config)
+            total, stats, *final = episode_loss(nets, pairs, stimuli, uniform, exponential, state, self.config)
         # own copies of each member's final state: a view would keep (and save) every member's state
         finals = [NetworkState(*(f[k].clone() for f in final)) for k in range(len(members))]
         return total, stats, finals
 
-    def _graph_for(self, members: int, params, pairs, stimuli, uniform, exponential, state):
-        """The captured episode for this member count (captured on first use), or None to run uncaptured."""
+    def _graph_for(self, nets, pairs, stimuli, uniform, exponential, state):
+        """The captured episode for these networks (captured on first use), or None to run uncaptured."""
+        members = len(nets)
         if not self.cuda_graphs or members != len(self.members):
             return None
         if members not in self._graphs:
             if state is None:
-                state = zero_state(members, pairs.shape[1], params.w.shape[-1], self.device)
-            sample = (*params.as_tuple(), pairs, stimuli, uniform, exponential, state.rates, state.trace,
+                state = zero_state(members, pairs.shape[1], nets[0].hidden_size, self.device)
+            sample = (*graph_parameters(nets), pairs, stimuli, uniform, exponential, state.rates, state.trace,
                       state.plastic_weights)
             try:
-                self._graphs[members] = GraphedEpisodeLoss(self.config, sample)
+                self._graphs[members] = GraphedEpisodeLoss(nets, self.config, sample)
             except Exception as error:  # capture is an optimisation: fall back to the same code uncaptured
                 warnings.warn(f"transitive: CUDA graph capture failed ({type(error).__name__}: {error}); "
                               "training without CUDA graphs", RuntimeWarning)
@@ -184,8 +185,10 @@ class Trainer:
     # ---------------------------------------------------------------------------------------------------
     def train(self) -> "Trainer":
         """Train every member to config.episodes (or until stopped: SIGINT / SIGTERM save after the current
-        episode). Returns the trainer."""
+        episode, and `stopped_by_signal` is then the signal's number; a second one stops at once, raising
+        KeyboardInterrupt). Returns the trainer."""
         config = self.config
+        self.stopped_by_signal = None
         started = lap = time.time()
         marks = {id(m): (m.episode, started) for m in self.members}
         firsts = {id(m): m.episode for m in self.members}
@@ -252,6 +255,7 @@ class _stop_on_signals:
         if self.trainer.stop_requested:  # a second signal: stop now
             raise KeyboardInterrupt
         self.trainer.stop_requested = True
+        self.trainer.stopped_by_signal = signum
 
     def __exit__(self, *exc):
         for sig, handler in self.previous.items():
