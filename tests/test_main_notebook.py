@@ -2,8 +2,10 @@
 the same key numbers as the `figures` command."""
 from __future__ import annotations
 
+import base64
 import importlib.util
 import json
+import lzma
 import re
 import shutil
 import subprocess
@@ -43,16 +45,32 @@ def config_cell(nb):
     return next(cell for cell in nb.cells if cell.source.startswith("#@title Configuration"))
 
 
+def library_cell(nb):
+    return nb.cells[builder().library_index(nb)]
+
+
 def test_committed_notebook_is_what_the_generator_writes():
     reason = builder().stale_reason(NOTEBOOK)
     assert reason is None, f"{reason}: run python tools/build_notebook.py"
 
 
 def test_generator_notices_a_changed_package(tmp_path):
+    """A change of one packaged module (its text packed again) makes the notebook stale; packing the same files
+    differently (e.g. another xz version) does not."""
     tools = builder()
     nb = tools.build()
-    nb.cells[0].source = nb.cells[0].source.replace("def ", "def  ", 1)
+    library = library_cell(nb)
+    sources = tools.carried_sources(library.source)
+    assert sources == tools.package_sources()
+    packed = tools.PACKED_PACKAGE.search(library.source)[1]
+    repacked = base64.b85encode(lzma.compress(notebook.unpack(packed), preset=1)).decode()  # same bytes
+    assert repacked != packed
     stale = tmp_path / "main.ipynb"
+    library.source = library.source.replace(packed, repacked)
+    nbformat.write(nb, stale)
+    assert tools.stale_reason(stale) is None
+    sources["figures/panels.py"] = sources["figures/panels.py"].replace("def ", "def  ", 1)
+    library.source = library.source.replace(repacked, tools.packed_sources(sources))
     nbformat.write(nb, stale)
     assert "library cell" in tools.stale_reason(stale)
 
@@ -60,10 +78,10 @@ def test_generator_notices_a_changed_package(tmp_path):
 def test_library_cell_holds_the_modules_the_notebook_uses_and_no_others():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nbformat.validate(nb)
-    library = nb.cells[0]
+    library = library_cell(nb)
     assert library.cell_type == "code" and library.source.startswith("#@title")
     assert library.metadata["jupyter"]["source_hidden"] is True and library.metadata["cellView"] == "form"
-    held = set(re.findall(r"^    '([\w/.]+)': ", library.source, re.M))
+    held = set(builder().carried_sources(library.source))
     for needed in ("evaluation/runs.py", "figures/panels.py", "evaluation/stats.py", "figures/behaviour.py",
                    "interface/notebook.py", "training/trainer.py", "model/__init__.py", "engine/csrc/plastic_trial.cpp"):
         assert needed in held
@@ -242,8 +260,8 @@ def test_packing_gives_back_the_same_bytes():
 
 
 def test_the_notebook_carries_our_networks_byte_for_byte():
-    library = nbformat.read(NOTEBOOK, as_version=4).cells[0].source
     tools = builder()
+    library = library_cell(nbformat.read(NOTEBOOK, as_version=4)).source
     carried = {name: (digest, notebook.unpack(text)) for name, digest, text in tools.PACKED.findall(library)}
     assert sorted(carried) == sorted(notebook.BUNDLED) == sorted(tools.BUNDLED_FILES)
     for name, path in tools.BUNDLED_FILES.items():
@@ -266,10 +284,11 @@ def test_check_fails_when_a_carried_network_is_stale(tmp_path, monkeypatch, caps
 def test_check_fails_when_the_carried_text_is_damaged(tmp_path):
     tools = builder()
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    source = nb.cells[0].source
+    library = library_cell(nb)
+    source = library.source
     start = source.index("'net_passive.dat': ")
-    k = source.index("\n", start) + 40  # a character inside the packed text
-    nb.cells[0].source = source[:k] + ("0" if source[k] != "0" else "1") + source[k + 1:]
+    k = source.index(', "', start) + 400  # a character inside the packed text
+    library.source = source[:k] + ("0" if source[k] != "0" else "1") + source[k + 1:]
     nbformat.write(nb, tmp_path / "main.ipynb")
     assert "net_passive.dat" in tools.stale_reason(tmp_path / "main.ipynb")
 
@@ -390,7 +409,7 @@ def prepared(folder: Path, netfile: str | None = None, keep=None):
     if netfile:
         config.source, count = re.subn(r'^NETFILE = "net.dat"', f'NETFILE = "{netfile}"', config.source, flags=re.M)
         assert count == 1
-    nb.cells[0].source += "\nimport torch\ntorch.set_num_threads(1)"
+    library_cell(nb).source += "\nimport torch\ntorch.set_num_threads(1)"
     if keep:
         setup = setup_index(nb)
         nb.cells = nb.cells[:setup + 1] + [c for c in nb.cells[setup + 1:] if c.cell_type == "code" and keep(c.source)]
@@ -440,6 +459,33 @@ def test_run_all_with_nothing_uploaded_makes_the_figures_of_our_active_network(r
     numbers = json.loads((figures / "key_numbers.json").read_text())
     assert numbers["settings"]["network"] == "net_active.dat"
     assert "fig6_first_shown_trial19" in numbers and "recoded" in numbers
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
+def test_the_executed_notebook_survives_a_save(run_all, tmp_path):
+    """Saved and opened again, the run notebook shows no widget (a widget's model is gone once the kernel is:
+    JupyterLab then shows "Error displaying widget"); its progress bars are text, and the key-numbers cell shows
+    the headline numbers (about 20 rows) and one line pointing to the full table."""
+    folder, nb = run_all
+    saved = tmp_path / "saved.ipynb"
+    nbformat.write(nb, saved)
+    reopened = nbformat.read(saved, as_version=4)
+    nbformat.validate(reopened)
+    every = [o for cell in reopened.cells for o in cell.get("outputs", [])]
+    assert not [o for o in every if WIDGET_VIEW in o.get("data", {})]
+    assert "widgets" not in reopened.metadata  # no saved widget state either
+    bars = "".join(o.get("text", "") for o in every if o.get("name") == "stderr")
+    assert "chunk" in bars  # the evaluation's progress bars, as text
+    cell = next(c for c in reopened.cells if "write_key_numbers(" in c.source)
+    tables = [o["data"]["text/markdown"] for o in cell.outputs if "text/markdown" in o.get("data", {})]
+    assert len(tables) == 1 and 12 <= tables[0].count("\n| ") <= 22 and "# " not in tables[0]
+    assert "standard test accuracy" in tables[0] and "published" in tables[0]
+    pointer = printed(cell).strip().splitlines()
+    assert len(pointer) == 1 and pointer[0].startswith("every key number: ") and "key_numbers.md" in pointer[0]
+    full = (folder / pointer[0].split(": ", 1)[1].split(" (")[0]).read_text()
+    assert full.count("\n| ") > 200 and "## Headline numbers" in full and "## Every number" in full
 
 
 def test_the_notebook_writes_the_key_numbers_of_the_figures_command(run_all):

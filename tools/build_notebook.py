@@ -5,15 +5,18 @@ are exactly the package's figure functions.
     python tools/build_notebook.py --check  # exit 1 if main.ipynb is not what this script would write
 
 main.ipynb is generated: edit the package (transitive/figures/panels.py for a figure) or the texts below, not the
-notebook. Its first cell holds, as text, the modules of `transitive/` that the notebook uses (and the C++
-kernel source); run, it writes them into ./transitive (unless ./transitive is a checkout of this repository,
-which it then uses as it is) and imports the package. The same cell carries our two networks and their
-training logs (BUNDLED_FILES, packed by transitive.interface.notebook.pack) and writes those that are missing beside
-the notebook, so that "Run all" works with nothing uploaded. Each figure cell is the body of the figure's
-function in transitive/figures/panels.py, run only when the selected experiment makes that figure.
+notebook. The title and introduction come first. Then the library cell holds the modules of `transitive/` that
+the notebook uses (and the C++ kernel source), packed on one line (JSON, then transitive.interface.notebook.pack:
+xz, then base85), so that a viewer that shows every cell (GitHub) shows a few lines; run, it writes them into
+./transitive (unless ./transitive is a checkout of this repository, which it then uses as it is) and imports the
+package. The same cell carries our two networks and their training logs (BUNDLED_FILES, packed the same way, one
+line each) and writes those that are missing beside the notebook, so that "Run all" works with nothing uploaded.
+Each figure cell is the body of the figure's function in transitive/figures/panels.py, run only when the
+selected experiment makes that figure.
 
-`--check` compares the cells' text, and the carried files by content: the notebook is stale when a carried
-file does not unpack to the bytes of the file it copies (e.g. net_active.dat retrained).
+`--check` compares the cells' text, the package and the carried files by content: the notebook is stale when
+what it carries does not unpack to the current package or to the bytes of the file it copies (e.g.
+net_active.dat retrained).
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import ast
 import dataclasses
 import hashlib
 import inspect
+import json
 import lzma
 import re
 import sys
@@ -40,11 +44,13 @@ NOTEBOOK = ROOT / "main.ipynb"
 MARKER = "GENERATED_BY_MAIN_IPYNB"
 # The files the notebook carries, written beside it when missing: our networks and their training logs.
 BUNDLED_FILES = {"net_active.dat": ROOT / "net_active.dat", "net_passive.dat": ROOT / "net_passive.dat",
-                 "net_active.csv": ROOT / "runs" / "active" / "net_active.csv",
-                 "net_passive.csv": ROOT / "runs" / "passive" / "net_passive.csv"}
+                 "net_active.csv": ROOT / "net_active.csv", "net_passive.csv": ROOT / "net_passive.csv"}
 assert tuple(BUNDLED_FILES) == BUNDLED
-# One carried file in the library cell: 'name': ('sha256', """packed text""").
-PACKED = re.compile(r"^'([\w.]+)': \('([0-9a-f]{64})', \"\"\"\n(.*?)\n\"\"\"\),$", re.M | re.S)
+LIBRARY_TITLE = "#@title Library: the `transitive` package and our two networks"
+# In the library cell, one packed file per line: 'name': ('sha256', "packed text"), and the package's files
+# (as JSON) on the line _PACKAGE = "packed text". Packed: transitive.interface.notebook.pack (xz, then base85).
+PACKED = re.compile(r"^'([\w.]+)': \('([0-9a-f]{64})', \"([^\"\n]*)\"\),$", re.M)
+PACKED_PACKAGE = re.compile(r"^_PACKAGE = \"([^\"\n]*)\"", re.M)
 # What the notebook's own cells import; the library cell holds these and everything they import.
 NOTEBOOK_IMPORTS = ("interface/notebook.py", "evaluation/runs.py", "figures/panels.py", "evaluation/stats.py",
                     "evaluation/analysis.py", "figures/__init__.py", "evaluation/keynumbers.py",
@@ -114,27 +120,48 @@ def carried_digests(source: str) -> dict[str, str]:
     return found
 
 
+def one_line(data: bytes) -> str:
+    """`data` packed on one line (the notebook's viewers then show each carried file as one line)."""
+    return "".join(pack(data).split())
+
+
+def packed_sources(sources: dict[str, str]) -> str:
+    return one_line(json.dumps(sources).encode())
+
+
+def carried_sources(source: str) -> dict[str, str] | None:
+    """The package's files carried by a library cell ({path: text}); None if there are none or they are damaged."""
+    match = PACKED_PACKAGE.search(source)
+    try:
+        return json.loads(unpack(match[1])) if match else None
+    except (ValueError, lzma.LZMAError):
+        return None
+
+
+def library_index(nb) -> int:
+    """Where the library cell is (after the title and introduction)."""
+    return next(k for k, cell in enumerate(nb.cells) if cell.cell_type == "code" and cell.source.startswith(LIBRARY_TITLE))
+
+
 def library_cell_source() -> str:
     sources = package_sources()
     digest = hashlib.sha256("".join(f"{k}\0{v}\0" for k, v in sources.items()).encode()).hexdigest()[:12]
     lines = [
-        "#@title Library: the `transitive` package (generated by tools/build_notebook.py; do not edit here)",
-        f"# {len(sources)} files, content hash {digest}. Running this cell writes them into ./transitive",
-        "# (unless ./transitive is a checkout of the repository, which is then used as it is) and imports them,",
-        f"# then writes our networks and their training logs ({', '.join(BUNDLED_FILES)}) beside the notebook",
+        f"{LIBRARY_TITLE} (generated by tools/build_notebook.py; do not edit here)",
+        f"# The package's {len(sources)} files (content hash {digest}) and our networks with their training logs,",
+        "# packed (xz, then base85): readable in the repository, as its folder transitive/ and the files at its root.",
+        "# Running this cell writes the package into ./transitive (unless ./transitive is a checkout of the",
+        "# repository, which is then used as it is), imports it, and writes the networks and logs beside the notebook",
         "# where they are missing.",
-        "import importlib",
-        "import sys",
+        "import base64, importlib, json, lzma, sys",
         "from pathlib import Path",
         "",
-        "_SOURCES = {",
+        f"_PACKAGE = \"{packed_sources(sources)}\"",
+        "_BUNDLED = {  # name: (sha256 of the file, the file packed)",
     ]
-    lines += [f"    {name!r}: {text!r}," for name, text in sources.items()]
-    lines += ["}", "# name: (sha256 of the file, the file packed by transitive.interface.notebook.pack: xz, then base85)",
-              "_BUNDLED = {"]
     for name, path in BUNDLED_FILES.items():
         data = path.read_bytes()
-        lines.append(f"{name!r}: ({sha256(data)!r}, \"\"\"\n{pack(data)}\n\"\"\"),")
+        lines.append(f"{name!r}: ({sha256(data)!r}, \"{one_line(data)}\"),")
     lines += [
         "}",
         "",
@@ -144,14 +171,15 @@ def library_cell_source() -> str:
         "    if (folder / '__init__.py').exists() and not marker.exists():",
         "        print(f'using the existing package in {folder.resolve()}')",
         "        return",
+        "    sources = json.loads(lzma.decompress(base64.b85decode(_PACKAGE)))",
         "    folder.mkdir(exist_ok=True)",
         "    for stale in folder.rglob('*.py'):",
-        "        if stale.relative_to(folder).as_posix() not in _SOURCES:",
+        "        if stale.relative_to(folder).as_posix() not in sources:",
         "            stale.unlink()",
-        "    for name, text in _SOURCES.items():",
+        "    for name, text in sources.items():",
         "        (folder / name).parent.mkdir(parents=True, exist_ok=True)",
         "        (folder / name).write_text(text)",
-        "    marker.write_text('written by the first cell of main.ipynb; safe to delete\\n')",
+        "    marker.write_text('written by the library cell of main.ipynb; safe to delete\\n')",
         "",
         "",
         "_materialise()",
@@ -164,7 +192,7 @@ def library_cell_source() -> str:
         "from transitive.interface.notebook import write_bundled",
         "",
         "write_bundled(_BUNDLED)  # our networks and training logs, beside the notebook where missing",
-        "print(f'transitive ready ({len(_SOURCES)} files)')",
+        "print(f'transitive ready: {Path(transitive.__file__).parent}')",
     ]
     return "\n".join(lines)
 
@@ -174,8 +202,9 @@ INTRO = """\
 
 Miconi & Kay, *Neural mechanisms of relational learning and fast knowledge reassembly in plastic neural
 networks*, Nature Neuroscience 2024. This notebook runs alone (for example on Google Colab, with nothing
-uploaded): its first (collapsed) cell holds the `transitive` package and our two meta-trained networks, which
-it writes beside the notebook as `net_active.dat` and `net_passive.dat` (with their training logs).
+uploaded): its library cell, the next one (collapsed), holds the `transitive` package and our two meta-trained
+networks, packed; it writes the networks beside the notebook as `net_active.dat` and `net_passive.dat` (with
+their training logs). The package's readable source is the folder `transitive/` of the repository.
 
 **Evaluation (`EVAL = True`).** Run all cells. `NETFILE = "net.dat"` analyses your own network uploaded as
 `net.dat` (Colab: the folder icon on the left, then upload); without one, our active network
@@ -245,7 +274,7 @@ from transitive import figures
 from transitive.figures import panels
 from transitive.evaluation.choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
                                 ZOOM_TRIAL)
-from transitive.evaluation.keynumbers import printed, write_key_numbers
+from transitive.evaluation.keynumbers import headline_markdown, printed, write_key_numbers
 from transitive.interface.notebook import NotebookConfig, meta_train, save_and_show
 from transitive.figures.panels import DE, by_order
 from transitive.evaluation.representations import pearson
@@ -306,12 +335,14 @@ TAIL = [
      "if SAVE_RECORDS:\n"
      "    from transitive.evaluation.runs import save_records\n"
      "    print(save_records(runs.selected, FIGURES))"),
-    ("## Key numbers\n\nWritten to `key_numbers.json` and `key_numbers.md` in the figures folder, with the name "
-     "of the network analysed (the command `transitive figures NETFILE --batch BATCHSIZE --seed SEED` writes the "
-     "same file).",
+    ("## Key numbers\n\nThe paper's headline numbers for the network analysed, beside the published ones. Every "
+     "number behind the figures is written to `key_numbers.md` and `key_numbers.json` in the figures folder, with "
+     "the name of the network analysed (the command `transitive figures NETFILE --batch BATCHSIZE --seed SEED` "
+     "writes the same files).",
      "from IPython.display import Markdown, display\n"
      "paths = write_key_numbers(runs, FIGURES, network=netfile.name)\n"
-     "display(Markdown(paths[1].read_text()))"),
+     "display(Markdown(headline_markdown(paths[0])))  # the headline numbers of the runs made\n"
+     "print(f\"every key number: {paths[1]} (and {paths[0].name})\")"),
 ]
 
 
@@ -347,15 +378,33 @@ def panel_markdown(p: panels.Panel) -> str:
     return f"**`{p.name}`** ({p.paper}; made in: {p.made_in})"
 
 
+def tested_python() -> str:
+    """The Python version the pinned set was tested with (the header of constraints.txt)."""
+    match = re.search(r"^# Python (\d+\.\d+\.\d+)", (ROOT / "constraints.txt").read_text(), re.M)
+    if not match:
+        raise SystemExit("constraints.txt names no Python version in its header (tools/pin_versions.py writes it)")
+    return match[1]
+
+
+def notebook_metadata() -> dict:
+    """The notebook's metadata as JupyterLab writes it once ipykernel's kernel is connected (on the tested
+    Python), so that opening the notebook there changes nothing (JupyterLab marks a notebook modified when the
+    kernel's kernelspec or language_info differ from the file's), and Colab's."""
+    return {"colab": {"provenance": []},
+            "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+            "language_info": {"codemirror_mode": {"name": "ipython", "version": 3}, "file_extension": ".py",
+                              "mimetype": "text/x-python", "name": "python", "nbconvert_exporter": "python",
+                              "pygments_lexer": "ipython3", "version": tested_python()}}
+
+
 def build() -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
-    nb.metadata = {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-                   "language_info": {"name": "python"}, "colab": {"provenance": []}}
+    nb.metadata = notebook_metadata()
     library = nbformat.v4.new_code_cell(library_cell_source())
     library.metadata = {"cellView": "form", "jupyter": {"source_hidden": True}, "tags": ["library"]}
     config = nbformat.v4.new_code_cell(config_cell_source())
     config.metadata = {"cellView": "form", "tags": ["configuration"]}
-    cells = [library, nbformat.v4.new_markdown_cell(INTRO), config, nbformat.v4.new_code_cell(SETUP)]
+    cells = [nbformat.v4.new_markdown_cell(INTRO), library, config, nbformat.v4.new_code_cell(SETUP)]
     for group in panels.groups():
         cells.append(nbformat.v4.new_markdown_cell(GROUP_TEXT[group]))
         for p in panels.FIGURES.values():
@@ -380,8 +429,11 @@ def cell_contents(nb) -> list[tuple[str, str]]:
     metadata may differ, e.g. after running it in Jupyter), each carried file standing for what it unpacks to
     (another version of xz may pack the same bytes differently)."""
     def by_content(source: str) -> str:
-        return PACKED.sub(lambda m: f"{m[1]!r}: ({m[2]!r}, {carried_digests(m[0]).get(m[1], 'damaged')!r}),",
-                          source)
+        source = PACKED.sub(lambda m: f"{m[1]!r}: ({m[2]!r}, {carried_digests(m[0]).get(m[1], 'damaged')!r}),",
+                            source)
+        sources = carried_sources(source)
+        package = "damaged" if sources is None else sha256(json.dumps(sources).encode())
+        return PACKED_PACKAGE.sub(lambda m: f"_PACKAGE = {package!r}", source)
     return [(cell.cell_type, by_content(cell.source)) for cell in nb.cells]
 
 
@@ -390,7 +442,8 @@ def stale_reason(path: Path = NOTEBOOK) -> str | None:
     if not path.exists():
         return f"{path.name} does not exist"
     nb = nbformat.read(path, as_version=4)
-    carried = carried_digests(nb.cells[0].source) if nb.cells else {}
+    library = next((cell.source for cell in nb.cells if cell.source.startswith(LIBRARY_TITLE)), "")
+    carried = carried_digests(library)
     changed = [name for name, digest in bundled_digests().items() if carried.get(name) != digest]
     if changed:
         files = [BUNDLED_FILES[name] for name in changed]
@@ -403,7 +456,8 @@ def stale_reason(path: Path = NOTEBOOK) -> str | None:
     if len(committed) != len(expected):
         return f"{path.name} has {len(committed)} cells, the generator writes {len(expected)}"
     differing = [k for k, (a, b) in enumerate(zip(committed, expected)) if a != b]
-    which = "the library cell (the package changed)" if differing[0] == 0 else f"cell {differing[0]}"
+    which = ("the library cell (the package changed)" if differing[0] == library_index(build())
+             else f"cell {differing[0]}")
     return f"{path.name} differs from the generated notebook in {which}"
 
 

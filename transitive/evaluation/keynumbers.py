@@ -220,10 +220,112 @@ def _format(value) -> str:
 
 
 def markdown(numbers: dict) -> str:
+    """key_numbers.md: the headline numbers, then every number (one row per value of key_numbers.json)."""
     rows: list = []
     _rows("", numbers, rows)
     lines = ["# Key numbers", "", "Trials are numbered 1-30 and the steps of a trial named stimulus, response, feedback "
              "and delay (the paper's steps 1-4). Accuracies are fractions of trials.", "",
+             "## Headline numbers", "", headline_markdown(numbers), "## Every number", "",
              "| quantity | value |", "|---|---|"]
     lines += [f"| {name} | {value} |" for name, value in rows]
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The headline numbers: the paper's main results, one row each, with the published values where the paper
+# (or its released networks) gives them, as "active / passive".
+
+def _get(numbers: dict, path: str):
+    value = numbers
+    for key in path.split("."):
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _fmt(value, signed: bool = False) -> str:
+    if value is None:
+        return "n/a"
+    return f"{value:+.2f}" if signed else f"{value:.3f}"
+
+
+def _joined(numbers: dict, paths, sep: str = " / ", signed: bool = False):
+    values = [_get(numbers, path) for path in paths]
+    return None if all(v is None for v in values) else sep.join(_fmt(v, signed) for v in values)
+
+
+def _letters(numbers: dict, path: str, letters, signed: bool = True):
+    found = _get(numbers, path)
+    return None if not found else ", ".join(f"{k} {_fmt(found.get(k), signed)}" for k in letters)
+
+
+def _fit(numbers: dict):
+    fit = _get(numbers, "recoded.fit")
+    if not fit or fit.get("loss") is None:
+        return None
+    reached = "reached" if fit["loss"] <= fit["target"] else "not reached"
+    return f"loss {fit['loss']:.1f}, target {fit['target']:.1f}: {reached}"
+
+
+# (what, its value from the key numbers or None when that run was not made, published active / passive)
+HEADLINES = (
+    ("standard test accuracy (trials 21-30)", lambda n: _joined(n, ["standard.test_accuracy"]), "0.91 / 0.82"),
+    ("adjacent / non-adjacent pairs", lambda n: _joined(n, ["standard.adjacent_accuracy",
+                                                             "standard.nonadjacent_accuracy"]),
+     "0.86 / 0.93; 0.77 / 0.83"),
+    ("accuracy at symbolic distance 1 ... 7 (Fig. 2a)",
+     lambda n: _joined(n, [f"standard.accuracy_by_distance.{d}" for d in range(1, 8)], sep=", "), "0.86 ... 1.00 / -"),
+    ("end anchors: AB, GH vs CD, DE, EF", lambda n: _joined(n, ["standard.end_anchor.end_pairs_AB_GH",
+                                                                 "standard.end_anchor.middle_pairs_CD_DE_EF"],
+                                                             sep=" vs "), "0.92 vs 0.82 / -"),
+    ("list linking: across-list accuracy vs sham (Fig. 3a, 3b)",
+     lambda n: _joined(n, ["linking.across_list_accuracy", "sham.across_list_accuracy"], sep=" vs "),
+     "0.87 vs 0.52 / fails vs 0.55"),
+    ("after linking: CD, EF, CF", lambda n: _letters(n, "linking.accuracy_by_pair", ("CD", "EF", "CF"), signed=False),
+     "- / far below chance"),
+    ("m(t) at the feedback step (3): rewarded vs unrewarded",
+     lambda n: _joined(n, ["standard.modulation.feedback.mean_rewarded", "standard.modulation.feedback.mean_unrewarded"],
+                       sep=" vs ", signed=True), "- / -0.15 vs +1.51"),
+    ("m(t) at the delay step (4): rewarded vs unrewarded (Fig. 5)",
+     lambda n: _joined(n, ["standard.modulation.delay.mean_rewarded", "standard.modulation.delay.mean_unrewarded"],
+                       sep=" vs ", signed=True), "+0.65 vs -3.03 / -"),
+    (f"fraction of episodes with m(t) < 0 at the delay step of trial {CHANGE_TRIAL + 1}",
+     lambda n: _joined(n, [f"standard.fraction_negative_m_delay_step_trial{CHANGE_TRIAL + 1}"]), ""),
+    (f"item alignment at trial {CUE_TRIAL + 1}, A ... H (Fig. 4b)",
+     lambda n: _letters(n, f"standard.cuecorrs_trial{CUE_TRIAL + 1}", "ABCDEFGH"), ""),
+    (f"PC1 of r at the response step vs the output direction, trial {CUE_TRIAL + 1} (Fig. 4a)",
+     lambda n: _joined(n, [f"standard.pca_response_step_trial{CUE_TRIAL + 1}.pc1_wout_corr"]), ""),
+    (f"similarity preservation at trial {CUE_TRIAL + 1} (mean)",
+     lambda n: _joined(n, [f"standard.similarity_preservation_trial{CUE_TRIAL + 1}.mean"]), "0.22 / 0.35"),
+    (f"Fig. 6: change of alignment at the feedback step (D, E first shown at trial {CHANGE_TRIAL + 1})",
+     lambda n: _letters(n, f"fig6_first_shown_trial{CHANGE_TRIAL + 1}.change_at_feedback_step", "CDEF"), ""),
+    ("Fig. 6: the same at the delay step (the active solution: the neighbours C, F follow)",
+     lambda n: _letters(n, f"fig6_first_shown_trial{CHANGE_TRIAL + 1}.change_at_delay_step", "CDEF"), ""),
+    ("recoded representations (Figs. 7, 8): the fit", _fit, ""),
+    ("massed presentation: test accuracy", lambda n: _joined(n, ["massed.test_accuracy"]) or
+     _joined(n, ["massed.accuracy"]), ""),
+    ("only two last adjacent: accuracy on the last two trials",
+     lambda n: _joined(n, ["only_two_last_adjacent.last_two_trials_adjacent_accuracy"]), ""),
+)
+
+
+def headline(numbers: dict) -> list[tuple[str, str, str]]:
+    """(what, this network's value, published active / passive) for each headline number of the runs made
+    (`numbers`: key_numbers.json's content)."""
+    rows = []
+    for what, value, published in HEADLINES:
+        shown = value(numbers)
+        if shown is not None:
+            rows.append((what, shown, published))
+    return rows
+
+
+def headline_markdown(numbers) -> str:
+    """The headline numbers as a Markdown table; `numbers`: key_numbers.json's content or its path."""
+    if not isinstance(numbers, dict):
+        numbers = json.loads(Path(numbers).read_text())
+    network = _get(numbers, "settings.network")
+    lines = [f"| | {network or 'this network'} | published (active / passive) |", "|---|---|---|"]
+    lines += [f"| {what} | {value} | {published} |" for what, value, published in headline(numbers)]
     return "\n".join(lines) + "\n"
