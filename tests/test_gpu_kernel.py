@@ -195,7 +195,10 @@ def test_triton_backend_is_chosen_on_cuda_only(monkeypatch):
 
 def test_kernels_compile_for_nvidia_gpus_without_spilling():
     """The interpreter checks what the kernels compute; this compiles them for sm_90 (H100/H200) and sm_75 (T4)
-    with the ptxas that Triton ships, as a GPU would at the first call, and fails on any register spill."""
+    with the ptxas that Triton ships, as a GPU would at the first call, and fails on any register spill and on
+    any 32-bit arithmetic on the element index in a kernel's Triton IR (e * es_p, the offset of an element's
+    saved P, passes 2^31 from 1,733 elements at n = 200: 60 members x batch 32, or a batch of 4,096; a small
+    interpreter test cannot reach that, the IR shows it at any size)."""
     import subprocess
     import sys
     from pathlib import Path
@@ -205,3 +208,4 @@ def test_kernels_compile_for_nvidia_gpus_without_spilling():
         pytest.skip("Triton's ptxas is not available on this platform")
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
     assert result.stdout.count("no spills") == 18
+    assert result.stdout.count("64-bit element offsets") == 18, result.stdout

@@ -31,7 +31,7 @@ def _recompute(p_ptr, eta, m2, m3, r0, r1, r2, r1_rows, r2_rows, square, mask, b
 
 @triton.jit
 def _backward_1(p_ptr, es_p, gp_ptr, gh3_ptr, eta_ptr, rates_ptr, es_r, mod_ptr, es_m,
-                rowpart_ptr, colpart_ptr, partial_ptr, geta_ptr, n, batch, nblocks, bound,
+                rowpart_ptr, colpart_ptr, partial_ptr, geta_ptr, n: tl.constexpr, batch, nblocks: tl.constexpr, bound,
                 GH3: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
     e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
@@ -73,7 +73,9 @@ def _backward_1(p_ptr, es_p, gp_ptr, gh3_ptr, eta_ptr, rates_ptr, es_r, mod_ptr,
 
 @triton.jit
 def _column_sum(colpart_ptr, slot, e, nblocks, n, idx, mask):
-    """Sum over the blocks of rows, in their order, of column parts `slot` of element e, at indices idx."""
+    """Sum over the blocks of rows, in their order, of column parts `slot` of element e, at indices idx.
+    nblocks is a compile-time constant, so the loop is unrolled (fully on sm_90 at n = 200: its loads no longer
+    wait for one another); the order of the additions, and so every bit of the sum, is that of the loop."""
     total = tl.zeros(idx.shape, dtype=tl.float32)
     for q in range(nblocks):
         total += tl.load(colpart_ptr + ((e * 4 + slot) * nblocks + q) * n + idx, mask=mask, other=0.0)
@@ -91,7 +93,8 @@ def _block_sum(partial_ptr, slot, e, nblocks):
 @triton.jit
 def _backward_2(p_ptr, es_p, gp_ptr, gh3_ptr, w_ptr, a_ptr, ga_ptr, eta_ptr, gain_ptr, wmod_ptr, bmod_ptr,
                 rates_ptr, es_r, grates_ptr, es_g, mod_ptr, es_m, gmod_ptr, es_gm, gdrive_ptr, es_gd,
-                rowpart_ptr, colpart_ptr, partial_ptr, geta_ptr, gr0_ptr, es_g0, n, batch, nblocks, bound,
+                rowpart_ptr, colpart_ptr, partial_ptr, geta_ptr, gr0_ptr, es_g0, n: tl.constexpr, batch,
+                nblocks: tl.constexpr, bound,
                 GH3: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
     e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
@@ -106,8 +109,7 @@ def _backward_2(p_ptr, es_p, gp_ptr, gh3_ptr, w_ptr, a_ptr, ga_ptr, eta_ptr, gai
     eta = tl.load(eta_ptr + k)
     # g_z3 of this block's rows
     g_m3 = _block_sum(partial_ptr, 0, e, nblocks)
-    if rb == 0:
-        tl.store(gmod_ptr + e * es_gm + 1, g_m3)
+    tl.store(gmod_ptr + e * es_gm + 1, g_m3, mask=rb == 0)
     gain = tl.load(gain_ptr + k)
     _, d0, d1 = _modulation(r3, wmod_ptr + k * 2 * n, bmod_ptr + k * 2, gain, cols, cmask, n)
     slope3 = _modulation_slope(wmod_ptr + k * 2 * n, gain, d0, d1, rows, rmask, n)
@@ -144,14 +146,13 @@ def _backward_2(p_ptr, es_p, gp_ptr, gh3_ptr, w_ptr, a_ptr, ga_ptr, eta_ptr, gai
 @triton.jit
 def _backward_3(p_ptr, es_p, w_ptr, a_ptr, gain_ptr, wmod_ptr, bmod_ptr, rates_ptr, es_r, grates_ptr, es_g,
                 action_ptr, es_a, gmod_ptr, es_gm, gdrive_ptr, es_gd, rowpart_ptr, colpart_ptr, partial_ptr,
-                n, batch, nblocks, BR: tl.constexpr, NC: tl.constexpr):
+                n: tl.constexpr, batch, nblocks: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
     e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
     r2 = tl.load(base + 2 * n + cols, mask=cmask, other=0.0)
     r2_rows = tl.load(base + 2 * n + rows, mask=rmask, other=0.0)
     g_m2 = _block_sum(partial_ptr, 1, e, nblocks)
-    if rb == 0:
-        tl.store(gmod_ptr + e * es_gm, g_m2)
+    tl.store(gmod_ptr + e * es_gm, g_m2, mask=rb == 0)
     gain = tl.load(gain_ptr + k)
     _, d0, d1 = _modulation(r2, wmod_ptr + k * 2 * n, bmod_ptr + k * 2, gain, cols, cmask, n)
     slope2 = _modulation_slope(wmod_ptr + k * 2 * n, gain, d0, d1, rows, rmask, n)
@@ -169,7 +170,8 @@ def _backward_3(p_ptr, es_p, w_ptr, a_ptr, gain_ptr, wmod_ptr, bmod_ptr, rates_p
 
 @triton.jit
 def _backward_4(p_ptr, es_p, gp_ptr, w_ptr, a_ptr, ga_ptr, rates_ptr, es_r, grates_ptr, es_g,
-                action_ptr, es_a, gdrive_ptr, es_gd, rowpart_ptr, colpart_ptr, gr0_ptr, es_g0, n, batch, nblocks,
+                action_ptr, es_a, gdrive_ptr, es_gd, rowpart_ptr, colpart_ptr, gr0_ptr, es_g0, n: tl.constexpr, batch,
+                nblocks: tl.constexpr,
                 BR: tl.constexpr, NC: tl.constexpr):
     e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r

@@ -3,7 +3,11 @@ docstring and in docs/method.md, section 8), and the device functions both passe
 
 Every kernel runs one program per episode e and block of BR rows of P (grid (E, n / BR)), over the NC padded
 columns; arguments: each per-element tensor's element stride (es_*), n, the batch (elements per member: the
-member of element e is e // batch).
+member of element e is e // batch). n, BR, NC (and the backward's block count) are compile-time constants:
+the masks of the padded columns and the offsets within a matrix fold into constants, and the loops over the
+blocks of rows in the backward have a fixed trip count (unrolled by the compiler). A per-element store made by
+one program of the element (the action, m) is masked to block 0 rather than put under an `if` (the same
+store; with the `if`, Triton 3.1's ptxas spills 8 bytes in `_forward_3` on sm_90).
 """
 import triton
 import triton.language as tl
@@ -42,13 +46,18 @@ def _modulation_slope(wmod_ptr, gain, d0, d1, idx, mask, n):
 @triton.jit
 def _block(n, batch, BR: tl.constexpr, NC: tl.constexpr):
     """This program's element e (an episode of member k = e // batch), its block rb of BR rows of P, the
-    padded columns, their masks, and the offsets of the block in an n x n matrix."""
-    e, rb = tl.program_id(0), tl.program_id(1)
+    padded columns, their masks, and the offsets of the block in an n x n matrix.
+
+    e is 64-bit, so every offset of an element's data (e * es_p, ...) is computed in 64 bits: the element
+    stride of the saved P is 31 n^2 = 1,240,000 at n = 200, and e * es_p passes 2^31 from 1,733 elements
+    (members x batch) on. The member k (a 32-bit quotient: its offsets k n^2 stay below 2^31 up to 53,000
+    members) and the offsets within one element (rows, columns, n x n) are 32-bit."""
+    program = tl.program_id(0)
+    e, k, rb = program.to(tl.int64), program // batch, tl.program_id(1)
     rows = rb * BR + tl.arange(0, BR)
     cols = tl.arange(0, NC)
     rmask, cmask = rows < n, cols < n
-    return (e, e // batch, rb, rows, cols, rmask, cmask, rmask[:, None] & cmask[None, :],
-            rows[:, None] * n + cols[None, :])
+    return (e, k, rb, rows, cols, rmask, cmask, rmask[:, None] & cmask[None, :], rows[:, None] * n + cols[None, :])
 
 
 @triton.jit
@@ -73,7 +82,7 @@ def _inside(g, x, bound):
 # BR rows per program, NC the padded column count (a power of 2 >= n).
 
 @triton.jit
-def _forward_1(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, n, batch,
+def _forward_1(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, n: tl.constexpr, batch,
                BR: tl.constexpr, NC: tl.constexpr):
     e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     plastic = tl.load(p_ptr + e * es_p + square, mask=mask, other=0.0)
@@ -86,7 +95,7 @@ def _forward_1(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, n, b
 
 @triton.jit
 def _forward_2(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, wout_ptr, bout_ptr,
-               choice_ptr, es_c, action_ptr, es_a, n, batch,
+               choice_ptr, es_c, action_ptr, es_a, n: tl.constexpr, batch,
                FORCED: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
     e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     r1 = tl.load(rates_ptr + e * es_r + n + cols, mask=cmask, other=0.0)
@@ -100,8 +109,7 @@ def _forward_2(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, wout
         top = tl.maximum(l0, l1)
         e0, e1 = tl.exp(l0 - top), tl.exp(l1 - top)
         action = (tl.load(choice_ptr + e * es_c) < e1 / (e0 + e1)).to(tl.int32)
-    if rb == 0:
-        tl.store(action_ptr + e * es_a, action.to(tl.int64))
+    tl.store(action_ptr + e * es_a, action.to(tl.int64), mask=rb == 0)
     plastic = tl.load(p_ptr + e * es_p + square, mask=mask, other=0.0)
     weights = _effective(w_ptr, a_ptr, k, n, square, mask, plastic)
     x2 = tl.load(drive_ptr + e * es_d + (2 + action) * n + rows, mask=rmask, other=0.0)
@@ -111,7 +119,7 @@ def _forward_2(p_ptr, es_p, w_ptr, a_ptr, drive_ptr, es_d, rates_ptr, es_r, wout
 
 @triton.jit
 def _forward_3(p_ptr, es_p, w_ptr, a_ptr, eta_ptr, gain_ptr, wmod_ptr, bmod_ptr, drive_ptr, es_d,
-               rates_ptr, es_r, mod_ptr, es_m, middle_ptr, es_mid, n, batch, bound,
+               rates_ptr, es_r, mod_ptr, es_m, middle_ptr, es_mid, n: tl.constexpr, batch, bound,
                MIDDLE: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
     e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
@@ -119,8 +127,7 @@ def _forward_3(p_ptr, es_p, w_ptr, a_ptr, eta_ptr, gain_ptr, wmod_ptr, bmod_ptr,
     r2 = tl.load(base + 2 * n + cols, mask=cmask, other=0.0)
     r1_rows = tl.load(base + n + rows, mask=rmask, other=0.0)
     m2, _, _ = _modulation(r2, wmod_ptr + k * 2 * n, bmod_ptr + k * 2, tl.load(gain_ptr + k), cols, cmask, n)
-    if rb == 0:
-        tl.store(mod_ptr + e * es_m, m2)
+    tl.store(mod_ptr + e * es_m, m2, mask=rb == 0)
     eta = tl.load(eta_ptr + k)
     trace1 = eta * _tanh(r1_rows[:, None] * r0[None, :])
     plastic = _clip(tl.load(p_ptr + e * es_p + square, mask=mask, other=0.0) + m2 * trace1, bound)
@@ -134,7 +141,7 @@ def _forward_3(p_ptr, es_p, w_ptr, a_ptr, eta_ptr, gain_ptr, wmod_ptr, bmod_ptr,
 
 @triton.jit
 def _forward_4(p_ptr, es_p, out_ptr, es_o, eta_ptr, gain_ptr, wmod_ptr, bmod_ptr, rates_ptr, es_r,
-               mod_ptr, es_m, trace_ptr, n, batch, bound,
+               mod_ptr, es_m, trace_ptr, n: tl.constexpr, batch, bound,
                TRACE: tl.constexpr, BR: tl.constexpr, NC: tl.constexpr):
     e, k, rb, rows, cols, rmask, cmask, mask, square = _block(n, batch, BR, NC)
     base = rates_ptr + e * es_r
@@ -146,8 +153,7 @@ def _forward_4(p_ptr, es_p, out_ptr, es_o, eta_ptr, gain_ptr, wmod_ptr, bmod_ptr
     r2_rows = tl.load(base + 2 * n + rows, mask=rmask, other=0.0)
     m2 = tl.load(mod_ptr + e * es_m)
     m3, _, _ = _modulation(r3, wmod_ptr + k * 2 * n, bmod_ptr + k * 2, tl.load(gain_ptr + k), cols, cmask, n)
-    if rb == 0:
-        tl.store(mod_ptr + e * es_m + 1, m3)
+    tl.store(mod_ptr + e * es_m + 1, m3, mask=rb == 0)
     eta = tl.load(eta_ptr + k)
     trace1 = eta * _tanh(r1_rows[:, None] * r0[None, :])
     plastic = _clip(tl.load(p_ptr + e * es_p + square, mask=mask, other=0.0) + m2 * trace1, bound)
