@@ -17,7 +17,7 @@ import torch
 
 from .errors import OneLineError, OutputPathError, ParameterFileError
 from .network import PlasticNetwork
-from .variants import network_class
+from .variants import class_name, network_class
 
 
 def _reason(error: OSError) -> str:
@@ -156,14 +156,33 @@ def network_kwargs_for(state_dict: dict) -> dict:
     return {"alpha_shape": "synapse" if cols > 1 else ("neuron" if rows > 1 else "scalar")}
 
 
+def trained_network(path) -> str | None:
+    """The network class a training run recorded for the parameter file `path` (in its checkpoint beside it,
+    net.ckpt), or None where there is no readable checkpoint."""
+    checkpoint = Path(path).with_suffix(".ckpt")
+    if not checkpoint.is_file():
+        return None
+    try:
+        saved = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        return saved["config"].get("network", "plastic")
+    except Exception:  # noqa: BLE001 - not a checkpoint of ours: nothing recorded
+        return None
+
+
 def load_network(path, device="cpu", network="plastic") -> PlasticNetwork:
     """Load a parameter file (ours, simple.ipynb's, or the original release's) into a network of the class
     `network` names (`transitive.model.variants`: "plastic", a control, FILE.py:Class or a class) on
-    `device`. The file must hold exactly that class's parameters, with their shapes (one line otherwise)."""
+    `device`. The file must hold exactly that class's parameters, with their shapes, and, where a training
+    checkpoint lies beside it, have been trained as that class (one line otherwise)."""
     state_dict = read_torch_file(path, device)
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise ParameterFileError(f"{path} does not hold a state_dict of tensors")
     cls = network_class(network)
+    trained_with = trained_network(path)
+    if trained_with is not None and class_name(trained_with) != cls.__name__:
+        raise ParameterFileError(f"{path} was trained as {class_name(trained_with)} (network {trained_with!r}, "
+                                 f"says its checkpoint {Path(path).with_suffix('.ckpt').name}), not "
+                                 f"{cls.__name__}: load it with that network (--network {trained_with})")
     net = cls(**network_kwargs_for(state_dict)).to(device)
     expected = net.state_dict()
     missing = sorted(set(expected) - set(state_dict))

@@ -105,6 +105,14 @@ def network_class(spec: str | type = "plastic") -> type:
     return found
 
 
+def class_name(spec: str | type) -> str:
+    """The name of the class a spec names, without importing anything ("no-modulation" ->
+    "UnmodulatedNetwork", "my_rule.py:OjaNetwork" -> "OjaNetwork")."""
+    if isinstance(spec, type):
+        return spec.__name__
+    return BUILT_IN[spec].__name__ if spec in BUILT_IN else str(spec).rpartition(":")[2]
+
+
 def build_network(spec: str | type = "plastic", **options) -> PlasticNetwork:
     """A new network of the class `spec` names, built with PlasticNetwork's keyword arguments."""
     cls = network_class(spec)

@@ -1,0 +1,103 @@
+"""Network classes by name: the two controls (no plasticity, no neuromodulation), a researcher's own class from
+a file (the worked example examples/oja_network.py), trained and evaluated by the same commands, and parameter
+files checked against the class they are loaded into."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from transitive.model.io import ParameterFileError, load_network
+from transitive.model.variants import (NetworkClassError, NonPlasticNetwork, UnmodulatedNetwork, build_network,
+                                       network_class)
+from transitive.training.config import SettingError, TrainConfig
+from transitive.training.trainer import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+OJA = f"{ROOT / 'examples' / 'oja_network.py'}:OjaNetwork"
+
+
+def tiny(**changes):
+    values = dict(episodes=2, batch=2, learning_trials=3, test_trials=2, max_items=4, regime="continual",
+                  burn_in=0, lr=0.01, log_every=1)
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "transitive", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+def test_no_plasticity_keeps_alpha_and_p_at_zero(tmp_path):
+    trainer = Trainer(tiny(network="no-plasticity"), tmp_path / "net.dat", progress=False)
+    with pytest.warns(RuntimeWarning, match="NonPlasticNetwork.step"):
+        trainer.train()
+    net = trainer.net
+    assert isinstance(net, NonPlasticNetwork) and not net.alpha.requires_grad
+    assert torch.count_nonzero(net.alpha) == 0
+    assert torch.count_nonzero(trainer.carried.plastic_weights) == 0  # the step did no P work
+    assert trainer.curve[-1]["grad_norm"] > 0  # the rest trained
+    # an ordinary parameter file: the published class reads it and, with alpha = 0, computes the same rates
+    loaded = load_network(tmp_path / "net.dat", network="no-plasticity")
+    assert torch.equal(loaded.w, net.w.detach())
+
+
+def test_no_modulation_makes_m_a_learned_constant(tmp_path):
+    trainer = Trainer(tiny(network="no-modulation"), tmp_path / "net.dat", progress=False)
+    with pytest.warns(RuntimeWarning, match="UnmodulatedNetwork.modulation"):
+        trainer.train()
+    net = trainer.net
+    assert isinstance(net, UnmodulatedNetwork)
+    assert net.modulation_constant.item() != 0.0  # it trained
+    from transitive import run_episode
+    from transitive.model.task import draw_items, present, standard_schedule
+    record = run_episode(net, present(draw_items(2, 4), standard_schedule(2, 4, 3, 2)))
+    assert torch.all(record.modulation == net.modulation_constant.detach())  # whatever the rates
+    with pytest.raises(ParameterFileError, match="--network no-modulation"):
+        load_network(tmp_path / "net.dat")  # the checkpoint says which class
+    (tmp_path / "net.ckpt").unlink()
+    with pytest.raises(ParameterFileError, match="unexpected keys: modulation_constant"):
+        load_network(tmp_path / "net.dat")  # the file's own keys say it is not the published network
+    assert isinstance(load_network(tmp_path / "net.dat", network="no-modulation"), UnmodulatedNetwork)
+
+
+def test_impossible_and_unknown_networks_are_one_line():
+    with pytest.raises(SettingError, match="no-plasticity"):
+        tiny(network="no-plasticity", positive_alpha=True).validate()
+    for spec, message in (("oja", "expected plastic"), ("missing.py:Net", "not found"),
+                          ("transitive.model.network:NetworkState", "not a subclass"),
+                          ("transitive.model.network:Nothing", "defines no Nothing"),
+                          ("no.such.module:Net", "cannot import")):
+        with pytest.raises(NetworkClassError, match=message) as caught:
+            network_class(spec)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(SettingError, match="network"):
+        tiny(network="missing.py:Net").validate()
+
+
+def test_resuming_with_another_network_is_refused(tmp_path):
+    Trainer(tiny(episodes=1, network="no-plasticity", save_every=1), tmp_path / "net.dat", progress=False).train()
+    with pytest.raises(ParameterFileError, match="network"):
+        Trainer(tiny(episodes=2), tmp_path / "net.dat", resume=True, progress=False)
+
+
+def test_a_rule_from_a_file_trains_and_evaluates_through_the_commands(tmp_path):
+    """The worked example of docs/extending.md: Oja's rule, trained and evaluated end to end by the CLI."""
+    out = tmp_path / "oja" / "net.dat"
+    trained = cli("train", "--network", OJA, "--out", out, "--episodes", "2", "--batch", "2", "--burn-in", "0",
+                  "--learning-trials", "3", "--test-trials", "2", "--quiet")
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stderr.count("OjaNetwork.step differs") == 1
+    assert type(build_network(OJA)).__name__ == "OjaNetwork"
+    evaluated = cli("eval", out, "--network", OJA, "--batch", "20", "--json", "--quiet")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert '"test_accuracy"' in evaluated.stdout or "accuracy" in evaluated.stdout
+    refused = cli("eval", out, "--batch", "20", "--quiet")  # the published class: refused in one line
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines()[-1].startswith("error: ") and "OjaNetwork" in refused.stderr
+    classified = cli("classify", out, "--network", OJA, "--batch", "20", "--no-linking", "--quiet")
+    assert classified.returncode == 0, classified.stderr
