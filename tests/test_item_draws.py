@@ -3,8 +3,9 @@ leaves it exactly where, drawing its list alone round by round (`items_by_rounds
 import pytest
 import torch
 
-from transitive.model import task
-from transitive.model.task import draw_item_lists, draw_items, items_by_rounds
+from transitive.model import item_draws
+from transitive.model.item_draws import draw_item_lists, items_by_rounds
+from transitive.model.task import draw_items
 
 
 def same_stream(a: torch.Generator, b: torch.Generator) -> bool:
@@ -15,7 +16,7 @@ def same_stream(a: torch.Generator, b: torch.Generator) -> bool:
 def test_one_list_equals_drawing_by_rounds(batch, nbcues):
     for seed in range(3):
         by_rounds, at_once = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
-        assert torch.equal(draw_items(batch, nbcues, generator=at_once), items_by_rounds(batch, nbcues, generator=by_rounds))
+        assert torch.equal(draw_items(batch, nbcues, generator=at_once), items_by_rounds(batch, nbcues, 15, generator=by_rounds))
         assert same_stream(by_rounds, at_once)
 
 
@@ -23,25 +24,25 @@ def test_several_lists_at_once_equal_each_list_alone():
     lengths = [8, 4, 6, 5, 1]
     together = [torch.Generator().manual_seed(s) for s in range(5)]
     alone = [torch.Generator().manual_seed(s) for s in range(5)]
-    lists = draw_item_lists(32, lengths, together)
+    lists = draw_item_lists(32, lengths, together, 15)
     for n, items, g, reference in zip(lengths, lists, together, alone):
         assert items.shape == (32, n, 15) and items.is_contiguous()
-        assert torch.equal(items, items_by_rounds(32, n, generator=reference)) and same_stream(g, reference)
+        assert torch.equal(items, items_by_rounds(32, n, 15, generator=reference)) and same_stream(g, reference)
     assert not torch.equal(lists[1][:, :4], lists[2][:, :4])  # different generators, different items
 
 
 def test_the_default_generator_too():
     torch.manual_seed(11)
-    expected = items_by_rounds(9, 7)
+    expected = items_by_rounds(9, 7, 15)
     after = torch.rand(3)
     torch.manual_seed(11)
     assert torch.equal(draw_items(9, 7), expected) and torch.equal(torch.rand(3), after)
 
 
 def test_a_pool_that_runs_out_is_drawn_again_larger(monkeypatch):
-    monkeypatch.setattr(task, "_pool_rows", lambda batch, nbcues: batch + 1)  # far too few rows: must retry
+    monkeypatch.setattr(item_draws, "_pool_rows", lambda batch, nbcues: batch + 1)  # far too few rows: must retry
     g, reference = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
-    assert torch.equal(draw_items(16, 8, generator=g), items_by_rounds(16, 8, generator=reference))
+    assert torch.equal(draw_items(16, 8, generator=g), items_by_rounds(16, 8, 15, generator=reference))
     assert same_stream(g, reference)
 
 
@@ -50,6 +51,14 @@ def test_exact_rounds_path_equals_drawing_by_rounds():
     the exact number of rows rejected."""
     gens = [torch.Generator().manual_seed(s) for s in (7, 8)]
     refs = [torch.Generator().manual_seed(s) for s in (7, 8)]
-    lists = task._lists_by_exact_rounds(12, [6, 3], gens, 15, 0.66, torch.device("cpu"))
+    lists = item_draws._lists_by_exact_rounds(12, [6, 3], gens, 15, 0.66, torch.device("cpu"))
     for n, items, g, r in zip((6, 3), lists, gens, refs):
-        assert torch.equal(items, items_by_rounds(12, n, generator=r)) and same_stream(g, r)
+        assert torch.equal(items, items_by_rounds(12, n, 15, generator=r)) and same_stream(g, r)
+
+
+@pytest.mark.parametrize("cue_size, max_agreement", [(10, 0.5), (15, 0.8), (6, 0.66)])
+def test_other_sizes_and_thresholds(cue_size, max_agreement):
+    g, reference = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    items = draw_item_lists(20, [5], [g], cue_size, max_agreement)[0]
+    assert torch.equal(items, items_by_rounds(20, 5, cue_size, max_agreement, generator=reference))
+    assert same_stream(g, reference)

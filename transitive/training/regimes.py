@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..model.task import Trials, draw_item_lists, present, standard_schedule
+from ..model.task import CUE_SIZE, Trials, draw_item_lists, present, standard_schedule
 
 
 @dataclass
@@ -80,7 +80,8 @@ def draw_trials(curricula: list[Curriculum], episodes: list[int], generators: li
         for c, n in zip(resets, torch.cat(lengths).tolist()):  # one host read for every list length
             c.nbcues, c.kept_items = int(n), []
     first = curricula[0]
-    items = draw_item_lists(first.batch, [c.nbcues for c in curricula], generators, device=generators[0].device)
+    items = draw_item_lists(first.batch, [c.nbcues for c in curricula], generators, CUE_SIZE,
+                            device=generators[0].device)
     trials = []
     for c, g, own in zip(curricula, generators, items):
         pairs = standard_schedule(c.batch, c.nbcues, c.learning_trials, c.test_trials, g.device, generator=g)

@@ -1,0 +1,164 @@
+"""Drawing the items of many lists at once, each from its own generator, exactly as drawing each list alone
+round by round (`items_by_rounds`, the definition) would: the same numbers in the same order, and every
+generator left where that leaves it.
+
+By rounds, item k's first candidates take the next `batch` rows of random signs, then the rejected batch
+elements (in batch order) the next rows, and so on until no element is rejected; a candidate is rejected while
+it agrees with an earlier item of its list in more than `max_agreement` of the positions. Here every round of
+every list is one step of tensor operations on all lists together (`_Rounds`), whatever the number of lists:
+
+- on the CPU a generator's rows are one stream whatever the calls (the tests check it), so each list draws a
+  pool of rows at once and takes its rows from the pool in order; at the end its generator is set back and
+  advanced by exactly the rows taken. The host reads the lists' progress once every 16 rounds (3 or 4 times
+  for 8 items at batch 32: about 50 rounds).
+- on a GPU the numbers of a call depend on the calls themselves (its position in the generator's counter and
+  the call's size), so each round draws, for each list, the exact number of rows rejected, as by rounds: one
+  host read per round, for all lists together.
+"""
+from __future__ import annotations
+
+import functools
+
+import torch
+
+CHUNK = 16  # rounds between two reads of the progress (pools)
+
+
+def items_by_rounds(batch: int, nbcues: int, cue_size: int, max_agreement: float = 0.66, device=None,
+                    generator: torch.Generator | None = None) -> torch.Tensor:
+    """(batch, nbcues, cue_size) +-1: one list drawn alone, round by round (the definition)."""
+    items = torch.empty(batch, nbcues, cue_size, device=device)
+    for k in range(nbcues):
+        todo = torch.ones(batch, dtype=torch.bool, device=device)
+        while True:
+            count = int(todo.sum())
+            candidates = torch.randint(0, 2, (count, cue_size), device=device, generator=generator).float() * 2 - 1
+            items[todo, k] = candidates
+            if k == 0:
+                break
+            agreement = (items[:, k:k + 1] == items[:, :k]).float().mean(-1)  # (batch, k)
+            todo = (agreement > max_agreement).any(-1)
+            if not todo.any():
+                break
+    return items
+
+
+def draw_item_lists(batch: int, nbcues, generators, cue_size: int, max_agreement: float = 0.66,
+                    device=None) -> list[torch.Tensor]:
+    """One list of items (batch, nbcues[m], cue_size) +-1 float from each generator m (None: the device's
+    default generator), all drawn together, each exactly as `items_by_rounds` would draw it alone."""
+    device = torch.device(device if device is not None else "cpu")
+    generators = [_default_generator(device) if g is None else g for g in generators]
+    nbcues = [int(n) for n in nbcues]
+    if device.type == "cpu":
+        return _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement)
+    return _lists_by_exact_rounds(batch, nbcues, generators, cue_size, max_agreement, device)
+
+
+def _default_generator(device: torch.device) -> torch.Generator:
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return torch.cuda.default_generators[index]
+    return torch.default_generator
+
+
+@functools.lru_cache(maxsize=8)
+def _most_agreeing_signs(cue_size: int, max_agreement: float) -> int:
+    """The largest number of agreeing signs that `items_by_rounds` accepts: its test, the float32 mean of the
+    agreements > max_agreement, evaluated by the same operation for every count."""
+    counts = torch.arange(cue_size + 1)
+    agreements = (torch.arange(cue_size)[None, :] < counts[:, None]).float()  # row c: c agreeing positions
+    rejected = (agreements.mean(-1) > max_agreement).tolist()
+    accepted = rejected.index(True) if True in rejected else cue_size + 1
+    if any(not r for r in rejected[accepted:]):
+        raise ValueError(f"max_agreement {max_agreement}: the test is not monotone in the count")
+    return accepted - 1
+
+
+class _Rounds:
+    """K lists drawn by rounds together. Each list has its current item (`slot`), its batch elements'
+    candidates for it, which elements still need a new candidate (`todo`) and whether it is complete. The
+    items are int8 +-1 with 0 where no item is accepted yet (an extra slot past the longest list absorbs the
+    writes of complete lists), so a candidate is compared with every slot and only accepted items can agree."""
+
+    def __init__(self, batch: int, nbcues: list[int], cue_size: int, max_agreement: float, device):
+        members, longest = len(nbcues), max(nbcues + [0])
+        self.limit = _most_agreeing_signs(cue_size, float(max_agreement))
+        self.nbcues = torch.tensor(nbcues, device=device)
+        self.items = torch.zeros(members, batch, longest + 1, cue_size, dtype=torch.int8, device=device)
+        self.candidates = torch.zeros(members, batch, cue_size, dtype=torch.int8, device=device)
+        self.slot = torch.zeros(members, batch, 1, cue_size, dtype=torch.long, device=device)
+        self.done = self.nbcues == 0
+        self.todo = (~self.done)[:, None].expand(members, batch).clone()
+
+    def step(self, rows: torch.Tensor) -> None:
+        """One round of every list: `rows` (K, batch, cue_size) int8 +-1 are the new candidates of the todo
+        elements; the other elements keep theirs."""
+        todo = self.todo
+        self.candidates = torch.where(todo[..., None], rows, self.candidates)
+        agreeing = (self.items == self.candidates[:, :, None]).sum(-1)  # (K, batch, slots)
+        todo_next = (agreeing > self.limit).any(-1) & todo
+        finished = todo.any(1) > todo_next.any(1)  # every element accepted in this round
+        shown = finished.view(-1, 1, 1)
+        self.items.scatter_(2, self.slot, (self.candidates * shown)[:, :, None])  # 0 unless finished
+        self.slot += shown[..., None]
+        self.done = self.slot[:, 0, 0, 0] >= self.nbcues
+        self.todo = todo_next | (finished & ~self.done)[:, None]
+
+    def lists(self, nbcues: list[int]) -> list[torch.Tensor]:
+        items = self.items.float()
+        return [items[m, :, :n].clone() for m, n in enumerate(nbcues)]
+
+
+def _pool_rows(batch: int, nbcues: int) -> int:
+    """Rows of random signs to draw for a list of `nbcues` items, with margin: item k is accepted with
+    probability about (1 - 0.151) ** k (10 or more agreeing signs of 15 against an earlier item: 0.151)."""
+    expected = sum(1.18 ** k for k in range(nbcues))
+    return int(1.5 * expected * batch) + 64
+
+
+def _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement) -> list[torch.Tensor]:
+    margin = 1
+    while True:
+        states = [g.get_state() for g in generators]
+        sizes = [margin * _pool_rows(batch, n) for n in nbcues]
+        pools = [torch.randint(0, 2, (size, cue_size), generator=g, dtype=torch.int8) for size, g in
+                 zip(sizes, generators)]
+        longest = max(sizes)
+        if len(pools) > 1:
+            pools = [torch.nn.functional.pad(p, (0, 0, 0, longest - p.shape[0])) for p in pools]
+        pool = torch.stack(pools) * 2 - 1  # (K, rows, cue_size) int8 +-1
+        rounds = _Rounds(batch, nbcues, cue_size, max_agreement, pool.device)
+        taken = torch.zeros(len(nbcues), 1, dtype=torch.long)
+        while True:
+            for _ in range(CHUNK):
+                index = (taken + rounds.todo.cumsum(1) - 1).clamp_(0, longest - 1)
+                taken = taken + rounds.todo.sum(1, keepdim=True)
+                rounds.step(pool.gather(1, index[..., None].expand(-1, -1, cue_size)))
+            progress = torch.cat([rounds.done.long(), taken[:, 0]]).tolist()  # the host's only read
+            done, counts = progress[:len(nbcues)], progress[len(nbcues):]
+            if all(done) or any(c > s for c, s in zip(counts, sizes)):
+                break
+        if all(c <= s for c, s in zip(counts, sizes)):
+            break
+        for g, state in zip(generators, states):  # a pool ran out (rare): again with larger pools
+            g.set_state(state)
+        margin *= 2
+    for g, state, count in zip(generators, states, counts):  # each generator advanced by its rows taken
+        g.set_state(state)
+        torch.randint(0, 2, (count, cue_size), generator=g, dtype=torch.int8)
+    return rounds.lists(nbcues)
+
+
+def _lists_by_exact_rounds(batch, nbcues, generators, cue_size, max_agreement, device) -> list[torch.Tensor]:
+    rounds = _Rounds(batch, nbcues, cue_size, max_agreement, device)
+    block = torch.zeros(len(nbcues), batch, cue_size, dtype=torch.int8, device=device)
+    while True:
+        counts = rounds.todo.sum(1).tolist()  # one host read per round, for all lists
+        if not any(counts):
+            return rounds.lists(nbcues)
+        for m, (count, g) in enumerate(zip(counts, generators)):
+            if count:
+                block[m, :count] = torch.randint(0, 2, (count, cue_size), device=device, generator=g)
+        rank = (rounds.todo.cumsum(1) - 1).clamp_(min=0)[..., None].expand(-1, -1, cue_size)
+        rounds.step(block.gather(1, rank) * 2 - 1)
