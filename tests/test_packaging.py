@@ -88,17 +88,50 @@ def test_every_requirement_is_pinned_and_requirements_installs_the_extras():
     assert list((ROOT / "transitive" / "engine" / "csrc").glob("*.cpp"))
 
 
-def test_readme_setup_is_two_commands_and_ci_runs_the_test_command():
+def setup_blocks(readme: str) -> list[list[str]]:
+    """The commands of each bash block of the README's Set-up section (comments dropped)."""
+    section = readme.split("## Set-up", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
+    return [[line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+            for block in blocks]
+
+
+def test_readme_setup_makes_a_virtual_environment_before_two_commands_and_ci_runs_the_test_command():
     readme = (ROOT / "README.md").read_text()
-    block = re.search(r"## Set-up\s+```bash\n(.*?)```", readme, re.S).group(1)
-    commands = [line.split("#")[0].strip() for line in block.splitlines() if line.split("#")[0].strip()]
+    venv, commands = setup_blocks(readme)
+    assert venv == ["python -m venv .venv && . .venv/bin/activate"]  # the advice comes before the install
     assert len(commands) == 2
     install, tests = commands
     assert install.startswith("python tools/install.py") and "transitive figures net_active.dat --out figures" in install
+    assert tests == "python -m pytest -q tests"
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.startswith("#")]
     assert ci[-1] == tests
     assert "python tools/install.py" in ci
+
+
+def test_the_notebook_extra_opens_the_notebook_in_jupyterlab_and_runs_it_headless():
+    notebook = {requirement_name(r) for r in PROJECT["optional-dependencies"]["notebook"]}
+    assert {"jupyterlab", "nbconvert", "ipykernel"} <= notebook
+    assert "notebook,sweep,test" in (ROOT / "requirements.txt").read_text()
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "`jupyter lab main.ipynb`" in readme and "jupyter nbconvert --to notebook --execute main.ipynb" in readme
+
+
+def test_readme_is_a_few_screens_with_working_links():
+    readme = (ROOT / "README.md").read_text()
+    assert len(readme.splitlines()) <= 200
+    for heading in ("## Set-up", "## The notebooks", "## Command line", "## Figures",
+                    "## Where the model lives and how to change it", "## Our trained networks"):
+        assert f"\n{heading}\n" in readme, heading
+    model = readme.split("## Where the model lives and how to change it\n", 1)[1].split("\n## ", 1)[0]
+    assert "`PlasticNetwork.step`" in model and "--network FILE.py:Class" in model and "docs/extending.md" in model
+    assert 3 <= len(model.strip().splitlines()) <= 6
+    linked = set(re.findall(r"\]\(([^)#]+)\)", readme)) | set(re.findall(r'src="([^"]+)"', readme))
+    assert {"docs/speed.md", "docs/provenance.md", "docs/commands.md"} <= linked
+    missing = [link for link in linked if not link.startswith("http") and not (ROOT / link).exists()
+               and link != "docs/extending.md"]  # the model's extension guide: written with the one definition
+    assert not missing, missing
 
 
 def test_every_subpackage_is_packaged():
