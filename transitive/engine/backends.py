@@ -33,7 +33,7 @@ import warnings
 
 import torch
 
-from . import cpu_kernel
+from . import cpu_kernel, gpu_probe
 from . import rule
 from .stacked import StackedParameters, split_members
 
@@ -102,7 +102,9 @@ def choose(nets, backend: str | None = None) -> str:
             problem = "the GPU kernels run on CUDA devices (or on the CPU under TRITON_INTERPRET=1, for tests)"
         rule_problem = None if problem else _kernel_problem(nets, _gpu_kernel().VERIFIED_RULE)
         if problem is None and rule_problem is None:
-            return "triton"
+            problem = gpu_probe.kernel_failure(device, nets[0].hidden_size)  # a test run, once per device and n
+            if problem is None:
+                return "triton"
         if choice == "triton":
             raise RuntimeError(f"{ENV_SWITCH}=triton: {problem or rule_problem}")
         if rule_problem:

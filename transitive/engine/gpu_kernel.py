@@ -47,8 +47,15 @@ outer products g_z r^T (one batched matrix product), g_A and g_eta summed per me
 the modulation parameters' gradients from g_m through M's own autograd.
 
 tanh is computed from exp (Triton has no tanh of its own that its CPU interpreter runs): for |x| >= 1/8
-as sign(x) (1 - e^{-2|x|}) / (1 + e^{-2|x|}), below by its Taylor polynomial to x^7 (relative error below
-3e-7 everywhere).
+as sign(x) (1 - e^{-2|x|}) / (1 + e^{-2|x|}), below by its Taylor polynomial to x^7. With an exact exp (the
+interpreter's) the relative error is below 3e-7 everywhere. On a GPU, tl.exp is ex2.approx.f32 (about 2 ulp)
+and the division div.full.f32 (about 2 ulp); the cancellation in 1 - e^{-2|x|} multiplies exp's error by
+e^{-2|x|} / (1 - e^{-2|x|}), 3.5 at |x| = 1/8, so tanh there is about 1e-6 off (relative), falling to a few
+1e-7 from |x| = 1 on.
+
+Launches are wrapped by `transitive.engine.gpu_probe.naming_the_switch`: a compile, launch or resource error
+names TRANSITIVE_KERNEL (the PyTorch runner); `gpu_probe.kernel_failure` runs these kernels once per device
+before the engine uses them.
 
 Tests run these kernels on the CPU through Triton's interpreter (TRITON_INTERPRET=1, set before this module
 is imported) at tiny sizes, against the plain step-by-step definition.
@@ -63,6 +70,7 @@ import triton
 from ..model.network import PLASTIC_CLIP
 from .gpu_backward import _backward_1, _backward_2, _backward_3, _backward_4
 from .gpu_forward import _forward_1, _forward_2, _forward_3, _forward_4
+from .gpu_probe import naming_the_switch
 
 # The definition of the rule this kernel was verified against (`transitive.engine.rule.rule_fingerprint` of
 # PlasticNetwork when tests/test_gpu_kernel.py last passed); the engine runs the kernel only for that rule.
@@ -146,27 +154,28 @@ class FusedTrials(torch.autograd.Function):
         es_r, es_d, es_p = ntrials * 4 * n, ntrials * 5 * n, saved.stride(0)
         bound = float(PLASTIC_CLIP)
         common = dict(BR=geometry.rows, NC=geometry.columns)
-        for t in range(ntrials):
-            start = saved[:, t if keep else t % 2]
-            end = saved[:, t + 1 if keep else (t + 1) % 2]
-            kept = snapshot_trials.index(t) if t in snapshot_trials else None
-            if kept is not None:
-                snapshots[kept, 0] = start
-            rates_t, drive_t = rates[:, t], drive[:, t]
-            _forward_1[geometry.grid](start, es_p, w, alpha, drive_t, es_d, rates_t, es_r, n, batch, **common)
-            _forward_2[geometry.grid](start, es_p, w, alpha, drive_t, es_d, rates_t, es_r, wout, bout,
-                                      choice[:, t], choice.stride(0), actions[:, t], actions.stride(0), n, batch,
-                                      FORCED=forced is not None, **common)
-            middle_out = snapshots[kept, 1] if kept is not None else saved
-            _forward_3[geometry.grid](start, es_p, w, alpha, eta, damult, wmod, bmod, drive_t, es_d, rates_t, es_r,
-                                      modulation[:, t], modulation.stride(0), middle_out, middle_out.stride(0),
-                                      n, batch, bound, MIDDLE=kept is not None, **common)
-            last = keep_trace and t == ntrials - 1
-            _forward_4[geometry.grid](start, es_p, end, es_p, eta, damult, wmod, bmod, rates_t, es_r,
-                                      modulation[:, t], modulation.stride(0), trace if last else saved, n, batch,
-                                      bound, TRACE=last, **common)
-            if kept is not None:
-                snapshots[kept, 2] = end
+        with naming_the_switch():
+            for t in range(ntrials):
+                start = saved[:, t if keep else t % 2]
+                end = saved[:, t + 1 if keep else (t + 1) % 2]
+                kept = snapshot_trials.index(t) if t in snapshot_trials else None
+                if kept is not None:
+                    snapshots[kept, 0] = start
+                rates_t, drive_t = rates[:, t], drive[:, t]
+                _forward_1[geometry.grid](start, es_p, w, alpha, drive_t, es_d, rates_t, es_r, n, batch, **common)
+                _forward_2[geometry.grid](start, es_p, w, alpha, drive_t, es_d, rates_t, es_r, wout, bout,
+                                          choice[:, t], choice.stride(0), actions[:, t], actions.stride(0), n, batch,
+                                          FORCED=forced is not None, **common)
+                middle_out = snapshots[kept, 1] if kept is not None else saved
+                _forward_3[geometry.grid](start, es_p, w, alpha, eta, damult, wmod, bmod, drive_t, es_d, rates_t, es_r,
+                                          modulation[:, t], modulation.stride(0), middle_out, middle_out.stride(0),
+                                          n, batch, bound, MIDDLE=kept is not None, **common)
+                last = keep_trace and t == ntrials - 1
+                _forward_4[geometry.grid](start, es_p, end, es_p, eta, damult, wmod, bmod, rates_t, es_r,
+                                          modulation[:, t], modulation.stride(0), trace if last else saved, n, batch,
+                                          bound, TRACE=last, **common)
+                if kept is not None:
+                    snapshots[kept, 2] = end
         final = saved[:, ntrials if keep else ntrials % 2].clone()
         if keep:
             ctx.save_for_backward(saved, rates, modulation, actions, w, alpha, eta, damult, wmod, bmod)
@@ -197,23 +206,24 @@ class FusedTrials(torch.autograd.Function):
         es_g0, es_m, es_a = ntrials * blocks * n, ntrials * 2, ntrials
         bound = float(PLASTIC_CLIP)
         common = dict(BR=geometry.rows, NC=geometry.columns)
-        for t in reversed(range(ntrials)):
-            start, rates_t, g_rates_t = saved[:, t], rates[:, t], g_rates[:, t]
-            mod_t, gmod_t, gdrive_t, action_t, gr0_t = (modulation[:, t], g_mod[:, t], g_drive[:, t], actions[:, t],
-                                                        g_r0_parts[:, t])
-            last = has_gh3 and t == ntrials - 1
-            _backward_1[geometry.grid](start, es_p, g_plastic, g_h3, eta, rates_t, es_r, mod_t, es_m, rowpart, colpart,
-                                       partial, g_eta_parts, n, batch, blocks, bound, GH3=last, **common)
-            _backward_2[geometry.grid](start, es_p, g_plastic, g_h3, w, alpha, g_alpha_parts, eta, damult, wmod, bmod,
-                                       rates_t, es_r, g_rates_t, es_g, mod_t, es_m, gmod_t, es_m, gdrive_t, es_gd,
-                                       rowpart, colpart, partial, g_eta_parts, gr0_t, es_g0, n, batch, blocks,
-                                       bound, GH3=last, **common)
-            _backward_3[geometry.grid](start, es_p, w, alpha, damult, wmod, bmod, rates_t, es_r, g_rates_t, es_g,
-                                       action_t, es_a, gmod_t, es_m, gdrive_t, es_gd, rowpart, colpart, partial,
-                                       n, batch, blocks, **common)
-            _backward_4[geometry.grid](start, es_p, g_plastic, w, alpha, g_alpha_parts, rates_t, es_r, g_rates_t,
-                                       es_g, action_t, es_a, gdrive_t, es_gd, rowpart, colpart, gr0_t, es_g0, n,
-                                       batch, blocks, **common)
+        with naming_the_switch():
+            for t in reversed(range(ntrials)):
+                start, rates_t, g_rates_t = saved[:, t], rates[:, t], g_rates[:, t]
+                mod_t, gmod_t, gdrive_t, action_t, gr0_t = (modulation[:, t], g_mod[:, t], g_drive[:, t],
+                                                            actions[:, t], g_r0_parts[:, t])
+                last = has_gh3 and t == ntrials - 1
+                _backward_1[geometry.grid](start, es_p, g_plastic, g_h3, eta, rates_t, es_r, mod_t, es_m, rowpart,
+                                           colpart, partial, g_eta_parts, n, batch, blocks, bound, GH3=last, **common)
+                _backward_2[geometry.grid](start, es_p, g_plastic, g_h3, w, alpha, g_alpha_parts, eta, damult, wmod,
+                                           bmod, rates_t, es_r, g_rates_t, es_g, mod_t, es_m, gmod_t, es_m, gdrive_t,
+                                           es_gd, rowpart, colpart, partial, g_eta_parts, gr0_t, es_g0, n, batch,
+                                           blocks, bound, GH3=last, **common)
+                _backward_3[geometry.grid](start, es_p, w, alpha, damult, wmod, bmod, rates_t, es_r, g_rates_t, es_g,
+                                           action_t, es_a, gmod_t, es_m, gdrive_t, es_gd, rowpart, colpart, partial,
+                                           n, batch, blocks, **common)
+                _backward_4[geometry.grid](start, es_p, g_plastic, w, alpha, g_alpha_parts, rates_t, es_r, g_rates_t,
+                                           es_g, action_t, es_a, gdrive_t, es_gd, rowpart, colpart, gr0_t, es_g0, n,
+                                           batch, blocks, **common)
         # Finish per member, in a fixed order.
         r0 = rates[:, :, 0]
         g_r0 = g_rates[:, :, 0] + g_r0_parts.sum(2)
