@@ -96,3 +96,49 @@ def test_each_constant_is_defined_once():
     assert not twice, f"defined in more than one module (define once, import elsewhere): {twice}"
     letters = [str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py") if '"ABCDEFGH' in p.read_text()]
     assert letters == ["model/task.py"], f"item letters spelled out outside model/task.py (use LETTERS): {letters}"
+
+
+def imported_modules(path: Path) -> set[Path]:
+    """The package's modules (not package __init__ files) that `path` imports by relative imports, also
+    inside functions."""
+    found = set()
+    depth = len(path.relative_to(PACKAGE).parts) - 1
+    for node in ast.walk(ast.parse(path.read_text())):
+        if not isinstance(node, ast.ImportFrom) or node.level == 0:
+            continue
+        base = PACKAGE.joinpath(*path.relative_to(PACKAGE).parts[:depth + 1 - node.level])
+        target = base.joinpath(*node.module.split(".")) if node.module else base
+        candidates = [target.with_suffix(".py")] + [target / f"{alias.name}.py" for alias in node.names]
+        found.update(c for c in candidates if c.is_file() and c.name != "__init__.py")
+    return found
+
+
+def import_cycles(graph: dict) -> list[list[str]]:
+    """Every cycle of the graph, found by a depth-first search, as lists of module names."""
+    cycles, state = [], {}
+
+    def visit(node, trail):
+        state[node] = "open"
+        for other in sorted(graph.get(node, ())):
+            if state.get(other) == "open":
+                cycles.append([str(p.relative_to(PACKAGE)) for p in trail[trail.index(other):] + [other]])
+            elif other not in state:
+                visit(other, trail + [other])
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [node])
+    return cycles
+
+
+def test_no_import_cycle_between_modules():
+    """Also imports inside functions, which hide a cycle from Python but not from a reader."""
+    graph = {path: imported_modules(path) for path in PACKAGE.rglob("*.py") if path.name != "__init__.py"}
+    assert not import_cycles(graph), f"modules that import each other: {import_cycles(graph)}"
+
+
+def test_the_cycle_check_sees_a_cycle_inside_a_function():
+    a, b = PACKAGE / "evaluation" / "runs.py", PACKAGE / "evaluation" / "records.py"
+    assert import_cycles({a: {b}, b: {a}}) == [["evaluation/records.py", "evaluation/runs.py", "evaluation/records.py"]]
+    assert b in imported_modules(a)

@@ -29,7 +29,6 @@ things:
 from __future__ import annotations
 
 import os
-import warnings
 
 import torch
 

@@ -117,6 +117,7 @@ def _episode(step, net, pairs, stimuli, uniform, exponential, state, actions, sn
     zero_rates = torch.zeros(members, batch, n, device=device, dtype=dtype)
     zero_trace = torch.zeros(members, batch, n, n, device=device, dtype=dtype)
     step_inputs, logits, values, modulation, rates_kept, responses, snapshots = [], [], [], [], [], [], {}
+    response = None  # the response of the trial's step 2, which step 3's input reports
     for t in range(ntrials):
         rates, trace = zero_rates, zero_trace
         if reset_plastic:

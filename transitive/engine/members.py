@@ -28,7 +28,7 @@ from ..model.task import ACTION, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, 
 from . import backends
 from .definition import BLANK_STEPS, blank_plastic_weights, run_definition
 from .record import EpisodeRecord, every_step, member_records, reward_of
-from .stacked import (StackedParameters, effective_weights, hebbian, linear, matvec, modulation, per_member,
+from .stacked import (StackedParameters, effective_weights, linear, matvec, modulation, per_member,
                       sample_from_exponential, stack_parameters)
 
 __all__ = ["BLANK_STEPS", "EpisodeRecord", "run_members", "reward_of"]

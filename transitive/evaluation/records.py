@@ -19,6 +19,7 @@ from ..engine.episode import run_episode
 from .analysis import similarity_preservation
 from .choices import SNAPSHOT_TRIALS, ChoiceError, check_pair, check_trial
 from .representations import output_alignment, psi_t1, psi_t2
+from .settings import Settings
 
 
 class ByTrial(dict):
@@ -173,9 +174,8 @@ def run_experiment(net: PlasticNetwork, name: str, schedules: list[torch.Tensor]
 
     rates_from: keep the rates of this trial and later (0: all; None: none). snapshot_trials: trials of the
     whole run (0-based) whose P after each step gives the item alignments and similarity preservation.
-    settings: `transitive.evaluation.runs.Settings` (chunk size, progress bar, resets), by default the defaults."""
+    settings: `transitive.evaluation.settings.Settings` (chunk size, progress bar, resets), by default the defaults."""
     if settings is None:
-        from .runs import Settings
         settings = Settings()
     device = net.w.device
     batch = schedules[0].shape[0]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import OneLineError, OutputPathError, ParameterFileError
+from .errors import OneLineError, OutputPathError, ParameterFileError  # noqa: F401 (importable from here)
 from .network import PlasticNetwork
 from .variants import class_name, network_class
 
