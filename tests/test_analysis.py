@@ -53,14 +53,28 @@ def test_pearson_and_cosine_against_numpy():
                        [(a[k] @ b[k] / (a[k].norm() * b[k].norm())).item() for k in range(5)], atol=1e-6)
 
 
+def recoded_drive(v1, v2, alpha, psi):
+    """The recoded drive ((v2 v1^T) * A) psi of Supplementary Note 8 for rows of v1, psi (..., n), as v2 * (A
+    (v1 * psi)): the reference of the fit's hand-derived loss and gradients. alpha: (n, n), (n, 1) or (1, 1)."""
+    n = psi.shape[-1]
+    return v2 * ((v1 * psi) @ alpha.expand(n, n).T)
+
+
+def recoded_drive_naive(v1, v2, alpha, psi):
+    """The same, forming every matrix (v2 v1^T) * A (tiny cases only)."""
+    n = psi.shape[-1]
+    matrices = v2[:, None] * v1.unsqueeze(-2) * alpha.expand(n, n)  # (..., n, n)
+    return (matrices @ psi.unsqueeze(-1)).squeeze(-1)
+
+
 @pytest.mark.parametrize("shape", [(7, 7), (7, 1), (1, 1)])
 def test_recoded_drive_equals_the_naive_matrix_formula(shape):
     torch.manual_seed(1)
     alpha = torch.randn(shape)
     v1, psi = torch.randn(3, 4, 7), torch.randn(3, 4, 7)
     v2 = torch.randn(7)
-    fast = rp.recoded_drive(v1, v2, alpha, psi)
-    naive = rp.recoded_drive_naive(v1, v2, alpha, psi)
+    fast = recoded_drive(v1, v2, alpha, psi)
+    naive = recoded_drive_naive(v1, v2, alpha, psi)
     explicit = torch.stack([torch.stack([((torch.outer(v2, v1[b, x]) * alpha.expand(7, 7)) @ psi[b, x])
                                          for x in range(4)]) for b in range(3)])
     assert torch.allclose(fast, naive, atol=1e-5)
@@ -74,7 +88,7 @@ def test_hand_gradients_of_the_recoded_loss_equal_autograd():
     w = torch.randn(n)
     v1 = torch.randn(items, n, requires_grad=True)
     v2 = torch.randn(n, requires_grad=True)
-    loss = -rp.cosine(base + rp.recoded_drive(v1, v2, alpha, psi), w).sum()
+    loss = -rp.cosine(base + recoded_drive(v1, v2, alpha, psi), w).sum()
     loss.backward()
     with torch.no_grad():
         hand_loss, g1, g2 = rp.recoded_loss_and_grads(base, psi, alpha.T.contiguous(), w / w.norm(), v1, v2)
@@ -91,7 +105,7 @@ def test_fit_recoded_improves_the_objective_and_restarts_only_when_clearly_bad()
     assert fit.v1.shape == (4, 8, 12) and fit.v2.shape == (12,)
     start = -rp.cosine(psi1 @ net.w.detach().T, net.output_direction.detach()).sum().item()
     assert fit.loss < start - 1.0
-    recomputed = -rp.cosine(psi1 @ net.w.detach().T + rp.recoded_drive(fit.v1, fit.v2, net.alpha.detach(), psi1),
+    recomputed = -rp.cosine(psi1 @ net.w.detach().T + recoded_drive(fit.v1, fit.v2, net.alpha.detach(), psi1),
                             net.output_direction.detach()).sum().item()
     assert recomputed == pytest.approx(fit.loss, abs=1e-3)
     easy = rp.fit_recoded(net, psi1, steps=5, target_per_item=1.0, attempts=3, seed=0)  # always reached

@@ -48,7 +48,6 @@ from ..model.task import DELAY, FEEDBACK, STEP_NAMES, STEPS_PER_TRIAL
 from . import stats
 from .runs import Run, Runs, Settings
 
-VERDICTS = ("active", "passive", "unclear")
 NEAR_LINK_PAIRS = ("CD", "EF", "CF")  # pairs around the link D-E, within and across the two lists
 
 

@@ -67,21 +67,6 @@ def output_alignment(net: PlasticNetwork, psi: torch.Tensor) -> torch.Tensor:
 # ---------------------------------------------------------------------------------------------------------
 # Recoded representations (Supplementary Note 8).
 
-def recoded_drive(v1: torch.Tensor, v2: torch.Tensor, alpha: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
-    """((v2 v1^T) * A) psi for rows of v1, psi (..., n), computed as v2 * (A (v1 * psi)).
-
-    alpha may be (n, n), (n, 1) or (1, 1) (per synapse, per neuron, shared)."""
-    n = psi.shape[-1]
-    return v2 * ((v1 * psi) @ alpha.expand(n, n).T)
-
-
-def recoded_drive_naive(v1, v2, alpha, psi):
-    """The same, forming every matrix (v2 v1^T) * A: for tests on tiny cases only."""
-    n = psi.shape[-1]
-    matrices = v2[:, None] * v1.unsqueeze(-2) * alpha.expand(n, n)  # (..., n, n)
-    return (matrices @ psi.unsqueeze(-1)).squeeze(-1)
-
-
 @dataclass
 class RecodedFit:
     v1: torch.Tensor  # (batch, K, n): psi~_t1 of every item of every episode

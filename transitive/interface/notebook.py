@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import sys
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 DEFAULT_MASSED_TRIALS = 10
@@ -249,9 +249,6 @@ class NotebookConfig:
     @property
     def massed_trials(self) -> int:
         return self.NBMASSEDTRIALS or DEFAULT_MASSED_TRIALS
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 def _same(value):

@@ -17,8 +17,8 @@ unfinished, and SLURM's own requeue or re-running the sweep resumes it. The jobs
 Fig. 1f summary of a sweep folder in `curves`.
 
 Populations. With `population=K` (> 1) the seeds still to train are grouped K per job, in seed order, and
-each job trains its K seeds at once in one process (`transitive.population`); every seed keeps its own
-folder and checkpoint, so resuming, skipping and preemption work seed by seed as above.
+each job trains its K seeds at once in one process (`transitive.training.trainer.Trainer` with seeds);
+every seed keeps its own folder and checkpoint, so resuming, skipping and preemption work seed by seed as above.
 
 Re-running the same sweep command skips seeds whose checkpoint has reached the final episode, skips seeds
 whose last submitted job is still queued or running, and submits the others (resuming where a checkpoint
