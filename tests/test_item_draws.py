@@ -9,14 +9,16 @@ from transitive.model.task import draw_items
 
 
 def same_stream(a: torch.Generator, b: torch.Generator) -> bool:
-    return torch.equal(a.get_state(), b.get_state()) and torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b))
+    same_state = torch.equal(a.get_state(), b.get_state())
+    return same_state and torch.equal(torch.rand(4, generator=a), torch.rand(4, generator=b))
 
 
 @pytest.mark.parametrize("batch, nbcues", [(32, 8), (3, 5), (1, 1), (7, 16), (2000, 8), (5, 2)])
 def test_one_list_equals_drawing_by_rounds(batch, nbcues):
     for seed in range(3):
         by_rounds, at_once = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed)
-        assert torch.equal(draw_items(batch, nbcues, generator=at_once), items_by_rounds(batch, nbcues, 15, generator=by_rounds))
+        expected = items_by_rounds(batch, nbcues, 15, generator=by_rounds)
+        assert torch.equal(draw_items(batch, nbcues, generator=at_once), expected)
         assert same_stream(by_rounds, at_once)
 
 

@@ -132,18 +132,26 @@ class GraphedEpisodeLoss:
             return self.graphed(*tensors)
 
 
-def log_values(member, stats: dict, grad_norm: torch.Tensor) -> dict:
-    """The training log's row (every column but episode and episodes_per_second, and the optional loss terms
-    whose weight is nonzero) from an episode's STATS, the gradient norm and the member's parameters after the
-    step."""
-    net = member.net
+# Per-member numbers after the optimizer step (in this order), for the training log.
+AFTER_STEP = ("grad_norm", "eta", "DAmult", "alpha_abs_mean")
+
+
+def after_step_numbers(members, grad_norms: torch.Tensor) -> torch.Tensor:
+    """(K, len(AFTER_STEP)) on the device: each member's gradient norm before clipping and its eta, DAmult and
+    mean |alpha| after the step (no host synchronisation)."""
     with torch.no_grad():
-        after = torch.stack([grad_norm.detach().float().reshape(()), net.eta.squeeze().float(),
-                             net.modulation_gain.squeeze().float(), net.alpha.abs().mean().float()]).tolist()
-    values = {name: stats[name] for name in ("test_reward", "percent_correct", "test_accuracy", "loss",
-                                             "policy_loss", "value_loss", "entropy_term", "plastic_penalty")}
-    values["grad_norm"] = after[0]
-    values.update(modulation_feedback=stats["modulation_feedback"], modulation_delay=stats["modulation_delay"],
-                  eta=after[1], DAmult=after[2], alpha_abs_mean=after[3])
-    values.update({name: stats[name] for name, weight in OPTIONAL_TERMS.items() if getattr(member.config.loss, weight)})
+        return torch.stack([torch.stack([norm.float(), m.net.eta.squeeze().float(),
+                                         m.net.modulation_gain.squeeze().float(), m.net.alpha.abs().mean().float()])
+                            for m, norm in zip(members, grad_norms.unbind())])
+
+
+def log_values(member, numbers: dict) -> dict:
+    """The training log's row (every column but episode and episodes_per_second, and the optional loss terms
+    whose weight is nonzero) from an episode's numbers by name: its STATS and AFTER_STEP, read on the host."""
+    values = {name: numbers[name] for name in ("test_reward", "percent_correct", "test_accuracy", "loss",
+                                               "policy_loss", "value_loss", "entropy_term", "plastic_penalty",
+                                               "grad_norm", "modulation_feedback", "modulation_delay", "eta",
+                                               "DAmult", "alpha_abs_mean")}
+    loss = member.config.loss
+    values.update({name: numbers[name] for name, weight in OPTIONAL_TERMS.items() if getattr(loss, weight)})
     return values

@@ -26,6 +26,7 @@ from ..model.task import Trials
 from .config import CURVE_COLUMNS, RESUME_MAY_CHANGE, TrainConfig, paths_for
 from .loss import OPTIONAL_TERMS
 from .regimes import Curriculum
+from .stepping import step_members
 
 
 def _build_network(config: TrainConfig) -> PlasticNetwork:
@@ -164,16 +165,8 @@ class Member:
     def apply_gradients(self, final_state) -> torch.Tensor:
         """After the backward: gradient-norm clipping, (after the burn-in) an optimizer step and alpha clipped
         at 0 (positive_alpha), and the episode's final state kept (continual regime). Returns the gradient
-        norm before clipping. (The trainer calls this for each member after the backward of the episode.)"""
-        config, net = self.config, self.net
-        grad_norm = torch.nn.utils.clip_grad_norm_(net.parameters(), config.grad_clip)
-        if self.episode >= config.burn_in:
-            self.optimizer.step()
-            if config.positive_alpha:
-                net.clip_alpha_at_zero()
-        if config.regime == "continual":
-            self.carried = final_state.detach()
-        return grad_norm
+        norm before clipping. (The trainer does this for all members together: `stepping.step_members`.)"""
+        return step_members([self], [final_state])[0]
 
     def log(self, values: dict, episodes_per_second: float) -> dict:
         """Append the current episode's row to the training log (and TensorBoard); returns the row."""

@@ -29,12 +29,14 @@ import torch
 from ..model.network import NetworkState
 from ..engine.stacked import draw_noise, stack_states
 from .config import CURVE_COLUMNS, REGIMES, TrainConfig, paths_for, seed_params
-from .learning import (GRAPHS_SWITCH, STATS, GraphedEpisodeLoss, engine_supports, episode_loss, graph_parameters,
-                       log_values, plain_episode_loss, zero_state)
+from .learning import (AFTER_STEP, GRAPHS_SWITCH, STATS, GraphedEpisodeLoss, after_step_numbers, engine_supports,
+                       episode_loss, graph_parameters, log_values, plain_episode_loss, zero_state)
+from .regimes import draw_trials
+from .stepping import TrainingDiverged, divergence, finite_check, step_members
 from .member import Member
 
-__all__ = ["CURVE_COLUMNS", "REGIMES", "TrainConfig", "Trainer", "Member", "paths_for", "seed_params", "train",
-           "train_population", "read_curve", "smooth"]
+__all__ = ["CURVE_COLUMNS", "REGIMES", "TrainConfig", "Trainer", "TrainingDiverged", "Member", "paths_for",
+           "seed_params", "train", "train_population", "read_curve", "smooth"]
 
 
 class Trainer:
@@ -118,10 +120,17 @@ class Trainer:
     # ---------------------------------------------------------------------------------------------------
     def train_one_episode(self) -> list[tuple[Member, dict | None]]:
         """One episode of every due member (their episode counts are advanced by `train`). Returns (member,
-        training-log values) pairs; the values are None on episodes the log does not record."""
+        training-log values) pairs; the values are None on episodes the log does not record. Raises
+        `TrainingDiverged` when a member's loss, gradient or parameters are not finite (nothing of the
+        episode is logged or saved). The host reads the device once: whether every member is finite, with
+        the log's numbers on logged episodes."""
         config = self.config
         members = self._due()
-        trials = [m.episode_trials() for m in members]
+        for m in members:
+            if m.at_reset:
+                m.carried = None  # a fresh network state
+        trials = draw_trials([m.curriculum for m in members], [m.episode for m in members],
+                             [m.generator for m in members])
         for m in members:
             m.optimizer.zero_grad(set_to_none=True)
         if engine_supports(config):
@@ -130,14 +139,22 @@ class Trainer:
             losses, stats, finals = zip(*(plain_episode_loss(m, t) for m, t in zip(members, trials)))
             total, stats = sum(losses), torch.cat(stats)
         total.backward()
-        logged = any(m.episode % config.log_every == 0 for m in members)
-        stats = stats.tolist() if logged else None  # the only host synchronisation, on logged episodes
+        grad_norms = step_members(members, finals)
+        finite = finite_check(stats[:, STATS.index("loss")], grad_norms, [list(m.net.parameters()) for m in members])
+        logged = [m.episode % config.log_every == 0 for m in members]
+        if any(logged):
+            numbers = torch.cat([stats, after_step_numbers(members, grad_norms), finite[:, None].float()], 1)
+            rows = numbers.tolist()  # the host's one read of the device
+            good = [row[-1] == 1.0 for row in rows]
+        else:
+            rows, good = None, finite.tolist()  # the host's one read of the device
+        if not all(good):
+            k = good.index(False)
+            loss, norm = torch.stack([stats[k, STATS.index("loss")], grad_norms[k].float()]).tolist()
+            raise divergence(members[k], loss, norm)
         results = []
         for k, m in enumerate(members):
-            grad_norm = m.apply_gradients(finals[k])
-            values = None
-            if logged and m.episode % config.log_every == 0:
-                values = log_values(m, dict(zip(STATS, stats[k])), grad_norm)
+            values = log_values(m, dict(zip(STATS + AFTER_STEP, rows[k]))) if logged[k] else None
             results.append((m, values))
         return results
 
