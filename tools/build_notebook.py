@@ -317,7 +317,9 @@ GROUP_TEXT = {
             "steps, as the original, made again only if clearly bad (loss above 99% of the original's target).",
     "supplementary": "## Supplementary: decoding, weight matrices, the last trial",
     "toy": "## Toy model (Supplementary Note 2)",
-    "curve": "## Learning curve (Fig. 1f)\n\nFrom the `.csv` written beside `NETFILE` by meta-training, when there is one.",
+    "curve": "## Learning curve (Fig. 1f)\n\nFrom the training log (`.csv`) beside `NETFILE`, written by meta-training; "
+             "this notebook carries our two networks' logs. Below the accuracy, mean |m(t)| at the feedback and delay "
+             "steps when the log has those columns (our networks' logs predate them).",
 }
 
 TAIL = [
