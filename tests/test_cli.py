@@ -59,7 +59,7 @@ def test_bad_parameter_files(tmp_path, fresh_file):
 def test_impossible_options(tmp_path, fresh_file):
     assert_one_line_error(run("train", "--out", tmp_path / "x.dat", "--positive-alpha", "--positive-alpha-init-only"),
                           "positive_alpha")
-    assert_one_line_error(run("eval", fresh_file, "--batch", "0"), "positive")
+    assert_one_line_error(run("eval", fresh_file, "--batch", "0"), "a whole number from 20 to 100,000")
     assert_one_line_error(run("train", "--out", tmp_path / "x.dat", "--regime", "weird"), "regime")
     assert_one_line_error(run("eval", fresh_file, "--device", "cuda:7"), "CUDA") if not torch.cuda.is_available() else None
     assert_one_line_error(run("nonsense"), "expected a command", "'nonsense'")

@@ -161,9 +161,9 @@ def test_figures_command_experiment_mode(tmp_path, net_file):
 
 @pytest.mark.parametrize("arguments, message", [
     (["missing.dat", "--out", "{tmp}/o"], "not found"),
-    (["{net}", "--out", "{tmp}/o", "--batch", "5"], "at least 20"),
+    (["{net}", "--out", "{tmp}/o", "--batch", "5"], "from 20 to 100,000"),
     (["{net}", "--out", "{net}"], "not a folder"),
-    (["{net}", "--out", "{tmp}/o", "--batch", "0"], "positive"),
+    (["{net}", "--out", "{tmp}/o", "--batch", "0"], "from 20 to 100,000"),
     (["{net}", "--out", "{tmp}/o", "--curve", "{tmp}/nope.csv"], "learning-curve file not found"),
     (["{net}"], "--out"),
     (["{net}", "--out", "{tmp}/o", "--only", "fig9"], "unknown figure group"),

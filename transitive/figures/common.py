@@ -1,7 +1,9 @@
 """What every figure module shares: step names, colours, saving as PNG and PDF, small axis helpers."""
 from __future__ import annotations
 
+import io
 import multiprocessing
+import signal
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -9,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..model.io import atomic_write_bytes
 from ..model.task import STEP_NAMES
 from ..evaluation.stats import item_letters
 
@@ -20,12 +23,15 @@ PAIR_STYLES = {"DE": dict(color="#4b3f9e", marker="D", linestyle="-"),
 
 
 def save_figure(fig: Figure, out_dir, name: str, dpi: int = 150) -> list[Path]:
-    """Write `name`.png and `name`.pdf into out_dir; returns both paths."""
+    """Write `name`.png and `name`.pdf into out_dir, each whole or not at all (drawn in memory, then written
+    atomically: an interruption leaves no half file); returns both paths."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.png", out_dir / f"{name}.pdf"]
-    fig.savefig(paths[0], dpi=dpi, bbox_inches="tight")
-    fig.savefig(paths[1], bbox_inches="tight")
+    for path, options in ((paths[0], {"dpi": dpi}), (paths[1], {})):
+        drawn = io.BytesIO()
+        fig.savefig(drawn, format=path.suffix[1:], bbox_inches="tight", **options)
+        atomic_write_bytes(drawn.getvalue(), path)
     return paths
 
 
@@ -42,9 +48,20 @@ def save_figures(figures: dict, out_dir, workers: int = 1, log=None) -> list[Pat
     if workers <= 1:
         return _in_order((save_figure(fig, out_dir, name) for name, fig in figures.items()), log)
     start = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(start)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(start),
+                             initializer=_leave_ctrl_c_to_the_parent) as pool:
         pending = [pool.submit(save_figure, fig, out_dir, name) for name, fig in figures.items()]
-        return _in_order((written.result() for written in pending), log)
+        try:
+            return _in_order((written.result() for written in pending), log)
+        except KeyboardInterrupt:  # the figures being written are finished, the others not started
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+
+
+def _leave_ctrl_c_to_the_parent() -> None:
+    """In a worker: Ctrl-C (sent to the whole process group) is for the parent, which stops handing out
+    figures; the worker finishes the one it writes, quietly (no traceback of its own)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _in_order(written, log) -> list[Path]:

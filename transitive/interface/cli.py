@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
+import time
 
 import torch
 
@@ -20,8 +22,8 @@ from .cli_training import (_setup_bench, _setup_curves, _setup_sweep, _setup_tra
                            cmd_train)
 from ..training.config import whole
 from .options import (PROG, HelpFormatter, Interrupted, Parser, UsageError, add_network_option, add_threads_device,
-                      command_line,
-                      evaluation_episodes, in_range, print_json, seed_number, set_threads, signal_name)
+                      command_line, evaluation_episodes, in_range, print_json, seed_number, set_threads,
+                      signal_name)
 
 
 def _setup_eval(p):
@@ -44,16 +46,22 @@ def _format_table(title: str, values: dict) -> str:
     return title + "\n" + "  ".join(f"{k}:{v:.2f}" for k, v in values.items())
 
 
-def _runs(args, net, **settings):
+def _runs(args, net, heard: list | None = None, **settings):
     """The evaluation runs of a command (transitive.evaluation.runs): stage lines and progress bars on standard error
-    unless --quiet."""
+    unless --quiet; `heard` (a list) gets every stage line, also with --quiet."""
     from ..evaluation.runs import Runs, Settings
     quiet = getattr(args, "quiet", False)
     try:
         chosen = Settings(seed=args.seed, progress=not quiet, **settings).validate()
     except ValueError as error:
         raise UsageError(f"{args.command}: {error}") from None
-    return Runs(net, chosen, log=None if quiet else (lambda text: print(text, file=sys.stderr)))
+
+    def log(text):
+        if heard is not None:
+            heard.append(text)
+        if not quiet:
+            print(text, file=sys.stderr)
+    return Runs(net, chosen, log=None if quiet and heard is None else log)
 
 
 def cmd_eval(args):
@@ -163,8 +171,6 @@ def _pair_letters(text: str | None):
 
 def cmd_figures(args):
     from pathlib import Path
-    from ..evaluation.keynumbers import write_key_numbers
-    from ..figures.panels import make_figures, names_for
     check_output_folder(args.out)
     groups = None
     if args.only:
@@ -177,10 +183,43 @@ def cmd_figures(args):
         if not Path(curve).is_file():
             raise UsageError(f"figures: learning-curve file not found: {curve}")
     added = _pair_letters(args.add_barred_pair)
+    started, heard = time.time(), []
+    try:
+        _make_figures(args, groups, added, heard)
+    except KeyboardInterrupt:
+        raise Interrupted(_figures_interrupted(args, started, heard)) from None
+
+
+def _figures_interrupted(args, started: float, heard: list) -> str:
+    """Where an interrupted `figures` stopped, the complete files it had written (figures are written whole
+    or not at all), and the command that makes them all."""
+    from pathlib import Path
+    stages = [re.sub(r"^\[[\s\d.]+ s\] ", "", line) for line in heard]
+    stages = [line for line in stages if line.startswith(("running ", "fitting ", "done in ", "wrote "))]
+    if not stages:
+        stage = "before the first run"
+    elif stages[-1].startswith(("running ", "fitting ")):
+        stage = f"while {stages[-1]}"
+    else:
+        stage = "while drawing the figures"
+    written = sorted(p.name for p in Path(args.out).iterdir()
+                     if p.is_file() and not p.name.startswith(".") and p.stat().st_mtime >= started)
+    if written:
+        shown = ", ".join(written[:4]) + (f" and {len(written) - 4} more" if len(written) > 4 else "")
+        kept = f"kept the {len(written)} complete files written before it in {args.out} ({shown})"
+    else:
+        kept = f"no file written yet in {args.out}"
+    return f"interrupted (Ctrl-C) {stage}: {kept}; make them all with: {command_line(args)}"
+
+
+def _make_figures(args, groups, added, heard: list) -> None:
+    from pathlib import Path
+    from ..evaluation.keynumbers import write_key_numbers
+    from ..figures.panels import make_figures, names_for
     net = _load(args)
     default_curve = Path(args.file).with_suffix(".csv")
     curves = args.curve or ([default_curve] if default_curve.is_file() else [])
-    runs = _runs(args, net, batch=args.batch, experiment=args.experiment, massed_trials=args.massed,
+    runs = _runs(args, net, heard, batch=args.batch, experiment=args.experiment, massed_trials=args.massed,
                  add_barred_pair=added, recode_steps=args.recode_steps)
     runs.curves = {Path(c).stem: c for c in curves}
     paths = make_figures(runs, args.out, names_for(runs.settings, groups), workers=torch.get_num_threads())

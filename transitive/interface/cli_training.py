@@ -5,11 +5,13 @@ field of `TrainConfig` and of its loss weights (`--loss-<name>`), made from the 
 """
 from __future__ import annotations
 
+import sys
+
 from ..model.io import check_output_file, check_output_folder
-from ..training.config import SETTING_RANGES, Range, whole
-from .options import (UsageError, add_dataclass_options, add_threads_device, config_from_options, default_device,
-                      evaluation_episodes, in_range, parse_seed_list, print_json, seed_number, set_threads,
-                      thread_count)
+from ..training.config import SETTING_RANGES, Range, paths_for, seed_params, whole
+from .options import (Interrupted, UsageError, add_dataclass_options, add_threads_device, command_line,
+                      config_from_options, default_device, evaluation_episodes, in_range, parse_seed_list,
+                      print_json, seed_number, set_threads, signal_name, thread_count)
 
 MINUTES_IN_A_YEAR = 365 * 24 * 60
 
@@ -53,7 +55,6 @@ def _config(args, command: str, exclude=(), **overrides):
 
 def _check_resume(args, seeds) -> None:
     """--resume needs the checkpoint(s) it continues from; say so before any work."""
-    from ..training.config import paths_for, seed_params
     params = [args.out] if seeds is None else [seed_params(args.out, seed) for seed in seeds]
     missing = [p for p in params if not paths_for(p)["checkpoint"].exists()]
     if missing and len(missing) == len(params):
@@ -99,9 +100,19 @@ def cmd_train(args):
     set_threads(args)
     from ..training.trainer import Trainer
     stop_after = None if args.stop_after_minutes is None else 60 * args.stop_after_minutes
-    trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet, start_from=args.start_from,
-                      seeds=seeds, stop_after=stop_after).train()
-    status = "stopped (resume with --resume)" if trainer.stop_requested else "done"
+    trainer = None
+    try:
+        trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet, start_from=args.start_from,
+                          seeds=seeds, stop_after=stop_after)
+        if args.resume:
+            print(_resuming(args, trainer, seeds), file=sys.stderr)
+        trainer.train()
+    except KeyboardInterrupt:  # before training began, or a second Ctrl-C: stopped at once
+        raise Interrupted(_stopped_at_once(args, trainer, seeds)) from None
+    signum = getattr(trainer, "stopped_by_signal", None)
+    if signum and not trainer.finished:  # Ctrl-C (or SIGTERM): saved after the current episode
+        raise Interrupted(_stopped_by_signal(args, trainer, config, seeds, signum), signum)
+    status = "stopped (resume with --resume)" if trainer.stop_requested and not trainer.finished else "done"
     if seeds is None:
         last = trainer.curve[-10:]
         correct = sum(r["percent_correct"] for r in last) / max(len(last), 1)
@@ -113,6 +124,48 @@ def cmd_train(args):
         if episodes else ""
     print(f"{status}: seeds {args.seeds}{reached}, {trainer.episodes_run} member-episodes in {trainer.seconds:.0f} s; "
           f"each in {args.out}/seed_<k>/ (net.dat, net.ckpt, net.csv)")
+
+
+def _episodes(trainer) -> str:
+    """The episode the members reached: 'N', or 'N-M' where they differ."""
+    reached = sorted({m.episode for m in trainer.members})
+    return "-".join(map(str, reached[::max(len(reached) - 1, 1)]))
+
+
+def _kept(args, seeds) -> str:
+    if seeds is None:
+        paths = paths_for(args.out)
+        return f"{paths['params']}, {paths['checkpoint'].name} and {paths['curve'].name}"
+    return f"each seed's net.dat, net.ckpt and net.csv in {args.out}/seed_<k>/"
+
+
+def _resuming(args, trainer, seeds) -> str:
+    if seeds is None:
+        return f"resuming from episode {trainer.episode} (checkpoint {trainer.paths['checkpoint']})"
+    return (f"resuming seeds {args.seeds} from episode {_episodes(trainer)} (checkpoints "
+            f"{args.out}/seed_<k>/net.ckpt)")
+
+
+def _stopped_by_signal(args, trainer, config, seeds, signum) -> str:
+    """Where an interrupted run stopped (it saved there), what it kept, and the command that resumes it."""
+    who = "" if seeds is None else f" (seeds {args.seeds})"
+    return (f"interrupted ({signal_name(signum)}) at episode {_episodes(trainer)}/{config.episodes}{who}: saved "
+            f"there and kept {_kept(args, seeds)}; resume with: {command_line(args, '--resume')}")
+
+
+def _stopped_at_once(args, trainer, seeds) -> str:
+    """After a KeyboardInterrupt (a second Ctrl-C, or one before training began): what the last saves kept."""
+    if trainer is None:
+        return f"interrupted before training began: nothing new was written; start again with: {command_line(args)}"
+    from ..scale.sweep import checkpoint_episode
+    params = [args.out] if seeds is None else [seed_params(args.out, seed) for seed in seeds]
+    saved = sorted({episode for episode, _ in map(checkpoint_episode, params) if episode is not None})
+    where = f"at once (second Ctrl-C) at episode {_episodes(trainer)}"
+    if not saved:
+        return f"interrupted {where}, before the first save: nothing kept; start again with: {command_line(args)}"
+    last = "-".join(map(str, saved[::max(len(saved) - 1, 1)]))
+    return (f"interrupted {where}: kept {_kept(args, seeds)} as last saved, at episode {last}; resume with: "
+            f"{command_line(args, '--resume')}")
 
 
 def _setup_bench(p):
@@ -175,7 +228,7 @@ def _setup_sweep(p):
 
 
 def cmd_sweep(args):
-    from ..scale.sweep import Resources, SweepError, plan_sweep, run_sweep
+    from ..scale.sweep import Resources, SweepError, SweepInterrupted, plan_sweep, run_sweep
     seeds = parse_seed_list(args.seeds)
     config = _config(args, "sweep", exclude=NOT_FOR_SWEEP)
     check_output_folder(args.out)
@@ -190,6 +243,8 @@ def cmd_sweep(args):
                            population=args.population or 1)
     except SweepError as error:
         raise UsageError(f"sweep: {error}") from None
+    except SweepInterrupted as stop:
+        raise Interrupted(f"{stop}; resume with the same command: {command_line(args)}") from None
     failed = [s for s, r in result["results"].items() if "error" in r]
     if failed:
         raise UsageError(f"sweep: jobs failed for seeds {failed}; see the logs named above")

@@ -23,14 +23,22 @@ every seed keeps its own folder and checkpoint, so resuming, skipping and preemp
 Re-running the same sweep command skips seeds whose checkpoint has reached the final episode, skips seeds
 whose last submitted job is still queued or running, and submits the others (resuming where a checkpoint
 exists). A checkpoint made with other settings is reported and its seed left alone.
+
+Ctrl-C. Local jobs ignore Ctrl-C (they are started with it ignored): on Ctrl-C the sweep asks each running
+local job to stop (SIGTERM: it saves after its current episode), waits for them, and raises
+`SweepInterrupted` saying the episode each seed reached; running the same sweep again resumes them. To stop
+a local job yourself, send SIGTERM to its controller (its job id). SLURM jobs are left running.
 """
 from __future__ import annotations
 
 import json
 import os
 import re
+import signal
 import subprocess
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -44,6 +52,14 @@ EXECUTORS = ("slurm", "local")
 
 class SweepError(Exception):
     """A sweep that cannot be run as asked; the message is one line for the user."""
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C while the sweep submits or follows its jobs: the message is one line saying where each seed
+    stopped and what was kept (local jobs were asked to save and stop first)."""
+
+
+STOP_WAIT_S = 120  # how long an interrupted sweep waits for its local jobs to save and end
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -279,9 +295,65 @@ def run_sweep(seeds, out, config: TrainConfig | None = None, resources: Resource
     if not todo:
         echo("nothing to submit: every seed is finished, queued or running" if states else "no seeds")
         return result
-    _submit(group_seeds(todo, population), out, config, seeds, resources, record, result, population, wait,
-            poll_s, echo)
+    try:
+        _submit(group_seeds(todo, population), out, config, seeds, resources, record, result, population, wait,
+                poll_s, echo)
+    except KeyboardInterrupt:
+        raise SweepInterrupted(_interrupted(result, out, seeds, config, resources, echo)) from None
     return result
+
+
+def _interrupted(result, out, seeds, config, resources: Resources, echo) -> str:
+    """After Ctrl-C: local jobs are asked to stop (SIGTERM, which their controller hands on: each job saves
+    after its current episode) and waited for, a second Ctrl-C ends the wait; SLURM jobs are left running.
+    Returns the line that says where every seed stopped."""
+    running = {id(job): job for job in result["jobs"].values() if not job.done()}
+    if resources.executor == "local" and running:
+        echo(f"stopping {len(running)} running job(s): each saves after its current episode (Ctrl-C again: "
+             "stop waiting)")
+        deadline, asked = time.time() + STOP_WAIT_S, 0.0
+        try:
+            while any(not job.done() for job in running.values()) and time.time() < deadline:
+                if time.time() - asked > 2:  # again: a job that was still starting may not have heard it
+                    for job in running.values():
+                        _ask_to_stop(job)
+                    asked = time.time()
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    reached = " ".join(f"{seed}:{checkpoint_episode(seed_params(out, seed))[0] or 0}" for seed in seeds)
+    still = [job for job in running.values() if not job.done()]
+    if resources.executor == "slurm" and running:
+        left = f"; its {len(running)} SLURM job(s) keep running (squeue to see them, scancel to stop them)"
+    elif still:
+        left = f"; {len(still)} job(s) had not ended (still saving?): {', '.join(str(j.job_id) for j in still)}"
+    else:
+        left = ""
+    return (f"interrupted (Ctrl-C): episode reached per seed, as last saved (of {config.episodes}): {reached}; each "
+            f"{out}/seed_<k>/ keeps its net.dat, net.ckpt and net.csv{left}")
+
+
+def _ask_to_stop(job) -> None:
+    """SIGTERM to a local job's controller, which hands it on to the job (see sweepjobs)."""
+    try:
+        os.kill(int(job.job_id), signal.SIGTERM)
+    except (ValueError, ProcessLookupError, PermissionError):
+        pass
+
+
+@contextmanager
+def _jobs_ignore_ctrl_c(local: bool):
+    """Local jobs are started with Ctrl-C ignored (processes inherit it): the terminal sends Ctrl-C to the
+    whole process group, and submitit's local controller would answer it by killing its job within a
+    second, before it saves. The sweep hears it instead and asks each job to stop (`_interrupted`)."""
+    if not local or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _job_for(group, out, config: TrainConfig, population: int, resources: Resources):
@@ -301,7 +373,8 @@ def _submit(groups, out, config, seeds, resources: Resources, record: dict, resu
     executor = make_executor(resources, logs)
 
     def submit(group):
-        job = executor.submit(_job_for(group, out, config, population, resources))
+        with _jobs_ignore_ctrl_c(resources.executor == "local"):
+            job = executor.submit(_job_for(group, out, config, population, resources))
         remember(group, job)
 
     def remember(group, job):
