@@ -76,7 +76,7 @@ def _most_agreeing_signs(cue_size: int, max_agreement: float) -> int:
 
 
 class _Rounds:
-    """K lists drawn by rounds together. Each list has its current item (`slot`), its batch elements'
+    """K lists drawn by rounds together. Each list has its current item (`item`), its batch elements'
     candidates for it, which elements still need a new candidate (`todo`) and whether it is complete. The
     items are int8 +-1 with 0 where no item is accepted yet (an extra slot past the longest list absorbs the
     writes of complete lists), so a candidate is compared with every slot and only accepted items can agree."""
@@ -87,7 +87,7 @@ class _Rounds:
         self.nbcues = torch.tensor(nbcues, device=device)
         self.items = torch.zeros(members, batch, longest + 1, cue_size, dtype=torch.int8, device=device)
         self.candidates = torch.zeros(members, batch, cue_size, dtype=torch.int8, device=device)
-        self.slot = torch.zeros(members, batch, 1, cue_size, dtype=torch.long, device=device)
+        self.item = torch.zeros(members, dtype=torch.long, device=device)
         self.done = self.nbcues == 0
         self.todo = (~self.done)[:, None].expand(members, batch).clone()
 
@@ -99,10 +99,11 @@ class _Rounds:
         agreeing = (self.items == self.candidates[:, :, None]).sum(-1)  # (K, batch, slots)
         todo_next = (agreeing > self.limit).any(-1) & todo
         finished = todo.any(1) > todo_next.any(1)  # every element accepted in this round
-        shown = finished.view(-1, 1, 1)
-        self.items.scatter_(2, self.slot, (self.candidates * shown)[:, :, None])  # 0 unless finished
-        self.slot += shown[..., None]
-        self.done = self.slot[:, 0, 0, 0] >= self.nbcues
+        members, batch, _, cue_size = self.items.shape
+        slot = self.item.view(members, 1, 1, 1).expand(members, batch, 1, cue_size)
+        self.items.scatter_(2, slot, (self.candidates * finished.view(members, 1, 1))[:, :, None])  # 0 unless finished
+        self.item = self.item + finished
+        self.done = self.item >= self.nbcues
         self.todo = todo_next | (finished & ~self.done)[:, None]
 
     def lists(self, nbcues: list[int]) -> list[torch.Tensor]:
