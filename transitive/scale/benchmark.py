@@ -4,6 +4,7 @@ operations and host synchronisations of its training episodes counted (`count_wo
 from __future__ import annotations
 
 import collections
+import contextlib
 import time
 
 import torch
@@ -73,7 +74,7 @@ def _population_step(trainer) -> None:
 
 
 def population_speed(population: int, episodes: int, batch: int = 32, device="cpu", warmup: int | None = None,
-                     separate: bool | None = None) -> dict:
+                     separate: bool | None = None, counted: int = 3) -> dict:
     """Training speed of a population of `population` networks (seeds 0..population-1) trained at once, in
     episodes per second summed over the members and per member, after `warmup` episodes (which include the
     CUDA-graph capture on a GPU). With `separate`, one network trained alone the usual way (`Trainer`) is
@@ -82,7 +83,8 @@ def population_speed(population: int, episodes: int, batch: int = 32, device="cp
     `population` members). Continual regime, Adam steps from the first episode, nothing saved. Defaults:
     warm-up 2 episodes on the CPU, 5 on a GPU (the kernels' compilation and the CUDA-graph capture happen
     there); `separate` when the population has more than one member. On CUDA the peak GPU memory is
-    reported too."""
+    reported too. Then `counted` more episodes of the population (none of them logged, one a reset) have
+    their PyTorch operations and host synchronisations counted (`count_work`; 0: not counted)."""
     import statistics
     import tempfile
 
@@ -93,7 +95,7 @@ def population_speed(population: int, episodes: int, batch: int = 32, device="cp
     separate = population > 1 if separate is None else separate
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
-    config = TrainConfig(episodes=warmup + episodes + 1, batch=batch, burn_in=0, device=str(device))
+    config = TrainConfig(episodes=warmup + episodes + counted + 1, batch=batch, burn_in=0, device=str(device))
     result = {"device": str(device), "batch": batch, "population": population, "episodes": episodes,
               "threads": torch.get_num_threads()}
     with tempfile.TemporaryDirectory() as folder:
@@ -114,6 +116,8 @@ def population_speed(population: int, episodes: int, batch: int = 32, device="cp
                       episodes_per_second=population / seconds, episodes_per_second_per_member=1 / seconds)
         if cuda:
             result["peak_gpu_memory_gb"] = torch.cuda.max_memory_allocated(device) / 1e9
+        if counted:
+            result.update(count_work(trainer, counted))
         if alone is not None:
             one = statistics.median(single)
             result.update(separate_seconds_per_episode=one, separate_episodes_per_second=1 / one,
@@ -148,12 +152,16 @@ class WorkCounter:
     over many tensors counts once) and the host synchronisations (the operations of SYNCING_OPERATIONS, a
     boolean-mask index, a copy between devices, and every Tensor.tolist / Tensor.numpy, which the mode does
     not see) run inside `with counter:`. `operations` and `syncs` are totals; `by_name` the operations by
-    name."""
+    name, `syncs_by_name` the syncs by cause and `syncs_by_place` by the package's file that asked; with
+    `by_phase`, the operations by the phase set in `phase` (see `count_work`)."""
 
     def __init__(self):
         self.operations, self.syncs = 0, 0
         self.by_name: collections.Counter = collections.Counter()
+        self.by_phase: collections.Counter = collections.Counter()
         self.syncs_by_name: collections.Counter = collections.Counter()
+        self.syncs_by_place: collections.Counter = collections.Counter()
+        self.phase = "other"
         self._mode = None
         self._patched = {}
 
@@ -167,6 +175,7 @@ class WorkCounter:
                 name = func.overloadpacket.__name__
                 counter.operations += 1
                 counter.by_name[name] += 1
+                counter.by_phase[counter.phase] += 1
                 if _forces_sync(func, args, kwargs or {}):
                     counter._sync(name)
                 return func(*args, **(kwargs or {}))
@@ -185,8 +194,13 @@ class WorkCounter:
         return self
 
     def _sync(self, name: str) -> None:
+        import traceback
+
         self.syncs += 1
         self.syncs_by_name[name] += 1
+        ours = [f.filename for f in traceback.extract_stack()[:-2] if "/transitive/" in f.filename
+                and not f.filename.endswith("scale/benchmark.py")]
+        self.syncs_by_place[ours[-1].rsplit("/transitive/", 1)[-1] if ours else "elsewhere"] += 1
 
     def __exit__(self, *exc):
         self._mode.__exit__(*exc)
@@ -196,16 +210,80 @@ class WorkCounter:
         return False
 
 
+# The phases of a training episode that `count_work` tells apart: (module, function) set the phase while
+# they run; the rest (zero_grad, the finite check, the log's numbers) is "other".
+PHASES = {"trials": ("transitive.training.trainer", "draw_trials"),
+          "step": ("transitive.training.trainer", "step_members")}
+
+
 def count_work(trainer, episodes: int = 3) -> dict:
-    """The trainer's next `episodes` training episodes counted with a `WorkCounter`: operations and host
-    synchronisations per episode (the mean; and the largest of one episode), and the syncs by cause."""
-    operations, syncs, causes = [], [], collections.Counter()
+    """The trainer's next `episodes` training episodes counted with a `WorkCounter`: PyTorch operations and
+    host synchronisations per episode (the mean over the episodes, and the largest of one), the operations
+    per episode by phase (trials: drawing them; episode: the episodes and losses; backward; step: clipping,
+    Adam; other), and the syncs by cause and by the package's file that asked."""
+    import importlib
+
+    counters = []
     for _ in range(episodes):
-        with WorkCounter() as counter:
-            _population_step(trainer)
-        operations.append(counter.operations)
-        syncs.append(counter.syncs)
-        causes.update(counter.syncs_by_name)
-    return {"operations_per_episode": sum(operations) / episodes, "operations_max": max(operations),
-            "syncs_per_episode": sum(syncs) / episodes, "syncs_max": max(syncs),
-            "syncs_by_cause": dict(causes), "counted_episodes": episodes}
+        counter = WorkCounter()
+        originals = []
+        for phase, (module_name, function) in PHASES.items():
+            module = importlib.import_module(module_name)
+            if hasattr(module, function):  # (an older trainer has other functions: their work is "other")
+                originals.append((module, function, getattr(module, function)))
+                setattr(module, function, _in_phase(counter, phase, getattr(module, function)))
+        engine, backward = type(trainer)._engine_episode, torch.Tensor.backward
+        trainer._engine_episode = _in_phase(counter, "episode", engine.__get__(trainer))
+        torch.Tensor.backward = _in_phase(counter, "backward", backward)
+        try:
+            with counter, _cuda_syncs(trainer.device) as caught:
+                _population_step(trainer)
+            counter.cuda_syncs = len(caught)
+        finally:
+            for module, function, original in originals:
+                setattr(module, function, original)
+            del trainer._engine_episode
+            torch.Tensor.backward = backward
+        counters.append(counter)
+
+    def mean(values):
+        return sum(values) / len(values)
+
+    phases = sorted({p for c in counters for p in c.by_phase})
+    return {"operations_per_episode": mean([c.operations for c in counters]),
+            "operations_max": max(c.operations for c in counters),
+            "operations_by_phase": {p: mean([c.by_phase[p] for c in counters]) for p in phases},
+            "syncs_per_episode": mean([c.syncs for c in counters]), "syncs_max": max(c.syncs for c in counters),
+            "syncs_by_cause": dict(sum((c.syncs_by_name for c in counters), collections.Counter())),
+            "syncs_by_place": dict(sum((c.syncs_by_place for c in counters), collections.Counter())),
+            "counted_episodes": episodes,
+            **({"cuda_sync_warnings_per_episode": mean([c.cuda_syncs for c in counters])}
+               if trainer.device.type == "cuda" else {})}
+
+
+@contextlib.contextmanager
+def _cuda_syncs(device):
+    """On CUDA, PyTorch's own record of the calls that synchronise with the device (set_sync_debug_mode's
+    warnings), as a list; elsewhere an empty list."""
+    if torch.device(device).type != "cuda":
+        yield []
+        return
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            yield caught
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+
+
+def _in_phase(counter: WorkCounter, phase: str, function):
+    def counted(*args, **kwargs):
+        outer, counter.phase = counter.phase, phase
+        try:
+            return function(*args, **kwargs)
+        finally:
+            counter.phase = outer
+    return counted
