@@ -64,3 +64,15 @@ def test_other_sizes_and_thresholds(cue_size, max_agreement):
     items = draw_item_lists(20, [5], [g], cue_size, max_agreement)[0]
     assert torch.equal(items, items_by_rounds(20, 5, cue_size, max_agreement, generator=reference))
     assert same_stream(g, reference)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_several_lists_equal_drawing_each_by_rounds():
+    """On a GPU each round draws the exact rows of each list, so the numbers are the definition's there too."""
+    device = torch.device("cuda")
+    together = [torch.Generator(device).manual_seed(s) for s in range(3)]
+    alone = [torch.Generator(device).manual_seed(s) for s in range(3)]
+    lists = draw_item_lists(32, [8, 5, 7], together, 15, device=device)
+    for n, items, g, r in zip((8, 5, 7), lists, together, alone):
+        assert torch.equal(items, items_by_rounds(32, n, 15, device=device, generator=r))
+        assert torch.equal(g.get_state(), r.get_state())
