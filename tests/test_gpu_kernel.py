@@ -10,6 +10,8 @@ responses.
 """
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -19,7 +21,7 @@ from transitive.engine.episode import run_episode, run_episode_plain
 from transitive.training.loss import LossWeights, loss_terms
 from transitive.model.network import NetworkState, PlasticNetwork
 from transitive.engine.stacked import PARAMETER_NAMES, draw_noise, member_parameters, stack_states
-from transitive.model.task import draw_items, present, standard_schedule
+from transitive.model.task import Trials, draw_items, present, standard_schedule
 
 triton = pytest.importorskip("triton", reason="Triton is not installed (the test extra installs it)")
 ON_GPU = torch.cuda.is_available()
@@ -97,33 +99,87 @@ def run_fused(nets, trials, states, snapshot_trials=(1,)):
     return records, terms, gradients(nets)
 
 
-def fused_and_plain(nets, trials, states, snapshot_trials=(1,)):
-    """`run_fused`, and each member alone through the plain definition with the same actions."""
-    states = [on_device(s) for s in states]
-    fused = run_fused(nets, trials, states, snapshot_trials)
+def plain_runs(nets, trials, states, actions, snapshot_trials, dtype=torch.float32):
+    """Each member alone through the plain definition with the given actions, in `dtype`: (records, loss terms,
+    gradients)."""
+    if dtype != torch.float32:
+        nets = [copy.deepcopy(net).to(dtype) for net in nets]
+        trials = [Trials(t.pairs, t.stimuli.to(dtype)) for t in trials]
+        states = [None if s is None else NetworkState(s.rates.to(dtype), s.trace.to(dtype), s.plastic_weights.to(dtype))
+                  for s in states]
     for net in nets:
         net.zero_grad()
-    plain = [run_episode_plain(net, t, state=s, actions=r.actions, snapshot_trials=snapshot_trials)
-             for net, t, s, r in zip(nets, trials, states, fused[0])]
-    plain_terms = member_losses(plain, nets)
-    sum(t["loss"] for t in plain_terms).backward()
-    return fused, (plain, plain_terms, gradients(nets))
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        records = [run_episode_plain(net, t, state=s, actions=a, snapshot_trials=snapshot_trials)
+                   for net, t, s, a in zip(nets, trials, states, actions)]
+        terms = member_losses(records, nets)
+        sum(t["loss"] for t in terms).backward()
+    finally:
+        torch.set_default_dtype(default)
+    return records, terms, gradients(nets)
+
+
+def fused_and_plain(nets, trials, states, snapshot_trials=(1,)):
+    """`run_fused`, and each member alone through the plain definition with the same actions, in float32 and
+    (the reference of the drift check, `assert_equal_runs`) in float64."""
+    states = [on_device(s) for s in states]
+    fused = run_fused(nets, trials, states, snapshot_trials)
+    actions = [r.actions for r in fused[0]]
+    plain = plain_runs(nets, trials, states, actions, snapshot_trials)
+    exact = plain_runs(nets, trials, states, actions, snapshot_trials, torch.float64)
+    return fused, (*plain, exact)
+
+
+# The drift check. Two float32 orderings of the sums of this network drift apart, the more so where P sits near
+# its clip: measured on the CPU at full size with these networks (tools/float32_drift.py, float32 against
+# float64; docs/measurements/float32_drift_2026-12-01.md), the plain runner in float32 is off by up to
+# 1.7e-5 in the rates and 1.2e-5 (relative) in the gradients for a fresh episode, and by far more from a carried
+# state with P at the clip (2e-5 at trial 1, 0.1 and more by trial 30: the state is chaotic). A fixed tolerance
+# against the plain float32 run therefore fails on a GPU for a correct kernel (1e-5 against 6.7e-6 .. 0.13).
+# Instead both float32 runs are compared with the plain runner in float64: the kernels may be DRIFT_FACTOR times
+# as far from it as PyTorch's own float32 run is (their sums are ordered otherwise, and on a GPU tanh is 1e-6
+# off rather than 3e-7), and never need to be closer than DRIFT_FLOOR (5x the fresh episode's float32 drift).
+# Where the state is chaotic the allowance grows with the plain run's own drift, so the first trial, before the
+# chaos has amplified anything, is checked on its own with the floor as bound: a wrong kernel is wrong there.
+DRIFT_FACTOR, DRIFT_FLOOR = 4.0, 1e-4
+
+
+def drift(a: torch.Tensor, exact: torch.Tensor) -> float:
+    """|a - exact| relative to exact's scale (at least 1)."""
+    return (a.double() - exact.double()).abs().max().item() / max(1.0, exact.abs().max().item())
+
+
+def assert_within_drift(a, b, exact, what: str) -> None:
+    """a (the kernels) no further from the float64 run than DRIFT_FACTOR x b (plain float32), or DRIFT_FLOOR."""
+    bound = max(DRIFT_FLOOR, DRIFT_FACTOR * drift(b, exact))
+    assert drift(a, exact) <= bound, f"{what}: {drift(a, exact):.3g} from float64, allowed {bound:.3g}"
 
 
 def assert_equal_runs(fused, plain, snapshot_trials=(1,)):
-    for k, (a, b) in enumerate(zip(fused[0], plain[0])):
+    exact = plain[3]
+    for k, (a, b, c) in enumerate(zip(fused[0], plain[0], exact[0])):
         for name in ("inputs", "actions", "rewards", "correct"):
             assert torch.equal(getattr(a, name), getattr(b, name)), f"member {k}: {name}"
+        first = slice(0, 4)  # the steps of trial 1
+        assert drift(a.rates[:, first], c.rates[:, first]) <= DRIFT_FLOOR, f"member {k}: rates of trial 1"
         for name in ("rates", "logits", "values", "modulation"):
-            close(getattr(a, name), getattr(b, name), f"member {k}: {name}")
+            assert_within_drift(getattr(a, name), getattr(b, name), getattr(c, name), f"member {k}: {name}")
         for name in ("rates", "trace", "plastic_weights"):
-            close(getattr(a.final_state, name), getattr(b.final_state, name), f"member {k}: final {name}")
+            assert_within_drift(getattr(a.final_state, name), getattr(b.final_state, name),
+                                getattr(c.final_state, name), f"member {k}: final {name}")
         for t in snapshot_trials:
             close(a.snapshots[t].float(), b.snapshots[t].float(), f"member {k}: snapshot {t}", 1e-3)  # float16
         for term in plain[1][k]:
-            close(fused[1][k][term], plain[1][k][term], f"member {k}: loss term {term}")
+            assert_within_drift(fused[1][k][term], plain[1][k][term], exact[1][k][term], f"member {k}: loss {term}")
         for name, grad in plain[2][k].items():
-            close(fused[2][k][name], grad, f"member {k}: gradient of {name}")
+            assert_within_drift(fused[2][k][name], grad, exact[2][k][name], f"member {k}: gradient of {name}")
+        if not ON_GPU:  # tiny sizes in the interpreter: the two float32 runs agree closely as well
+            for name in ("rates", "logits", "values", "modulation"):
+                close(getattr(a, name), getattr(b, name), f"member {k}: {name}")
+            for name, grad in plain[2][k].items():
+                close(fused[2][k][name], grad, f"member {k}: gradient of {name}")
 
 
 @pytest.mark.parametrize("members", [1, 3])
