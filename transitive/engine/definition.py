@@ -9,12 +9,15 @@ weights carry over, unless reset), and an episode with a carried state starts wi
 K networks run either one after the other (`vectorise=False`, the CPU's choice: each network's
 (batch, n, n) tensors stay in cache) or as one, by `torch.func.vmap` of `torch.func.functional_call` over
 their parameters stacked along a leading member axis (the GPU's choice: one launch per operation for all
-members). Both give each network exactly its own episode and its own gradients.
+members). Both give each network exactly its own episode and its own gradients. (The stack is made with
+`torch.stack`, not `torch.func.stack_module_state`, whose stacked tensors are new leaves: here the gradients
+must reach each network's own parameters, which its optimizer steps.)
 """
 from __future__ import annotations
 
 import torch
 from torch.func import functional_call, vmap
+from torch.utils.checkpoint import checkpoint
 
 from ..model.network import NetworkState
 from ..model.task import ACTION, FEEDBACK, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs
@@ -116,13 +119,14 @@ def _episode(step, net, pairs, stimuli, uniform, exponential, state, actions, sn
         plastic = blank_steps(step, inputs, state).plastic_weights
     zero_rates = torch.zeros(members, batch, n, device=device, dtype=dtype)
     zero_trace = torch.zeros(members, batch, n, n, device=device, dtype=dtype)
-    step_inputs, logits, values, modulation, rates_kept, responses, snapshots = [], [], [], [], [], [], {}
-    response = None  # the response of the trial's step 2, which step 3's input reports
-    for t in range(ntrials):
-        rates, trace = zero_rates, zero_trace
+
+    def trial(t: int, plastic: torch.Tensor):
+        """Trial t from P at its start, r and H reset: (step inputs, logits, values, m(t), rates, each with a
+        step axis of 4; the response; P after each step (float16, snapshot trials only); H and P at its end)."""
+        rates, trace, response = zero_rates, zero_trace, None
         if reset_plastic:
             plastic = torch.zeros_like(plastic)
-        kept = []
+        kept = {name: [] for name in ("inputs", "logits", "values", "modulation", "rates", "plastic")}
         for s in range(STEPS_PER_TRIAL):
             x = inputs[:, :, t, s]
             if s == FEEDBACK:  # the reward and the action of the response step
@@ -135,17 +139,28 @@ def _episode(step, net, pairs, stimuli, uniform, exponential, state, actions, sn
                     response = actions[:, :, t * STEPS_PER_TRIAL + RESPONSE]
                 else:
                     response = (uniform[:, t] < torch.softmax(out.detach(), -1)[..., 1]).long()
-                responses.append(response)
-            step_inputs.append(x)
-            logits.append(out)
-            values.append(value)
-            modulation.append(m)
-            rates_kept.append(rates)
-            kept.append(plastic)
+            for name, value_ in zip(kept, (x, out, value, m, rates, plastic)):
+                kept[name].append(value_)
+        stacked = [torch.stack(kept[name], 2) for name in ("inputs", "logits", "values", "modulation", "rates")]
+        steps_plastic = torch.stack(kept["plastic"], 2).detach().half() if t in snapshot_trials else None
+        return (*stacked, response, steps_plastic, trace, plastic)
+
+    # With gradients, each trial's activations are recomputed in the backward pass (activation
+    # checkpointing): what is kept is P at trial boundaries, not every step's (K, B, n, n) tensors.
+    checkpointed = torch.is_grad_enabled()
+    per_trial, snapshots = [], {}
+    for t in range(ntrials):
+        if checkpointed:
+            result = checkpoint(trial, t, plastic, use_reentrant=False)
+        else:
+            result = trial(t, plastic)
+        *outputs, steps_plastic, trace, plastic = result
+        per_trial.append(outputs)
         if t in snapshot_trials:
-            snapshots[t] = torch.stack([p.detach().half() for p in kept], 2)
+            snapshots[t] = steps_plastic
+    step_inputs, logits, values, modulation, rates_kept = (torch.cat(parts, 2) for parts in list(zip(*per_trial))[:5])
+    responses = [outputs[5] for outputs in per_trial]
     response = torch.stack(responses, 2)  # (K, B, T)
-    logits = torch.stack(logits, 2)
     if actions is None:
         sampled = sample_from_exponential(torch.softmax(logits.detach(), -1),
                                           exponential.reshape(members, batch, nsteps, 2))
@@ -154,6 +169,6 @@ def _episode(step, net, pairs, stimuli, uniform, exponential, state, actions, sn
     reward = reward_of(response, correct_action)
     rewards = torch.zeros(members, batch, ntrials, STEPS_PER_TRIAL, device=device, dtype=dtype)
     rewards[..., RESPONSE] = reward
-    return member_records(pairs, torch.stack(step_inputs, 2), actions, rewards.reshape(members, batch, nsteps),
-                          response == correct_action, logits, torch.stack(values, 2), torch.stack(modulation, 2),
-                          torch.stack(rates_kept, 2), rates, trace, plastic, snapshots)
+    return member_records(pairs, step_inputs, actions, rewards.reshape(members, batch, nsteps),
+                          response == correct_action, logits, values, modulation, rates_kept, rates_kept[:, :, -1],
+                          trace, plastic, snapshots)
