@@ -172,6 +172,7 @@ SWITCH_EFFECTS = {
     "TRAINEPISODES": (50, lambda c: c.train_config().episodes == 50),
     "BATCHSIZE": (100, lambda c: c.settings().batch == 100),
     "SEED": (3, lambda c: c.settings().seed == 3 and c.train_config().seed == 3),
+    "NETWORK": ("no-modulation", lambda c: c.train_config().network == "no-modulation"),
 }
 
 
@@ -206,11 +207,23 @@ def test_every_original_switch_has_a_tested_effect():
     (dict(BATCHSIZE=10), "BATCHSIZE"),
     (dict(BATCHSIZE="2000"), "whole number"),
     (dict(EVAL=1), "True or False"),
+    (dict(NETWORK="my_rule.py:Missing"), "NETWORK: network file not found"),
 ])
 def test_impossible_switches_give_one_clear_line(switches, message):
     with pytest.raises(ConfigError, match=message) as error:
         NotebookConfig(**switches).validate()
     assert len(error.value._render_traceback_()) == 1
+
+
+def test_the_network_switch_loads_the_class_it_names(tmp_path):
+    """NETWORK names the class for evaluation as for training; a file of another class is one line."""
+    from transitive.model.variants import UnmodulatedNetwork
+    from transitive.model.io import ParameterFileError, save_network
+    save_network(UnmodulatedNetwork(), tmp_path / "net.dat")
+    net = NotebookConfig(NETWORK="no-modulation", NETFILE=str(tmp_path / "net.dat")).validate().load_network()
+    assert isinstance(net, UnmodulatedNetwork)
+    with pytest.raises(ParameterFileError, match="modulation_constant"):
+        NotebookConfig(NETFILE=str(tmp_path / "net.dat")).validate().load_network()
 
 
 def test_mixed_networks_take_the_output_weights_of_the_second_file(tmp_path):

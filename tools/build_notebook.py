@@ -241,7 +241,7 @@ CONFIG_GROUPS = [
     ("Network variants and meta-training (the other training settings: transitive.training.TrainConfig, the "
      "paper's values)",
      ["VECTALPHA", "SCALARALPHA", "POSALPHA", "POSALPHAINITONLY", "FROZENINPUTWEIGHTS", "PROBAOLDDATA",
-      "NBEPSBWRESETS", "TRAINEPISODES"]),
+      "NBEPSBWRESETS", "TRAINEPISODES", "NETWORK"]),
     ("Files, sizes and device", ["BATCHSIZE", "NETFILE", "DRIVEFOLDER", "FIGURES", "SEED", "DEVICE"]),
 ]
 COLAB_TYPES = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}

@@ -88,6 +88,9 @@ class NotebookConfig:
                                "checkpoint, which then outlive the runtime (\"\": beside the notebook)")
     FIGURES: str = _switch("figures", "folder for the figures (PNG and PDF) and key numbers")
     SEED: int = _switch(0, "seed of every random draw of the evaluation (and of meta-training)")
+    NETWORK: str = _switch("plastic", "the network class trained or analysed: \"plastic\" (the paper's), the "
+                           "controls \"no-plasticity\" and \"no-modulation\", or your own, \"FILE.py:Class\" "
+                           "(docs/extending.md)")
     DEVICE: str = _switch("auto", "\"auto\": the GPU when there is one, else the CPU; or \"cpu\", \"cuda\"")
 
 
@@ -106,6 +109,11 @@ class NotebookConfig:
                               "set at most one")
         if self.NBMASSEDTRIALS < 0:
             raise ConfigError(f"NBMASSEDTRIALS must be 0 or more, not {self.NBMASSEDTRIALS}")
+        from ..model.variants import NetworkClassError, network_class
+        try:
+            network_class(self.NETWORK)
+        except NetworkClassError as error:
+            raise ConfigError(f"NETWORK: {error}") from None
         if not 0 <= self.PROBAOLDDATA <= 1:
             raise ConfigError(f"PROBAOLDDATA is a probability (0 to 1), not {self.PROBAOLDDATA}")
         if self.LINKINGISSHAM and not self.LINKEDLISTSEVAL:
@@ -225,13 +233,13 @@ class NotebookConfig:
         """`netfile` (by default network_file()), with the output weights of MIXNETWORKSFILE when MIXNETWORKS."""
         from ..model.io import load_network
         netfile = netfile or self.network_file()
-        net = load_network(netfile, device)
+        net = load_network(netfile, device, self.NETWORK)
         if net.alpha_shape != self.alpha_shape:
             switch = {"synapse": "VECTALPHA = SCALARALPHA = False", "neuron": "VECTALPHA = True",
                       "scalar": "SCALARALPHA = True"}[net.alpha_shape]
             raise ConfigError(f"{netfile} has plasticity coefficients per {net.alpha_shape}: set {switch}")
         if self.MIXNETWORKS:
-            other = load_network(self.MIXNETWORKSFILE, device)
+            other = load_network(self.MIXNETWORKSFILE, device, self.NETWORK)
             net.h2o.load_state_dict(other.h2o.state_dict())
         return net
 
@@ -281,6 +289,7 @@ SWITCH_TABLE = (
     ("FROZENINPUTWEIGHTS", None, "frozen_input", None),
     ("PROBAOLDDATA", None, "old_items_probability", None),
     ("NBEPSBWRESETS", None, "resets_every", None),
+    ("NETWORK", None, "network", None),
 )
 
 
