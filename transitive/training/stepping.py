@@ -128,7 +128,8 @@ def finite_check(losses: torch.Tensor, grad_norms: torch.Tensor, parameter_lists
     """(K,) bool on the device: member k's loss, gradient norm and every parameter are finite (its parameters
     through their norms, one foreach operation for all members)."""
     every = [p for params in parameter_lists for p in params]
-    norms = torch.stack(torch._foreach_norm([p.detach() for p in every], 2.0))
+    with torch.no_grad():
+        norms = torch.stack(torch._foreach_norm(every, 2.0))
     counts = [len(params) for params in parameter_lists]
     if len(set(counts)) == 1:
         parameters = norms.view(len(counts), counts[0]).sum(1)
@@ -148,8 +149,9 @@ def step_members(members, final_states) -> torch.Tensor:
         if m.config.positive_alpha:
             m.net.clip_alpha_at_zero()
     for m, final in zip(members, final_states):
-        if m.config.regime == "continual":
-            m.carried = final.detach()
+        if m.config.regime == "continual":  # (the engine's final states are already detached copies)
+            tensors = (final.rates, final.trace, final.plastic_weights)
+            m.carried = final.detach() if any(t.requires_grad for t in tensors) else final
     return grad_norms
 
 
