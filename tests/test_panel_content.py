@@ -217,6 +217,8 @@ def test_traces_show_m_and_r_of_the_first_four_episodes(runs):
         same(R.get_ydata(), rec["R"][episode])
         assert list(ax.get_xticks()) == [1, 10, 20, 30] and ax.get_xlim() == (1, 31)
     assert [ax.get_xlabel() for ax in fig.axes] == ["", "", "Trial", "Trial"]
+    assert [ax.get_ylabel() for ax in fig.axes] == ["m(t), R(t)", "", "m(t), R(t)", ""]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["m(t): neuromodulation", "R(t): reward perceived"]
     assert fig.axes[0].get_title() == "Neuromodulation and reward"
 
 

@@ -39,6 +39,16 @@ def test_traces_shade_the_highlighted_trials_only_when_asked():
     assert np.allclose(kept, modulation[0])
 
 
+def test_traces_label_the_y_axis_and_name_m_and_r_in_one_legend_for_every_panel():
+    modulation, feedback = episode_traces()
+    fig = fg.plot_traces(modulation, feedback)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["m(t), R(t)", "", "m(t), R(t)", ""]
+    (legend,) = fig.legends  # the figure's, shared by the four panels
+    assert [t.get_text() for t in legend.get_texts()] == ["m(t): neuromodulation", "R(t): reward perceived"]
+    assert [line.get_color() for line in legend.get_lines()] == ["red", "blue"]
+    assert all(ax.get_legend() is None for ax in fig.axes)
+
+
 def test_zoom_spans_four_trials_and_one_step():
     modulation, feedback = episode_traces(1)
     ax = fg.plot_zoom(modulation[0], feedback[0]).axes[0]
@@ -220,3 +230,34 @@ def test_withheld_schedule_refuses_bad_pairs():
         withheld_pair_schedule(8, add_pair=(4, 3))
     with pytest.raises(ValueError, match="learning trials"):
         withheld_pair_schedule(8, reveal_trial=25)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Axis limits and legends a reader can use (issue 27).
+
+def test_alignment_changes_keep_every_error_bar_inside_the_axes():
+    alignment = RNG.normal(0, 0.05, (50, 4, 8))
+    alignment[:, 2:, 4] -= 0.6  # E's change at the feedback step: mean -0.6 ...
+    alignment[:, 2:, 4] += RNG.normal(0, 0.25, (50, 1))  # ... with an s.d. of 0.25: past the original's -0.7
+    fig = fg.plot_alignment_changes(alignment, "test")
+    bottom = [ax for ax in fig.axes[4:] if ax.patches]  # the two panels of changes
+    for ax in bottom:
+        low, high = ax.get_ylim()
+        assert ax.collections
+        for line in ax.collections:  # the error bars
+            for segment in line.get_segments():
+                assert low <= segment[:, 1].min() and segment[:, 1].max() <= high
+    assert bottom[0].get_ylim()[0] < -0.7 and bottom[0].get_ylim() == bottom[1].get_ylim()
+    small = fg.plot_alignment_changes(RNG.normal(0, 0.05, (50, 4, 8)), "test")
+    assert [ax.get_ylim() for ax in small.axes[:4]] == [(-0.8, 0.8)] * 4  # the original's limits when they do
+    assert [ax.get_ylim() for ax in small.axes[4:] if ax.patches] == [(-0.7, 0.7)] * 2
+
+
+def test_pca_legends_are_large_and_below_the_points():
+    result = an.pca(torch.randn(60, 10), torch.randn(10))
+    fig = fg.plot_pca(result, RNG.choice([-1, 1], 60), RNG.random(60) < 0.5, RNG.random(60) < 0.8,
+                      RNG.integers(0, 4, 60), trial=19)
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        assert all(text.get_fontsize() >= 10 for text in legend.get_texts())
+        assert legend.get_bbox_to_anchor().y1 < ax.get_window_extent().y0  # under the panel

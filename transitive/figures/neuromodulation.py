@@ -39,9 +39,13 @@ def plot_traces(modulation: np.ndarray, feedback: np.ndarray, highlight=None, bl
         ax.set_xlim(1, ntrials + 1)
         if k >= 2:
             ax.set_xlabel("Trial")
+        if k % 2 == 0:
+            ax.set_ylabel("m(t), R(t)")
         if k == 0:
-            ax.legend(frameon=False, fontsize=8, loc="upper right")
             ax.set_title("Neuromodulation and reward", fontsize=9)
+    # one legend for the four panels (episodes), above them, where it hides no trace
+    fig.legend(fig.axes[0].get_lines()[:2], ["m(t): neuromodulation", "R(t): reward perceived"],
+               loc="outside upper right", ncols=2, frameon=False, fontsize=9)
     return fig
 
 

@@ -16,7 +16,7 @@ def plot_pca(pca: dict, response, ordered, correct, first_item, trial: int) -> F
     (its direction in the PC plane, not shifted by the mean). first_item: item 1 (0-based); the last panel
     shows items A-D."""
     scores = pca["scores"]
-    fig = new_figure(12.0, 3.2)
+    fig = new_figure(12.0, 3.6)
     panels = [
         ("Choose 1 / Choose 2", [(response > 0, "red", "Choose 1"), (response < 0, "blue", "Choose 2")]),
         ("Correct order", [(ordered, "red", "Item 1 > 2"), (~ordered, "blue", "Item 2 > 1")]),
@@ -37,7 +37,9 @@ def plot_pca(pca: dict, response, ordered, correct, first_item, trial: int) -> F
         if k == 0:
             ax.set_ylabel("PC2")
         ax.set_title(title, fontsize=9)
-        ax.legend(frameon=False, fontsize=7, markerscale=3, loc="upper left")
+        # below the panel, where it hides no point, and large enough to read at notebook width
+        ax.legend(frameon=False, fontsize=10, markerscale=5, handletextpad=0.1, columnspacing=0.8,
+                  ncols=len(groups), loc="upper center", bbox_to_anchor=(0.5, -0.2))
     fig.suptitle(f"r at step 2 (response) of trial {trial + 1}; corr(PC1, w_out) = {pca['pc1_wout_corr']:.2f}",
                  fontsize=9)
     return fig
@@ -61,11 +63,12 @@ def plot_alignment_changes(alignment: np.ndarray, title: str) -> Figure:
     previous step (bottom; steps 1 and 2 cannot change). alignment: (episodes, 4, K)."""
     fig = new_figure(10.0, 4.6)
     nbcues = alignment.shape[-1]
+    changes = alignment[:, 1:] - alignment[:, :-1]  # (episodes, 3, K): from each step to the next
     top = [fig.add_subplot(2, 4, s + 1) for s in range(4)]
     for s, ax in enumerate(top):
         mean_sd(ax, alignment[:, s], color="C1", ecolor="black", marker="o", mfc="black", mec="black")
         ax.set_title(STEPS[s])
-        ax.set_ylim(-0.8, 0.8)
+        ax.set_ylim(*_symmetric_limits(alignment, 0.8))
         item_axis(ax, nbcues)
         if s == 0:
             ax.set_ylabel("Output representation\nCorr($\\psi_{t2}$(X), w$_{out}$)")
@@ -80,15 +83,25 @@ def plot_alignment_changes(alignment: np.ndarray, title: str) -> Figure:
             if s == 0:
                 ax.set_ylabel("Change from\nprevious step")
             continue
-        change = alignment[:, s] - alignment[:, s - 1]
+        change = changes[:, s - 1]
         with warnings.catch_warnings():  # no episode selected: an empty plot
             warnings.simplefilter("ignore", RuntimeWarning)
             ax.bar(range(nbcues), change.mean(0), yerr=change.std(0), color="C3", ecolor="black")
         ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_ylim(-0.7, 0.7)
+        ax.set_ylim(*_symmetric_limits(changes[:, 1:], 0.7))
         item_axis(ax, nbcues)
     fig.suptitle(title, fontsize=9)
     return fig
+
+
+def _symmetric_limits(values: np.ndarray, least: float) -> tuple[float, float]:
+    """(-L, L) for panels of mean +- s.d. over axis 0: L is `least` (the original's limit), or more where an
+    error bar would run past it (5% margin)."""
+    with warnings.catch_warnings():  # no episode selected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        reach = np.nanmax(np.abs(np.nanmean(values, 0)) + np.nanstd(values, 0)) if len(values) else np.nan
+    limit = max(least, 1.05 * reach) if np.isfinite(reach) else least
+    return -limit, limit
 
 
 def plot_reinstatement(by_order: dict, ylabel: str, title: str) -> Figure:
