@@ -44,6 +44,8 @@ def other_value(key: str, field):
         value = "neuron" if default != "neuron" else "synapse"
     elif key == "device":
         value = "cpu:0"  # another spelling of the CPU: no GPU needed
+    elif key == "network":
+        value = "no-modulation"  # a control (the classes' own names are checked)
     else:
         value = f"{default}x"
     return [option, str(value)], value
