@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..model.task import DELAY, FEEDBACK, STEP_NAMES, STIMULUS, RESPONSE
+from ..model.task import DELAY, FEEDBACK, ITEMS, LETTERS, RESPONSE, STEP_NAMES, STIMULUS
 from . import analysis, stats
 from .choices import CHANGE_TRIAL, CROSS_DECODING_TRIALS, CUE_TRIAL, SIGN_TRIAL, VIOLIN_TRIAL
 
@@ -293,7 +293,7 @@ HEADLINES = (
     (f"fraction of episodes with m(t) < 0 at the delay step of trial {CHANGE_TRIAL + 1}",
      lambda n: _joined(n, [f"standard.fraction_negative_m_delay_step_trial{CHANGE_TRIAL + 1}"]), ""),
     (f"item alignment at trial {CUE_TRIAL + 1}, A ... H (Fig. 4b)",
-     lambda n: _letters(n, f"standard.cuecorrs_trial{CUE_TRIAL + 1}", "ABCDEFGH"), ""),
+     lambda n: _letters(n, f"standard.cuecorrs_trial{CUE_TRIAL + 1}", LETTERS[:ITEMS]), ""),
     (f"PC1 of r at the response step vs the output direction, trial {CUE_TRIAL + 1} (Fig. 4a)",
      lambda n: _joined(n, [f"standard.pca_response_step_trial{CUE_TRIAL + 1}.pc1_wout_corr"]), ""),
     (f"similarity preservation at trial {CUE_TRIAL + 1} (mean)",
