@@ -129,8 +129,7 @@ def test_readme_is_a_few_screens_with_working_links():
     assert 3 <= len(model.strip().splitlines()) <= 6
     linked = set(re.findall(r"\]\(([^)#]+)\)", readme)) | set(re.findall(r'src="([^"]+)"', readme))
     assert {"docs/speed.md", "docs/provenance.md", "docs/commands.md"} <= linked
-    missing = [link for link in linked if not link.startswith("http") and not (ROOT / link).exists()
-               and link != "docs/extending.md"]  # the model's extension guide: written with the one definition
+    missing = [link for link in linked if not link.startswith("http") and not (ROOT / link).exists()]
     assert not missing, missing
 
 
@@ -141,3 +140,13 @@ def test_every_subpackage_is_packaged():
     found = set(setuptools.find_packages(str(ROOT), include=include))
     on_disk = {".".join(init.parent.relative_to(ROOT).parts) for init in (ROOT / "transitive").rglob("__init__.py")}
     assert "transitive.figures" in on_disk and on_disk <= found
+
+
+def test_links_between_the_documents_resolve():
+    """Every relative link of README.md and docs/*.md names a file of the repository."""
+    broken = []
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for link in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", page.read_text()):
+            if not link.startswith(("http://", "https://", "mailto:")) and not (page.parent / link).exists():
+                broken.append(f"{page.relative_to(ROOT)}: {link}")
+    assert not broken, broken
