@@ -47,12 +47,21 @@ def draw_item_lists(batch: int, nbcues, generators, cue_size: int, max_agreement
                     device=None) -> list[torch.Tensor]:
     """One list of items (batch, nbcues[m], cue_size) +-1 float from each generator m (None: the device's
     default generator), all drawn together, each exactly as `items_by_rounds` would draw it alone."""
+    stack = draw_item_stack(batch, nbcues, generators, cue_size, max_agreement, device)
+    return [stack[m, :, :int(n)].clone() for m, n in enumerate(nbcues)]
+
+
+def draw_item_stack(batch: int, nbcues, generators, cue_size: int, max_agreement: float = 0.66,
+                    device=None) -> torch.Tensor:
+    """`draw_item_lists` as one tensor (K, batch, longest list, cue_size): list m's items, then zeros."""
     device = torch.device(device if device is not None else "cpu")
     generators = [_default_generator(device) if g is None else g for g in generators]
     nbcues = [int(n) for n in nbcues]
     if device.type == "cpu":
-        return _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement)
-    return _lists_by_exact_rounds(batch, nbcues, generators, cue_size, max_agreement, device)
+        rounds = _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement)
+    else:
+        rounds = _lists_by_exact_rounds(batch, nbcues, generators, cue_size, max_agreement, device)
+    return rounds.items[:, :, :max(nbcues + [0])].float()
 
 
 def _default_generator(device: torch.device) -> torch.Generator:
@@ -112,10 +121,6 @@ class _Rounds:
         """(K,) bool: the list is complete."""
         return ~self.pending.view(-1)
 
-    def lists(self, nbcues: list[int]) -> list[torch.Tensor]:
-        items = self.items.float()
-        return [items[m, :, :n].clone() for m, n in enumerate(nbcues)]
-
 
 def _pool_rows(batch: int, nbcues: int) -> int:
     """Rows of random signs to draw for a list of `nbcues` items, with margin: item k is accepted with
@@ -124,7 +129,7 @@ def _pool_rows(batch: int, nbcues: int) -> int:
     return int(1.5 * expected * batch) + 64
 
 
-def _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement) -> list[torch.Tensor]:
+def _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement) -> _Rounds:
     margin = 1
     while True:
         states = [g.get_state() for g in generators]
@@ -154,16 +159,16 @@ def _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement) -> lis
     for g, state, count in zip(generators, states, counts):  # each generator advanced by its rows taken
         g.set_state(state)
         torch.randint(0, 2, (count, cue_size), generator=g, dtype=torch.int8)
-    return rounds.lists(nbcues)
+    return rounds
 
 
-def _lists_by_exact_rounds(batch, nbcues, generators, cue_size, max_agreement, device) -> list[torch.Tensor]:
+def _lists_by_exact_rounds(batch, nbcues, generators, cue_size, max_agreement, device) -> _Rounds:
     rounds = _Rounds(batch, nbcues, cue_size, max_agreement, device)
     block = torch.zeros(len(nbcues), batch, 1, cue_size, dtype=torch.int8, device=device)
     while True:
         counts = rounds.todo.sum(1).view(-1).tolist()  # one host read per round, for all lists
         if not any(counts):
-            return rounds.lists(nbcues)
+            return rounds
         for m, (count, g) in enumerate(zip(counts, generators)):
             if count:
                 block[m, :count, 0] = torch.randint(0, 2, (count, cue_size), device=device, generator=g)

@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from ..model.task import CUE_SIZE, Trials, draw_item_lists, present, standard_schedule
+from ..model.item_draws import draw_item_stack
+from ..model.task import CUE_SIZE, Trials, draw_items, present, standard_schedule
 
 
 @dataclass
@@ -49,8 +50,25 @@ class Curriculum:
 
     def trials(self, episode: int, generator: torch.Generator) -> Trials:
         """Episode `episode`'s items and pairs (at a reset, first a new list length; the caller then starts the
-        network afresh)."""
+        network afresh). Drawn by `draw_trials`; `trials_alone` is the same, step by step."""
         return draw_trials([self], [episode], [generator])[0]
+
+    def trials_alone(self, episode: int, generator: torch.Generator) -> Trials:
+        """`trials`, written out for this curriculum alone (the definition `draw_trials` follows)."""
+        device = generator.device
+        if self.resets_at(episode):
+            self.nbcues = int(torch.randint(self.min_items, self.max_items + 1, (1,), device=device,
+                                            generator=generator))
+            self.kept_items = []
+        items = draw_items(self.batch, self.nbcues, device=device, generator=generator)
+        pairs = standard_schedule(self.batch, self.nbcues, self.learning_trials, self.test_trials, device,
+                                  generator=generator)
+        trials = present(items, pairs)
+        if self.regime == "continual":
+            if self.kept_items:
+                trials = self._mix_old_items(trials, generator)
+            self.kept_items.append(items)
+        return trials
 
     def _mix_old_items(self, trials: Trials, generator: torch.Generator) -> Trials:
         """In each test trial, each batch element shows its pair with a random earlier episode's items with
@@ -68,27 +86,56 @@ class Curriculum:
 
 
 def draw_trials(curricula: list[Curriculum], episodes: list[int], generators: list[torch.Generator]) -> list[Trials]:
-    """Each curriculum's trials of its episode, from its own generator, exactly as `Curriculum.trials` alone
-    would draw them (list length at a reset, items, pairs, old items), with the items of all lists drawn
-    together (`draw_item_lists`)."""
-    if len({c.batch for c in curricula}) > 1:  # lists drawn together share the batch
+    """Each curriculum's trials of its episode, from its own generator, exactly as `Curriculum.trials_alone`
+    draws them (list length at a reset, items, the learning trials' adjacent pairs and their order, the test
+    trials' pairs, the old items), with only the random draws per curriculum: the items of all lists are
+    drawn together (`draw_item_stack`) and the pairs, stimuli and old items computed for all at once."""
+    first = curricula[0]
+    shared = {(c.batch, c.learning_trials, c.test_trials, c.regime, c.old_items_probability,
+               len(c.kept_items) if not c.resets_at(e) else 0) for c, e in zip(curricula, episodes)}
+    if len(shared) > 1:  # drawn together only with the same shapes
         return [draw_trials([c], [e], [g])[0] for c, e, g in zip(curricula, episodes, generators)]
+    device = generators[0].device
     resets = [c for c, e in zip(curricula, episodes) if c.resets_at(e)]
     if resets:
-        lengths = [torch.randint(c.min_items, c.max_items + 1, (1,), device=g.device, generator=g)
+        lengths = [torch.randint(c.min_items, c.max_items + 1, (1,), device=device, generator=g)
                    for c, e, g in zip(curricula, episodes, generators) if c.resets_at(e)]
         for c, n in zip(resets, torch.cat(lengths).tolist()):  # one host read for every list length
             c.nbcues, c.kept_items = int(n), []
-    first = curricula[0]
-    items = draw_item_lists(first.batch, [c.nbcues for c in curricula], generators, CUE_SIZE,
-                            device=generators[0].device)
+    batch, learning, tests = first.batch, first.learning_trials, first.test_trials
+    lengths = [c.nbcues for c in curricula]
+    items = draw_item_stack(batch, lengths, generators, CUE_SIZE, device=device)  # (K, batch, longest, cs)
+    mixing = first.regime == "continual" and bool(first.kept_items)
+    draws = []
+    for c, g in zip(curricula, generators):  # each generator's draws, in the order of trials_alone
+        draws.append([torch.randint(0, c.nbcues - 1, (batch, learning), device=device, generator=g),
+                      torch.rand(batch, learning, device=device, generator=g),
+                      torch.randint(0, c.nbcues, (batch, tests), device=device, generator=g),
+                      torch.randint(1, c.nbcues, (batch, tests), device=device, generator=g)])
+        if mixing:
+            draws[-1] += [torch.randint(0, len(c.kept_items), (batch, tests), device=device, generator=g),
+                          torch.rand(batch, tests, device=device, generator=g)]
+    adjacent, flip, test_first, test_step, *old_draws = (torch.stack(d) for d in zip(*draws))
+    pair = torch.stack([adjacent, adjacent + 1], -1)
+    count = torch.tensor(lengths, device=device).view(-1, 1, 1)
+    pairs = torch.cat([torch.where((flip < 0.5)[..., None], pair.flip(-1), pair),
+                       torch.stack([test_first, (test_first + test_step) % count], -1)], 2)  # (K, batch, T, 2)
+    members, ntrials = len(curricula), learning + tests
+    index = pairs.reshape(members, batch, -1, 1).expand(-1, -1, -1, CUE_SIZE)
+    stimuli = torch.gather(items, 2, index).reshape(members, batch, ntrials, 2, CUE_SIZE)
+    if mixing:
+        which, use = old_draws
+        longest = items.shape[2]
+        old = torch.stack([torch.nn.functional.pad(torch.stack(c.kept_items, 1), (0, 0, 0, longest - c.nbcues))
+                           for c in curricula])  # (K, batch, episodes, longest, cs)
+        member = torch.arange(members, device=device)[:, None, None, None]
+        element = torch.arange(batch, device=device)[None, :, None, None]
+        shown = old[member, element, which[..., None], pairs[:, :, -tests:]]  # (K, batch, tests, 2, cs)
+        use_old = (use < first.old_items_probability)[..., None, None]
+        stimuli = torch.cat([stimuli[:, :, :learning], torch.where(use_old, shown, stimuli[:, :, learning:])], 2)
     trials = []
-    for c, g, own in zip(curricula, generators, items):
-        pairs = standard_schedule(c.batch, c.nbcues, c.learning_trials, c.test_trials, g.device, generator=g)
-        shown = present(own, pairs)
+    for k, c in enumerate(curricula):
         if c.regime == "continual":
-            if c.kept_items:
-                shown = c._mix_old_items(shown, g)
-            c.kept_items.append(own)
-        trials.append(shown)
+            c.kept_items.append(items[k, :, :c.nbcues].clone())
+        trials.append(Trials(pairs[k], stimuli[k]))
     return trials
