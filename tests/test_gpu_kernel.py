@@ -52,9 +52,10 @@ def networks(count: int, seed: int = 0) -> list[PlasticNetwork]:
     return nets
 
 
-def episodes(count: int, seed: int = 5):
+def episodes(count: int, seed: int = 5, learning: int | None = None, tests: int | None = None):
     g = torch.Generator().manual_seed(seed)
-    return [present(draw_items(BATCH, 6, generator=g), standard_schedule(BATCH, 6, LEARNING, TESTS, generator=g))
+    learning, tests = LEARNING if learning is None else learning, TESTS if tests is None else tests
+    return [present(draw_items(BATCH, 6, generator=g), standard_schedule(BATCH, 6, learning, tests, generator=g))
             .to(DEVICE) for _ in range(count)]
 
 
@@ -88,7 +89,7 @@ def gradients(nets):
 def run_fused(nets, trials, states, snapshot_trials=(1,)):
     """The K members through the Triton backend at once: (records, loss terms, gradients)."""
     g = [torch.Generator(DEVICE).manual_seed(30 + k) for k in range(len(nets))]
-    uniform, exponential = draw_noise(g, BATCH, LEARNING + TESTS, DEVICE)
+    uniform, exponential = draw_noise(g, BATCH, trials[0].pairs.shape[1], DEVICE)
     pairs, stimuli = torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials])
     for net in nets:
         net.zero_grad()
@@ -142,8 +143,13 @@ def fused_and_plain(nets, trials, states, snapshot_trials=(1,)):
 # as far from it as PyTorch's own float32 run is (their sums are ordered otherwise, and on a GPU tanh is 1e-6
 # off rather than 3e-7), and never need to be closer than DRIFT_FLOOR (5x the fresh episode's float32 drift).
 # Where the state is chaotic the allowance grows with the plain run's own drift, so the first trial, before the
-# chaos has amplified anything, is checked on its own with the floor as bound: a wrong kernel is wrong there.
+# chaos has amplified anything, is checked on its own (plain float32 drift there: 3e-6 to 4e-5): a wrong kernel
+# is wrong there. And the episode with P at the clip runs 5 trials on a GPU, not 30: measured, its float32 drift
+# is 8.6e-5 in the rates and 2e-4 in the gradients after 5 trials, but 1.7 (rates) and 2.1 (gradients,
+# relative) after 30, where a bound would be no bound. From the fresh episode's final state the drift after 30
+# trials is 1.1e-3 (rates) and 1.4e-3 (gradients): that test keeps its 30 trials.
 DRIFT_FACTOR, DRIFT_FLOOR = 4.0, 1e-4
+CHAOTIC_TRIALS = (4, 1) if ON_GPU else (LEARNING, TESTS)  # learning and test trials with P at the clip
 
 
 def drift(a: torch.Tensor, exact: torch.Tensor) -> float:
@@ -163,7 +169,7 @@ def assert_equal_runs(fused, plain, snapshot_trials=(1,)):
         for name in ("inputs", "actions", "rewards", "correct"):
             assert torch.equal(getattr(a, name), getattr(b, name)), f"member {k}: {name}"
         first = slice(0, 4)  # the steps of trial 1
-        assert drift(a.rates[:, first], c.rates[:, first]) <= DRIFT_FLOOR, f"member {k}: rates of trial 1"
+        assert_within_drift(a.rates[:, first], b.rates[:, first], c.rates[:, first], f"member {k}: rates of trial 1")
         for name in ("rates", "logits", "values", "modulation"):
             assert_within_drift(getattr(a, name), getattr(b, name), getattr(c, name), f"member {k}: {name}")
         for name in ("rates", "trace", "plastic_weights"):
@@ -196,9 +202,10 @@ def test_fused_equals_plain_fresh_then_carried(members):
 
 def test_fused_with_clipped_plastic_weights_and_forced_actions():
     """A carried state with P beyond +-50 (the blank steps clip it) and a gain that keeps P at the clip."""
-    nets, trials = networks(2), episodes(2)
-    fused, plain = fused_and_plain(nets, trials, carried_states(2), snapshot_trials=(0, LEARNING + TESTS - 1))
-    assert_equal_runs(fused, plain, snapshot_trials=(0, LEARNING + TESTS - 1))
+    nets, trials = networks(2), episodes(2, learning=CHAOTIC_TRIALS[0], tests=CHAOTIC_TRIALS[1])
+    last = sum(CHAOTIC_TRIALS) - 1
+    fused, plain = fused_and_plain(nets, trials, carried_states(2), snapshot_trials=(0, last))
+    assert_equal_runs(fused, plain, snapshot_trials=(0, last))
     assert max(r.final_state.plastic_weights.abs().max().item() for r in plain[0]) == 50.0
     # forced actions through the engine: the actions given are the actions recorded
     forced = torch.stack([r.actions for r in fused[0]]).flip(-1).contiguous()
