@@ -42,8 +42,10 @@ def clip_gradients(parameter_lists: list[list[torch.nn.Parameter]], max_norms: l
         totals = torch.linalg.vector_norm(norms.view(len(grads), counts[0]), 2.0, dim=1)
     else:
         totals = torch.stack([torch.linalg.vector_norm(part, 2.0) for part in norms.split(counts)])
-    limits = torch.tensor(max_norms, dtype=totals.dtype, device=totals.device)
-    coefficients = torch.clamp(limits / (totals + _EPSILON), max=1.0)
+    # max_norm / (norm + 1e-6) as clip_grad_norm_ computes it: a number over a tensor is its reciprocal times it
+    limits = max_norms[0] if len(set(max_norms)) == 1 else torch.tensor(max_norms, dtype=totals.dtype,
+                                                                         device=totals.device)
+    coefficients = torch.clamp((totals + _EPSILON).reciprocal() * limits, max=1.0)
     for member, coefficient in zip(grads, coefficients.unbind()):  # one launch per member (a 0-dim factor)
         torch._foreach_mul_(member, coefficient)
     return totals
