@@ -17,32 +17,11 @@ TRANSITIVE_KERNEL=torch to use the PyTorch runner".
 """
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
-from .cpu_kernel import ENV_SWITCH
+from .gpu_failures import ADVICE, _summary, naming_the_switch  # noqa: F401 (naming_the_switch: importable here)
 
-ADVICE = f"set {ENV_SWITCH}=torch to use the PyTorch runner"
 _results: dict = {}  # (device, n) -> None (the kernels ran) or the line saying why not
-
-
-def _summary(error: BaseException) -> str:
-    """The error's type and the first line of its message (Triton's compile errors run to pages)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    first = lines[0] if lines else ""
-    return f"{type(error).__name__}: {first[:300]}" if first else type(error).__name__
-
-
-@contextlib.contextmanager
-def naming_the_switch():
-    """Launches of the GPU kernels: an error becomes one RuntimeError that names TRANSITIVE_KERNEL."""
-    try:
-        yield
-    except torch.cuda.OutOfMemoryError:
-        raise
-    except Exception as error:  # noqa: BLE001 - a compile, launch or resource error of Triton or the driver
-        raise RuntimeError(f"the GPU kernels failed ({_summary(error)}); {ADVICE}") from error
 
 
 def _device_key(device) -> str:
