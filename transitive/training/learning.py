@@ -103,9 +103,27 @@ def graph_parameters(nets) -> tuple:
     return tuple(p for net in nets for p in net.parameters())
 
 
+def warm_up(function, samples, iterations: int = 2) -> None:
+    """Run `function` forward and backward on a side stream before its capture (what make_graphed_callables
+    would do itself), then free the blocks the warm-up cached: the capture's memory pool then starts from the
+    steady state, not on top of it (about half the capture peak; docs/measurements/gpu_memory_model_2026-12-01.md)."""
+    differentiable = [t for t in samples if t.requires_grad]
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(iterations):
+            outputs = function(*samples)
+            torch.autograd.grad(outputs[0], differentiable, allow_unused=True)
+            del outputs
+    torch.cuda.current_stream().wait_stream(stream)
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+
+
 class GraphedEpisodeLoss:
     """`episode_loss` of the networks `nets`, its forward and backward captured as CUDA graphs
-    (torch.cuda.make_graphed_callables: warm-up on a side stream, then capture; each call copies its
+    (torch.cuda.make_graphed_callables after our own warm-up, `warm_up`, whose cached blocks are freed
+    before the capture; each call copies its
     arguments into the graphs' static inputs and replays). The graphs' first inputs are the networks'
     parameters themselves (`graph_parameters`): the episode reads them where they are, and the optimizer
     updates them in place, so a replay needs no copy of them, and their gradients are the graph's. The
@@ -123,9 +141,9 @@ class GraphedEpisodeLoss:
         inputs = tuple(t.detach().clone() for t in sample_args[count:])
         samples = graph_parameters(nets) + inputs
         with _quiet_stream_check():
-            self.graphed = torch.cuda.make_graphed_callables(loss_of, samples, allow_unused_input=True)
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()  # the warm-up's blocks: the graphs replay from their own memory pool
+            warm_up(loss_of, samples)
+            self.graphed = torch.cuda.make_graphed_callables(loss_of, samples, allow_unused_input=True,
+                                                             num_warmup_iters=0)
 
     def __call__(self, *tensors):
         with _quiet_stream_check():
