@@ -39,7 +39,7 @@ def test_drawing_items_for_many_lists_costs_about_what_one_list_does():
 
 
 def test_bench_reports_operations_and_syncs_per_episode(capsys):
-    assert main(["bench", "--population", "2", "--episodes", "1", "--batch", "2", "--json"]) == 0
+    assert main(["bench", "--population", "1", "--episodes", "1", "--batch", "2", "--json"]) == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["operations_per_episode"] > 100 and result["counted_episodes"] == 3
     assert set(result["operations_by_phase"]) >= {"trials", "episode", "backward", "step"}
