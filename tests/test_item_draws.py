@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from transitive.model import item_draws
-from transitive.model.item_draws import draw_item_lists, items_by_rounds
+from transitive.model.item_draws import draw_item_stack, draw_item_lists, items_by_rounds
 from transitive.model.task import draw_items
 
 
@@ -68,13 +68,45 @@ def test_other_sizes_and_thresholds(cue_size, max_agreement):
     assert same_stream(g, reference)
 
 
+def valid_lists(items: torch.Tensor, nbcues: int, max_agreement: float = 0.66) -> bool:
+    """+-1 items, none agreeing with an earlier item of its list in more than max_agreement of the signs."""
+    items = items[:, :nbcues]
+    agreement = (items[:, :, None] == items[:, None, :]).float().mean(-1)  # (batch, k, k)
+    earlier = torch.tril(torch.ones(nbcues, nbcues, dtype=torch.bool), -1)
+    return bool((items.abs() == 1).all() and (agreement[:, earlier] <= max_agreement).all())
+
+
+@pytest.mark.parametrize("pool_rows", [None, lambda batch, nbcues: batch + 1])
+def test_pools_without_rewinding_are_valid_deterministic_and_independent(monkeypatch, pool_rows):
+    """A GPU's path (generators left where their pools leave them), run here on the CPU: valid lists, the same
+    for the same seeds, a list the same whatever the others; with pools far too small, drawn again larger."""
+    if pool_rows is not None:
+        monkeypatch.setattr(item_draws, "_pool_rows", pool_rows)
+
+    def draw(seeds, nbcues):
+        gens = [torch.Generator().manual_seed(s) for s in seeds]
+        rounds = item_draws._lists_from_pools(24, nbcues, gens, 15, 0.66, torch.device("cpu"), rewind=False)
+        return [items[:, :n].float() for items, n in zip(rounds.items, nbcues)]
+
+    first, again = draw((1, 2), [8, 5]), draw((1, 2), [8, 5])
+    assert all(torch.equal(a, b) for a, b in zip(first, again))
+    assert all(valid_lists(items, n) for items, n in zip(first, (8, 5)))
+    if pool_rows is None:  # normal pools: a list does not depend on the others
+        assert torch.equal(draw((2,), [5])[0], first[1])
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_on_cuda_several_lists_equal_drawing_each_by_rounds():
-    """On a GPU each round draws the exact rows of each list, so the numbers are the definition's there too."""
+def test_on_cuda_lists_from_pools_and_by_exact_rounds():
+    """On a GPU the lists come from pools (3-4 host reads per episode): valid and reproducible; with exact=True
+    each round draws the exact rows of each list, so the numbers are the definition's."""
     device = torch.device("cuda")
+    pooled = [draw_item_stack(32, [8, 5, 7], [torch.Generator(device).manual_seed(s) for s in range(3)], 15,
+                              device=device) for _ in range(2)]
+    assert torch.equal(*pooled)
+    assert all(valid_lists(items.cpu(), n) for items, n in zip(pooled[0], (8, 5, 7)))
     together = [torch.Generator(device).manual_seed(s) for s in range(3)]
     alone = [torch.Generator(device).manual_seed(s) for s in range(3)]
-    lists = draw_item_lists(32, [8, 5, 7], together, 15, device=device)
-    for n, items, g, r in zip((8, 5, 7), lists, together, alone):
-        assert torch.equal(items, items_by_rounds(32, n, 15, device=device, generator=r))
+    stack = draw_item_stack(32, [8, 5, 7], together, 15, device=device, exact=True)
+    for n, items, g, r in zip((8, 5, 7), stack, together, alone):
+        assert torch.equal(items[:, :n], items_by_rounds(32, n, 15, device=device, generator=r))
         assert torch.equal(g.get_state(), r.get_state())

@@ -51,7 +51,7 @@ raise SystemExit(1 if problem else 0)" || failed=1
 
   step "3. every CUDA test (no -x: all failures listed)"
   timeout 200 $PY -m pytest -q -p no:cacheprovider -rfE tests/test_gpu_kernel.py tests/test_gpu_probe.py \
-    tests/test_cuda.py 2>&1 | tail -25
+    tests/test_cuda.py tests/test_item_draws.py 2>&1 | tail -25
   [ "${PIPESTATUS[0]}" = 0 ] || failed=1
   timeout 80 $PY -m pytest -q -p no:cacheprovider -rfE tests/test_population.py -k cuda 2>&1 | tail -8
   [ "${PIPESTATUS[0]}" = 0 ] || failed=1

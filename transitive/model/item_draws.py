@@ -12,8 +12,11 @@ every list is one step of tensor operations on all lists together (`_Rounds`), w
   advanced by exactly the rows taken. The host reads the lists' progress once every 16 rounds (3 or 4 times
   for 8 items at batch 32: about 50 rounds).
 - on a GPU the numbers of a call depend on the calls themselves (its position in the generator's counter and
-  the call's size), so each round draws, for each list, the exact number of rows rejected, as by rounds: one
-  host read per round, for all lists together.
+  the call's size), so no pool can give the rounds' numbers. There each list also takes its rows from a pool,
+  drawn from its generator, which then stays where the pool leaves it: a stream of its own (deterministic for
+  a seed, independent of the other lists, with the same distribution), and the host reads the progress once
+  every 16 rounds, not once per round. `_lists_by_exact_rounds` keeps the rounds' own numbers on a GPU, at one
+  host read per round (`draw_item_stack(..., exact=True)`).
 """
 from __future__ import annotations
 
@@ -52,15 +55,18 @@ def draw_item_lists(batch: int, nbcues, generators, cue_size: int, max_agreement
 
 
 def draw_item_stack(batch: int, nbcues, generators, cue_size: int, max_agreement: float = 0.66,
-                    device=None) -> torch.Tensor:
-    """`draw_item_lists` as one tensor (K, batch, longest list, cue_size): list m's items, then zeros."""
+                    device=None, exact: bool = False) -> torch.Tensor:
+    """`draw_item_lists` as one tensor (K, batch, longest list, cue_size): list m's items, then zeros. On a GPU
+    the lists come from pools (streams of their own, see the module docstring) unless `exact`."""
     device = torch.device(device if device is not None else "cpu")
     generators = [_default_generator(device) if g is None else g for g in generators]
     nbcues = [int(n) for n in nbcues]
     if device.type == "cpu":
-        rounds = _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement)
-    else:
+        rounds = _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement, device, rewind=True)
+    elif exact:
         rounds = _lists_by_exact_rounds(batch, nbcues, generators, cue_size, max_agreement, device)
+    else:
+        rounds = _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement, device, rewind=False)
     return rounds.items[:, :, :max(nbcues + [0])].float()
 
 
@@ -129,19 +135,21 @@ def _pool_rows(batch: int, nbcues: int) -> int:
     return int(1.5 * expected * batch) + 64
 
 
-def _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement) -> _Rounds:
+def _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement, device, rewind: bool) -> _Rounds:
+    """The lists from pools of rows; `rewind`: each generator is then left exactly where drawing by rounds
+    leaves it (the CPU), else where its pools leave it (a GPU)."""
     margin = 1
     while True:
-        states = [g.get_state() for g in generators]
+        states = [g.get_state() for g in generators] if rewind else None
         sizes = [margin * _pool_rows(batch, n) for n in nbcues]
-        pools = [torch.randint(0, 2, (size, cue_size), generator=g, dtype=torch.int8) for size, g in
-                 zip(sizes, generators)]
+        pools = [torch.randint(0, 2, (size, cue_size), generator=g, dtype=torch.int8, device=device)
+                 for size, g in zip(sizes, generators)]
         longest = max(sizes)
         if len(pools) > 1:
             pools = [torch.nn.functional.pad(p, (0, 0, 0, longest - p.shape[0])) for p in pools]
         pool = (torch.stack(pools) * 2 - 1)[:, :, None]  # (K, rows, 1, cue_size) int8 +-1
         rounds = _Rounds(batch, nbcues, cue_size, max_agreement, pool.device)
-        before = torch.full((len(nbcues), 1, 1, 1), -1, dtype=torch.long)  # the row before the next one free
+        before = torch.full((len(nbcues), 1, 1, 1), -1, dtype=torch.long, device=device)  # the row before the next
         while True:
             for _ in range(CHUNK):
                 index = (before + rounds.todo.cumsum(1)).clamp_(0, longest - 1).expand(-1, -1, 1, cue_size)
@@ -153,12 +161,14 @@ def _lists_from_pools(batch, nbcues, generators, cue_size, max_agreement) -> _Ro
                 break
         if all(c <= s for c, s in zip(counts, sizes)):
             break
-        for g, state in zip(generators, states):  # a pool ran out (rare): again with larger pools
-            g.set_state(state)
+        if rewind:  # a pool ran out (rare): again with larger pools (on a GPU, from where the pools left off)
+            for g, state in zip(generators, states):
+                g.set_state(state)
         margin *= 2
-    for g, state, count in zip(generators, states, counts):  # each generator advanced by its rows taken
-        g.set_state(state)
-        torch.randint(0, 2, (count, cue_size), generator=g, dtype=torch.int8)
+    if rewind:
+        for g, state, count in zip(generators, states, counts):  # each generator advanced by its rows taken
+            g.set_state(state)
+            torch.randint(0, 2, (count, cue_size), generator=g, dtype=torch.int8)
     return rounds
 
 
