@@ -339,7 +339,7 @@ def test_local_sweep_with_a_population(tmp_path, one_thread):
         run_sweep([0], out, episodes=4, population=0, echo=lines.append, **options)
 
 
-def imitation_of_make_graphed_callables(function, sample_args, allow_unused_input=False):
+def imitation_of_make_graphed_callables(function, sample_args, allow_unused_input=False, num_warmup_iters=3):
     """What torch.cuda.make_graphed_callables returns, without a GPU: every call copies its arguments into the
     static sample tensors and runs `function` on those; the backward returns gradients for the arguments
     that required grad at capture only (None for the others), as the captured backward graph does."""
@@ -347,7 +347,8 @@ def imitation_of_make_graphed_callables(function, sample_args, allow_unused_inpu
         @staticmethod
         def forward(ctx, *inputs):
             for static, given in zip(sample_args, inputs):
-                static.copy_(given)
+                if static.data_ptr() != given.data_ptr():  # as the real replay: the parameters are their own inputs
+                    static.copy_(given)
             with torch.enable_grad():
                 ctx.outputs = function(*sample_args)
             return tuple(o.detach() for o in ctx.outputs)

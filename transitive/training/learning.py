@@ -106,18 +106,22 @@ def graph_parameters(nets) -> tuple:
 def warm_up(function, samples, iterations: int = 2) -> None:
     """Run `function` forward and backward on a side stream before its capture (what make_graphed_callables
     would do itself), then free the blocks the warm-up cached: the capture's memory pool then starts from the
-    steady state, not on top of it (about half the capture peak; docs/measurements/gpu_memory_model_2026-12-01.md)."""
+    steady state, not on top of it (about half the capture peak; docs/measurements/gpu_memory_model_2026-12-01.md).
+    Samples off CUDA (the tests' imitation of a capture) warm up on the current stream, with nothing to free."""
     differentiable = [t for t in samples if t.requires_grad]
-    stream = torch.cuda.Stream()
-    stream.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(stream):
+    cuda = any(t.is_cuda for t in samples)
+    stream = torch.cuda.Stream() if cuda else None
+    if cuda:
+        stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream) if cuda else contextlib.nullcontext():
         for _ in range(iterations):
             outputs = function(*samples)
             torch.autograd.grad(outputs[0], differentiable, allow_unused=True)
             del outputs
-    torch.cuda.current_stream().wait_stream(stream)
-    torch.cuda.synchronize()
-    torch.cuda.empty_cache()
+    if cuda:
+        torch.cuda.current_stream().wait_stream(stream)
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
 
 
 class GraphedEpisodeLoss:
