@@ -58,3 +58,13 @@ def member_records(pairs, inputs, actions, rewards, correct, logits, values, mod
                           rates=ra, final_state=NetworkState(last, trace, plastic),
                           snapshots={t: s[k] for t, s in snapshots.items()})
             for k, (p, i, a, r, c, lo, v, m, ra, last, trace, plastic) in enumerate(zip(*per_member))]
+
+
+def stacked_record(records) -> EpisodeRecord:
+    """The records of K networks as one, every field with a leading member axis (one stack per field,
+    whatever K: what the loss of K networks at once reads). Snapshots are left out."""
+    fields = ("pairs", "inputs", "actions", "rewards", "correct", "logits", "values", "modulation", "rates")
+    stacked = {name: torch.stack([getattr(r, name) for r in records]) for name in fields}
+    final = NetworkState(*(torch.stack([getattr(r.final_state, name) for r in records])
+                           for name in ("rates", "trace", "plastic_weights")))
+    return EpisodeRecord(**stacked, final_state=final)

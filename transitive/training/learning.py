@@ -26,6 +26,7 @@ from ..model.network import NetworkState
 from ..model.task import DELAY, FEEDBACK, STEPS_PER_TRIAL, Trials
 from ..engine.episode import run_episode_plain
 from ..engine.members import run_members
+from ..engine.record import stacked_record
 from .config import TrainConfig
 from .loss import OPTIONAL_TERMS, loss_terms
 
@@ -42,29 +43,28 @@ def engine_supports(config: TrainConfig) -> bool:
 
 
 def episode_stats(record, terms: dict, test_trials: int) -> torch.Tensor:
-    """The numbers of STATS for one member's episode, as one tensor (no host synchronisation)."""
-    test_reward = record.rewards[:, -STEPS_PER_TRIAL * test_trials:].sum(1).mean()
-    zero = torch.zeros((), device=record.rewards.device)
-    return torch.stack([v.detach().float().reshape(()) for v in (
-        test_reward, 50 + 5 * test_reward, record.correct[:, -test_trials:].float().mean(), terms["loss"],
+    """The numbers of STATS of an episode, as one tensor (no host synchronisation): (len(STATS),) for one
+    network's record, (K, len(STATS)) for a stacked record of K networks."""
+    episode = (-2, -1)
+    test_reward = record.rewards[..., -STEPS_PER_TRIAL * test_trials:].sum(-1).mean(-1)
+    zero = torch.zeros_like(test_reward)
+    return torch.stack([v.detach().float().expand_as(test_reward) for v in (
+        test_reward, 50 + 5 * test_reward, record.correct[..., -test_trials:].float().mean(episode), terms["loss"],
         terms["policy"], terms["value"], terms["entropy"], terms["plastic_penalty"],
-        record.modulation[:, FEEDBACK::STEPS_PER_TRIAL].abs().mean(),
-        record.modulation[:, DELAY::STEPS_PER_TRIAL].abs().mean(),
-        *(terms.get(name, zero) for name in OPTIONAL_TERMS))])
+        record.modulation[..., FEEDBACK::STEPS_PER_TRIAL].abs().mean(episode),
+        record.modulation[..., DELAY::STEPS_PER_TRIAL].abs().mean(episode),
+        *(terms.get(name, zero) for name in OPTIONAL_TERMS))], -1)
 
 
 def episode_loss(nets, pairs, stimuli, uniform, exponential, state: NetworkState | None, config: TrainConfig):
-    """The episodes and losses of the members' networks `nets`. Returns (summed loss, STATS per member
-    (K, len(STATS)), final rates, final trace, final plastic weights (stacked, detached))."""
-    records = run_members(nets, pairs, stimuli, uniform, exponential, state)
-    total, stats = 0.0, []
-    for net, record in zip(nets, records):
-        terms = loss_terms(record, net, config.loss)
-        total = total + terms["loss"]
-        stats.append(episode_stats(record, terms, config.test_trials))
-    final = [torch.stack([getattr(r.final_state, name) for r in records]).detach()
-             for name in ("rates", "trace", "plastic_weights")]
-    return (total, torch.stack(stats), *final)
+    """The episodes and losses of the members' networks `nets`, the losses of all members computed at once
+    (one stacked record: the operations do not grow with the number of members). Returns (summed loss, STATS
+    per member (K, len(STATS)), final rates, final trace, final plastic weights (stacked, detached))."""
+    record = stacked_record(run_members(nets, pairs, stimuli, uniform, exponential, state))
+    terms = loss_terms(record, list(nets), config.loss)
+    stats = episode_stats(record, terms, config.test_trials)
+    final = record.final_state
+    return (terms["loss"].sum(), stats, final.rates.detach(), final.trace.detach(), final.plastic_weights.detach())
 
 
 def plain_episode_loss(member, trials: Trials):

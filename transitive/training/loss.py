@@ -78,41 +78,52 @@ def _discount_matrix(nsteps: int, discount: float, dtype: torch.dtype, device: t
     return powers.to(dtype=dtype, device=device)
 
 
+def _gain(net) -> torch.Tensor:
+    """The modulation gain DAmult of one network (a scalar), or of several, one per member ((K, 1, 1))."""
+    if isinstance(net, (list, tuple)):
+        return torch.stack([n.modulation_gain.reshape(()) for n in net]).reshape(-1, 1, 1)
+    return net.modulation_gain
+
+
 def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> dict:
-    """The loss's terms (scalar tensors) and their sum under "loss". Always present: policy, entropy,
-    value, plastic_penalty; the optional penalties appear only when their weight is nonzero.
-    `net` (for its modulation gain DAmult: `net.modulation_gain`) is needed by the modulation_l1 and delay_drive
-    penalties only."""
-    batch, eplen = record.rewards.shape
+    """The loss's terms and their sum under "loss". Always present: policy, entropy, value, plastic_penalty;
+    the optional penalties appear only when their weight is nonzero. `net` (for its modulation gain DAmult:
+    `net.modulation_gain`) is needed by the modulation_l1 and delay_drive penalties only.
+
+    A record of one network gives scalar terms. A record of K networks stacked along a leading member axis
+    (`transitive.engine.record.stacked_record`, with `net` the list of the K networks) gives each term as
+    (K,): every network's own loss, computed for all at once."""
+    batch, eplen = record.rewards.shape[-2:]
     advantage = discounted_returns(record.rewards, weights.discount) - record.values
     log_probs = torch.log_softmax(record.logits, -1)
-    chosen = log_probs.gather(-1, record.actions.unsqueeze(-1)).squeeze(-1)  # (batch, eplen)
+    chosen = log_probs.gather(-1, record.actions.unsqueeze(-1)).squeeze(-1)  # (..., batch, eplen)
     steps = torch.arange(eplen, device=chosen.device)
     multiplier = torch.where(steps > eplen - STEPS_PER_TRIAL * weights.late_trials, weights.late_multiplier, 1.0)
     modulation = record.modulation
+    episode, matrices = (-2, -1), (-3, -2, -1)  # the axes of one network's (batch, steps) and (batch, n, n)
     terms = {
-        "policy": -(multiplier * (chosen * advantage.detach()).sum(0)).sum() / batch / eplen,
-        "entropy": weights.entropy * (log_probs.exp() ** 2).sum() / batch / eplen,
-        "value": weights.value * (advantage ** 2).sum() / batch / eplen,
-        "plastic_penalty": weights.plastic_l2 * (record.final_state.plastic_weights ** 2).mean(),
+        "policy": -(multiplier * (chosen * advantage.detach()).sum(-2)).sum(-1) / batch / eplen,
+        "entropy": weights.entropy * (log_probs.exp() ** 2).sum(matrices) / batch / eplen,
+        "value": weights.value * (advantage ** 2).sum(episode) / batch / eplen,
+        "plastic_penalty": weights.plastic_l2 * (record.final_state.plastic_weights ** 2).mean(matrices),
     }
     if weights.modulation_l1:
         # Summed over the batch, not averaged (as in the original); 1e-8 guards a zero gain.
-        terms["modulation_penalty"] = weights.modulation_l1 * (modulation.abs() / (1e-8 + net.modulation_gain)).sum() / eplen
+        terms["modulation_penalty"] = weights.modulation_l1 * (modulation.abs() / (1e-8 + _gain(net))).sum(episode) / eplen
     if weights.rate_l1:
-        terms["rate_penalty"] = weights.rate_l1 * record.rates.abs().mean()
-    delay = modulation[:, DELAY::STEPS_PER_TRIAL].abs()
+        terms["rate_penalty"] = weights.rate_l1 * record.rates.abs().mean(matrices)
+    delay = modulation[..., DELAY::STEPS_PER_TRIAL].abs()
     if weights.delay_modulation_l1:
-        terms["delay_modulation"] = weights.delay_modulation_l1 * delay.sum() / batch / eplen
+        terms["delay_modulation"] = weights.delay_modulation_l1 * delay.sum(episode) / batch / eplen
     if weights.delay_feedback_ratio:
         # Scale-free: shrinking m everywhere does not lower it, only a quieter delay step relative to the
         # feedback step.
-        feedback = modulation[:, FEEDBACK::STEPS_PER_TRIAL].abs()
-        terms["delay_ratio"] = weights.delay_feedback_ratio * delay.mean() / (feedback.mean() + 1e-3)
+        feedback = modulation[..., FEEDBACK::STEPS_PER_TRIAL].abs()
+        terms["delay_ratio"] = weights.delay_feedback_ratio * delay.mean(episode) / (feedback.mean(episode) + 1e-3)
     if weights.delay_drive:
         # Dividing by DAmult leaves the gain free: a shared gain cannot be shrunk to silence the delay step
         # (and the feedback step with it), and a loud feedback step is not rewarded either.
-        terms["delay_drive"] = weights.delay_drive * delay.mean() / net.modulation_gain.abs().squeeze()
+        terms["delay_drive"] = weights.delay_drive * delay.mean(episode) / _gain(net).abs().reshape(-1).squeeze()
     terms["loss"] = sum(terms.values())
     return terms
 
