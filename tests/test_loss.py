@@ -183,3 +183,28 @@ def test_action_penalty_acts_through_the_rewards_only():
     values = episode.values[0].tolist()
     expected_value = 0.1 * sum((r - v) ** 2 for r, v in zip(returns, values)) / 4
     assert loss_terms(episode, net)["value"].item() == pytest.approx(expected_value, rel=1e-5)
+
+
+def test_the_loss_of_stacked_members_is_each_members_own():
+    """loss_terms on a record of K networks stacked along a leading axis gives, term by term, what each
+    network's own record gives (every optional penalty on), as one (K,) tensor per term."""
+    from transitive.engine import run_episode
+    from transitive.engine.record import stacked_record
+    from transitive.model.network import PlasticNetwork
+    from transitive.model.task import draw_items, present, standard_schedule
+    weights = LossWeights(modulation_l1=0.1, rate_l1=0.2, delay_modulation_l1=0.3, delay_feedback_ratio=0.4,
+                          delay_drive=0.5)
+    nets, records = [], []
+    for k in range(3):
+        torch.manual_seed(k)
+        nets.append(PlasticNetwork())
+        with torch.no_grad():
+            nets[-1].modulation_gain.fill_(1.0 + k)
+        records.append(run_episode(nets[-1], present(draw_items(2, 5), standard_schedule(2, 5, 4, 2))))
+    together = loss_terms(stacked_record(records), nets, weights)
+    for k, (net, record) in enumerate(zip(nets, records)):
+        alone = loss_terms(record, net, weights)
+        assert set(alone) == set(together)
+        for name, value in alone.items():
+            assert together[name].shape == (3,)
+            torch.testing.assert_close(together[name][k], value, rtol=1e-6, atol=1e-7, msg=name)
