@@ -21,7 +21,7 @@ from torch.utils.checkpoint import checkpoint
 
 from ..model.network import NetworkState
 from ..model.task import ACTION, FEEDBACK, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs
-from .record import EpisodeRecord, member_records, reward_of, every_step
+from .record import every_step, member_records, reward_of, stacked_record
 from .stacked import sample_from_exponential
 
 BLANK_STEPS = 2
@@ -85,12 +85,13 @@ def _vectorise(nets, vectorise: bool | None) -> bool:
 
 def run_definition(nets, pairs, stimuli, uniform=None, exponential=None, state: NetworkState | None = None,
                    actions=None, snapshot_trials=(), reset_plastic_every_trial: bool = False,
-                   vectorise: bool | None = None) -> list[EpisodeRecord]:
+                   vectorise: bool | None = None, stacked: bool = False):
     """One episode of every network, the arguments as `transitive.engine.members.run_members`;
-    vectorise: run the networks as one (vmap) rather than one after the other (None: on CUDA only)."""
+    vectorise: run the networks as one (vmap) rather than one after the other (None: on CUDA only);
+    stacked: one record of all networks instead of one each."""
     if _vectorise(nets, vectorise):
         return _episode(stepper(nets, True), nets[0], pairs, stimuli, uniform, exponential, state, actions,
-                        snapshot_trials, reset_plastic_every_trial)
+                        snapshot_trials, reset_plastic_every_trial, stacked)
     records = []
     for k, net in enumerate(nets):
         member = slice(k, k + 1)
@@ -101,10 +102,11 @@ def run_definition(nets, pairs, stimuli, uniform=None, exponential=None, state: 
                                                                     state.plastic_weights[member]),
                             None if actions is None else actions[member], snapshot_trials,
                             reset_plastic_every_trial)
-    return records
+    return stacked_record(records) if stacked else records
 
 
-def _episode(step, net, pairs, stimuli, uniform, exponential, state, actions, snapshot_trials, reset_plastic):
+def _episode(step, net, pairs, stimuli, uniform, exponential, state, actions, snapshot_trials, reset_plastic,
+             stacked: bool = False):
     """The episode of stacked members (K, B, ...) through `step` (see `stepper`)."""
     members, batch, ntrials = pairs.shape[:3]
     n, dtype = net.hidden_size, next(net.parameters()).dtype
@@ -171,4 +173,4 @@ def _episode(step, net, pairs, stimuli, uniform, exponential, state, actions, sn
     rewards[..., RESPONSE] = reward
     return member_records(pairs, step_inputs, actions, rewards.reshape(members, batch, nsteps),
                           response == correct_action, logits, values, modulation, rates_kept, rates_kept[:, :, -1],
-                          trace, plastic, snapshots)
+                          trace, plastic, snapshots, stacked)

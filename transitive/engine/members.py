@@ -80,7 +80,7 @@ def drives(params: StackedParameters, inputs: torch.Tensor, correct_action: torc
 def run_members(nets, pairs: torch.Tensor, stimuli: torch.Tensor, uniform=None, exponential=None,
                 state: NetworkState | None = None, actions: torch.Tensor | None = None, snapshot_trials=(),
                 reset_plastic_every_trial: bool = False, backend: str | None = None,
-                vectorise: bool | None = None) -> list[EpisodeRecord]:
+                vectorise: bool | None = None, stacked: bool = False):
     """One episode of every network of `nets` (K networks of one class). pairs (K, B, T, 2), stimuli
     (K, B, T, 2, cs); either the noise of `stacked.draw_noise` (uniform (K, T, B), exponential
     (K, B * nsteps, 2)) or forced actions (K, B, nsteps); state: stacked (K, B, ...) carried state or None
@@ -89,12 +89,13 @@ def run_members(nets, pairs: torch.Tensor, stimuli: torch.Tensor, uniform=None, 
     `backends.BACKENDS`, None to choose (a kernel only for the verified rule, `transitive.engine.rule`);
     vectorise: for the "torch" backend, run the networks as one by vmap (None: on CUDA only).
 
-    Returns one EpisodeRecord per network (views into stacked tensors)."""
+    Returns one EpisodeRecord per network (views into stacked tensors), or with `stacked` the one record of
+    all networks (every field with the member axis first)."""
     nets = list(nets)
     backend = backends.choose(nets, backend)
     if backend == "torch" or (backend == "triton" and reset_plastic_every_trial):  # the GPU kernels carry P
         return run_definition(nets, pairs, stimuli, uniform, exponential, state, actions, snapshot_trials,
-                              reset_plastic_every_trial, vectorise)
+                              reset_plastic_every_trial, vectorise, stacked)
     params = stack_parameters(nets)
     members, batch, ntrials = pairs.shape[:3]
     n = params.w.shape[-1]
@@ -131,4 +132,4 @@ def run_members(nets, pairs: torch.Tensor, stimuli: torch.Tensor, uniform=None, 
     return member_records(pairs, inputs.reshape(members, batch, nsteps, INPUT_SIZE), actions,
                           rewards.reshape(members, batch, nsteps), response == correct_action, logits, values,
                           step_modulation, rates.reshape(members, batch, nsteps, n), rates[:, :, -1, 3],
-                          final_trace, plastic, snapshots)
+                          final_trace, plastic, snapshots, stacked)

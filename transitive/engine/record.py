@@ -49,9 +49,14 @@ def every_step(per_trial: torch.Tensor) -> torch.Tensor:
 
 
 def member_records(pairs, inputs, actions, rewards, correct, logits, values, modulation, rates, final_rates,
-                   final_trace, final_plastic, snapshots) -> list[EpisodeRecord]:
+                   final_trace, final_plastic, snapshots, stacked: bool = False):
     """One EpisodeRecord per member from stacked (K, batch, ...) tensors (views, not copies); snapshots:
-    {trial: (K, batch, 4, n, n)}."""
+    {trial: (K, batch, 4, n, n)}. `stacked`: instead, the one record of all members, every field with the
+    member axis (what the loss of all members at once reads)."""
+    if stacked:
+        return EpisodeRecord(pairs=pairs, inputs=inputs, actions=actions, rewards=rewards, correct=correct,
+                             logits=logits, values=values, modulation=modulation, rates=rates,
+                             final_state=NetworkState(final_rates, final_trace, final_plastic), snapshots=snapshots)
     per_member = [split_members(x) for x in (pairs, inputs, actions, rewards, correct, logits, values, modulation,
                                              rates, final_rates, final_trace, final_plastic)]
     return [EpisodeRecord(pairs=p, inputs=i, actions=a, rewards=r, correct=c, logits=lo, values=v, modulation=m,
@@ -62,7 +67,7 @@ def member_records(pairs, inputs, actions, rewards, correct, logits, values, mod
 
 def stacked_record(records) -> EpisodeRecord:
     """The records of K networks as one, every field with a leading member axis (one stack per field,
-    whatever K: what the loss of K networks at once reads). Snapshots are left out."""
+    whatever K). Snapshots are left out. (The engine gives this directly: `run_members(..., stacked=True)`.)"""
     fields = ("pairs", "inputs", "actions", "rewards", "correct", "logits", "values", "modulation", "rates")
     stacked = {name: torch.stack([getattr(r, name) for r in records]) for name in fields}
     final = NetworkState(*(torch.stack([getattr(r.final_state, name) for r in records])

@@ -26,7 +26,6 @@ from ..model.network import NetworkState
 from ..model.task import DELAY, FEEDBACK, STEPS_PER_TRIAL, Trials
 from ..engine.episode import run_episode_plain
 from ..engine.members import run_members
-from ..engine.record import stacked_record
 from .config import TrainConfig
 from .loss import OPTIONAL_TERMS, loss_terms
 
@@ -60,7 +59,7 @@ def episode_loss(nets, pairs, stimuli, uniform, exponential, state: NetworkState
     """The episodes and losses of the members' networks `nets`, the losses of all members computed at once
     (one stacked record: the operations do not grow with the number of members). Returns (summed loss, STATS
     per member (K, len(STATS)), final rates, final trace, final plastic weights (stacked, detached))."""
-    record = stacked_record(run_members(nets, pairs, stimuli, uniform, exponential, state))
+    record = run_members(nets, pairs, stimuli, uniform, exponential, state, stacked=True)
     terms = loss_terms(record, list(nets), config.loss)
     stats = episode_stats(record, terms, config.test_trials)
     final = record.final_state

@@ -156,10 +156,14 @@ class Member:
         atomic_write_text(buffer.getvalue(), self.paths["curve"])
 
     # ---------------------------------------------------------------------------------------------------
+    def start_episode(self) -> None:
+        """At a reset the network starts afresh (no carried state)."""
+        if self.at_reset:
+            self.carried = None
+
     def episode_trials(self) -> Trials:
         """This episode's trials from the regime (`transitive.training.regimes`); at a reset the network starts afresh."""
-        if self.curriculum.resets_at(self.episode):
-            self.carried = None
+        self.start_episode()
         return self.curriculum.trials(self.episode, self.generator)
 
     def apply_gradients(self, final_state) -> torch.Tensor:

@@ -127,8 +127,7 @@ class Trainer:
         config = self.config
         members = self._due()
         for m in members:
-            if m.at_reset:
-                m.carried = None  # a fresh network state
+            m.start_episode()
         trials = draw_trials([m.curriculum for m in members], [m.episode for m in members],
                              [m.generator for m in members])
         for m in members:
