@@ -4,7 +4,14 @@ A port of Miconi & Kay, "Neural mechanisms of relational learning and fast knowl
 neural networks" (Nature Neuroscience 2024); what it computes is described in docs/method.md. The command
 line is `transitive` (the same as `python -m transitive`; see `transitive --help`).
 """
-from importlib import metadata as _metadata
+import os as _os
+
+# Before torch starts OpenMP (its first import): threads waiting for the others sleep instead of spinning, so that
+# a machine shared with other work does not slow our jobs several times over (transitive/interface/threads.py).
+# OMP_WAIT_POLICY=ACTIVE in the environment keeps spinning; torch imported before this package keeps its own.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from importlib import metadata as _metadata  # noqa: E402 (after the line above on purpose)
 
 from .engine.episode import EpisodeRecord, run_episode, run_episode_plain
 from .evaluation.runs import Run, Runs, Settings

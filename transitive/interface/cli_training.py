@@ -77,7 +77,7 @@ def _setup_train(p):
                    help="branch from another run's checkpoint (parameters, optimizer, random state, episode); "
                         "this run's options apply from there on; ignored once this run has its own checkpoint")
     p.add_argument("--threads", type=thread_count, default=None, metavar="N",
-                   help="CPU threads for torch (1 is best on a busy machine; default: torch's choice)")
+                   help="CPU threads for torch (default: the cores free when it starts, at most torch's choice)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--stop-after-minutes", type=in_range(Range(0, MINUTES_IN_A_YEAR, above_low=True)), default=None, metavar="M",
                    help="train for about M minutes, then stop where the carried state resets (at most "

@@ -18,6 +18,7 @@ import json
 import re
 import shlex
 import signal
+import sys
 import types
 import typing
 
@@ -260,8 +261,12 @@ def print_json(result: dict) -> None:
 
 
 def set_threads(args) -> None:
-    if getattr(args, "threads", None):
-        torch.set_num_threads(args.threads)
+    """torch's thread count: --threads N, else the cores free when the command starts (transitive.interface.threads);
+    when other processes keep cores busy, one line on standard error says so (unless --quiet)."""
+    from .threads import use_free_cores
+    choice = use_free_cores(getattr(args, "threads", None))
+    if choice.lowered and not getattr(args, "quiet", False):
+        print(f"busy machine: torch uses {choice.why}; --threads N to choose", file=sys.stderr, flush=True)
 
 
 def add_network_option(p):
@@ -273,7 +278,7 @@ def add_network_option(p):
 
 def add_threads_device(p, device=None):
     p.add_argument("--threads", type=thread_count, default=None, metavar="N",
-                   help="CPU threads for torch (1 is best on a busy machine; default: torch's choice)")
+                   help="CPU threads for torch (default: the cores free when it starts, at most torch's choice)")
     p.add_argument("--device", default=device or default_device(), help="cpu, cuda or cuda:K")
 
 
