@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from tolerance import assert_float32_close
 
 from transitive.evaluation import analysis as an
 from transitive.evaluation import representations as rp
@@ -41,16 +42,16 @@ def test_psi_t1_and_psi_t2_are_one_and_two_network_steps():
         _, _, _, first = net.step(inputs, state)
         inputs[:, ITEM1] = 0.0  # the second step: stimulus bits zeroed, bias still on
         _, _, _, second = net.step(inputs, first)
-        assert torch.allclose(psi1[:, x], first.rates, atol=1e-6)
-        assert torch.allclose(psi2[:, x], second.rates, atol=1e-5)
+        assert_float32_close(psi1[:, x], first.rates, f"item {x}: psi at t1")
+        assert_float32_close(psi2[:, x], second.rates, f"item {x}: psi at t2")
 
 
 def test_pearson_and_cosine_against_numpy():
     a, b = torch.randn(5, 30), torch.randn(5, 30)
     expected = [np.corrcoef(a[k], b[k])[0, 1] for k in range(5)]
     assert np.allclose(rp.pearson(a, b).numpy(), expected, atol=1e-5)
-    assert np.allclose(rp.cosine(a, b).numpy(),
-                       [(a[k] @ b[k] / (a[k].norm() * b[k].norm())).item() for k in range(5)], atol=1e-6)
+    assert_float32_close(rp.cosine(a, b), torch.stack([a[k] @ b[k] / (a[k].norm() * b[k].norm()) for k in range(5)]),
+                         "cosine")
 
 
 def recoded_drive(v1, v2, alpha, psi):
@@ -127,7 +128,8 @@ def test_the_fit_by_blocks_and_in_bfloat16_is_the_plain_fit():
     whole = rp._fit_once(*args, torch.Generator().manual_seed(0))
     blocks = rp._fit_once(*args, torch.Generator().manual_seed(0), rows=7)
     low = rp._fit_once(*args, torch.Generator().manual_seed(0), rows=7, matmul_dtype=torch.bfloat16)
-    assert torch.allclose(whole[0], blocks[0], atol=1e-6) and torch.allclose(whole[1], blocks[1], atol=1e-6)
+    assert_float32_close(blocks[0], whole[0], "fitted weights by blocks")
+    assert_float32_close(blocks[1], whole[1], "fitted bias by blocks")
     assert blocks[2] == pytest.approx(whole[2], abs=1e-4)
     assert low[2] == pytest.approx(whole[2], rel=1e-3) and torch.allclose(low[1], whole[1], atol=1e-3)
 

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from tolerance import assert_within_drift
 
 from test_episode import run_both, small_episode, strong_network
 from test_training import small_config, stop_after_three, timeless
@@ -20,20 +21,8 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 CUDA = "cuda"
 
 
-# Two float32 orderings of this network drift apart (a fresh episode at full size: 1.7e-5 in the rates, 1.2e-5
-# in the gradients, float32 against float64 on the CPU, tools/float32_drift.py), so the fast runner is compared
-# with the plain runner in float64: no further from it than 4x the plain float32 run, or 1e-4 (the rule and its
-# justification: tests/test_gpu_kernel.py, DRIFT_FACTOR and DRIFT_FLOOR).
-DRIFT_FACTOR, DRIFT_FLOOR = 4.0, 1e-4
-
-
-def _drift(a, exact) -> float:
-    return (a.double() - exact.double()).abs().max().item() / max(1.0, exact.abs().max().item())
-
-
-def _assert_within_drift(a, b, exact, what):
-    bound = max(DRIFT_FLOOR, DRIFT_FACTOR * _drift(b, exact))
-    assert _drift(a, exact) <= bound, f"{what}: {_drift(a, exact):.3g} from float64, allowed {bound:.3g}"
+# Two float32 orderings of this network drift apart, so the fast runner is compared with the plain runner in
+# float64: no further from it than 4x the plain float32 run, or 1e-4 (tests/tolerance.py, the drift rule).
 
 
 def test_fast_equals_plain_on_cuda():
@@ -53,13 +42,13 @@ def test_fast_equals_plain_on_cuda():
     for name in ("inputs", "actions", "rewards", "correct"):
         assert torch.equal(getattr(fast[0], name), getattr(plain[0], name)), name
     for name in ("rates", "logits", "values", "modulation"):
-        _assert_within_drift(getattr(fast[0], name), getattr(plain[0], name), getattr(exact, name), name)
+        assert_within_drift(getattr(fast[0], name), getattr(plain[0], name), getattr(exact, name), name)
     for name in ("rates", "trace", "plastic_weights"):
-        _assert_within_drift(getattr(fast[0].final_state, name), getattr(plain[0].final_state, name),
+        assert_within_drift(getattr(fast[0].final_state, name), getattr(plain[0].final_state, name),
                              getattr(exact.final_state, name), f"final {name}")
-    _assert_within_drift(torch.tensor(fast[1]), torch.tensor(plain[1]), exact_loss.detach().cpu(), "loss")
+    assert_within_drift(torch.tensor(fast[1]), torch.tensor(plain[1]), exact_loss.detach().cpu(), "loss")
     for name, p in exact_net.named_parameters():
-        _assert_within_drift(fast[2][name], plain[2][name], p.grad, f"gradient of {name}")
+        assert_within_drift(fast[2][name], plain[2][name], p.grad, f"gradient of {name}")
 
 
 def test_cuda_matches_cpu_on_the_same_episode():

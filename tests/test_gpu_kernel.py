@@ -14,6 +14,7 @@ import copy
 
 import pytest
 import torch
+from tolerance import assert_within_drift
 
 from transitive.engine import backends
 from transitive.engine import run_members
@@ -148,19 +149,8 @@ def fused_and_plain(nets, trials, states, snapshot_trials=(1,)):
 # is 8.6e-5 in the rates and 2e-4 in the gradients after 5 trials, but 1.7 (rates) and 2.1 (gradients,
 # relative) after 30, where a bound would be no bound. From the fresh episode's final state the drift after 30
 # trials is 1.1e-3 (rates) and 1.4e-3 (gradients): that test keeps its 30 trials.
-DRIFT_FACTOR, DRIFT_FLOOR = 4.0, 1e-4
+# DRIFT_FACTOR and DRIFT_FLOOR: tests/tolerance.py.
 CHAOTIC_TRIALS = (4, 1) if ON_GPU else (LEARNING, TESTS)  # learning and test trials with P at the clip
-
-
-def drift(a: torch.Tensor, exact: torch.Tensor) -> float:
-    """|a - exact| relative to exact's scale (at least 1)."""
-    return (a.double() - exact.double()).abs().max().item() / max(1.0, exact.abs().max().item())
-
-
-def assert_within_drift(a, b, exact, what: str) -> None:
-    """a (the kernels) no further from the float64 run than DRIFT_FACTOR x b (plain float32), or DRIFT_FLOOR."""
-    bound = max(DRIFT_FLOOR, DRIFT_FACTOR * drift(b, exact))
-    assert drift(a, exact) <= bound, f"{what}: {drift(a, exact):.3g} from float64, allowed {bound:.3g}"
 
 
 def assert_equal_runs(fused, plain, snapshot_trials=(1,)):

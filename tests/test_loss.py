@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from tolerance import assert_float32_close
 
 from transitive.engine.episode import EpisodeRecord
 from transitive.training.loss import LossWeights, a2c_loss, discounted_returns, loss_terms
@@ -207,4 +208,4 @@ def test_the_loss_of_stacked_members_is_each_members_own():
         assert set(alone) == set(together)
         for name, value in alone.items():
             assert together[name].shape == (3,)
-            torch.testing.assert_close(together[name][k], value, rtol=1e-6, atol=1e-7, msg=name)
+            assert_float32_close(together[name][k], value, f"network {k}: {name}")

@@ -5,6 +5,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from tolerance import assert_float32_close
 
 from transitive.engine.episode import run_episode
 from transitive.training.loss import a2c_loss
@@ -235,11 +236,11 @@ def test_stacked_episode_equals_run_episode():
             assert torch.equal(alone[k].actions, together[k].actions)
             assert torch.equal(alone[k].rewards, together[k].rewards)
             for name in ("logits", "values", "modulation", "rates", "inputs"):
-                torch.testing.assert_close(getattr(together[k], name), getattr(alone[k], name), rtol=1e-5, atol=1e-5)
-            torch.testing.assert_close(together[k].final_state.plastic_weights, alone[k].final_state.plastic_weights,
-                                       rtol=1e-5, atol=1e-5)
+                assert_float32_close(getattr(together[k], name), getattr(alone[k], name), f"network {k}: {name}")
+            assert_float32_close(together[k].final_state.plastic_weights, alone[k].final_state.plastic_weights,
+                                 f"network {k}: final P")
             for name, grad, p in zip(PARAMETER_NAMES, expected[k], member_parameters(nets[k])):
-                torch.testing.assert_close(p.grad, grad, rtol=1e-4, atol=1e-6, msg=name)
+                assert_float32_close(p.grad, grad, f"network {k}: gradient of {name}")
         states = [r.final_state.detach() for r in alone]
 
 

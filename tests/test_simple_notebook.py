@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from tolerance import assert_float32_close
 
 from transitive.engine.episode import run_episode
 from transitive.model.io import load_network
@@ -191,7 +192,7 @@ def test_training_loop_writes_a_loadable_net_dat(notebook, tmp_path, capsys):
     path = tmp_path / "net.dat"
     umask = os.umask(0o022)  # so that the file's mode tells the ordinary mode (0644 here) from mkstemp's 0600
     try:
-        net, curve = notebook.train(nb_episodes=3, save_every=2, save_path=str(path), batch_size=1, seed=5,
+        net, curve = notebook.train(nb_episodes=5, save_every=2, save_path=str(path), batch_size=1, seed=5,
                                     device="cpu")
     finally:
         os.umask(umask)
@@ -204,8 +205,34 @@ def test_training_loop_writes_a_loadable_net_dat(notebook, tmp_path, capsys):
         assert torch.equal(loaded.state_dict()[key], value)
     assert [episode for episode, _ in curve] == [0]
     assert 0.0 <= curve[0][1] <= 100.0
-    progress = capsys.readouterr().out
-    assert "episode 0:" in progress and " s/episode" in progress  # the progress line shows the time per episode
+    progress = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("episode 0:") and " s/episode" in line for line in progress)  # with its speed
+    # a first line at once (before any episode), saying what it does and where it saves
+    assert progress[0].startswith("meta-training 5 episodes") and str(path) in progress[0]
+    assert [line for line in progress if line.startswith("saved ")] == [
+        f"saved {path} after {k} episodes" for k in (2, 4, 5)]  # a line at each save
+    # after the first episode and ESTIMATE_AFTER (3) more, the measured speed and the time to the end
+    estimate = [line for line in progress if "s/episode over episodes 1-3: all 5 episodes take about" in line]
+    assert len(estimate) == 1 and progress.index(estimate[0]) < progress.index(f"saved {path} after 5 episodes")
+
+
+def test_the_time_left_reads_in_minutes_hours_or_days(notebook):
+    assert notebook.duration(40 * 60) == "40 min"
+    assert notebook.duration(7.5 * 3600) == "7.5 hours"
+    assert notebook.duration(30000 * 7.3) == "2.5 days"
+
+
+def test_threads_are_the_cores_not_kept_busy(notebook, monkeypatch):
+    """The notebook's torch threads (set when it runs as the main program): its cores less the load average."""
+    monkeypatch.setattr(notebook.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    for load, free in [(0.0, 2), (0.4, 2), (0.6, 1), (1.9, 1), (7.0, 1)]:
+        monkeypatch.setattr(notebook.os, "getloadavg", lambda load=load: (load, 0.0, 0.0))
+        assert notebook.free_cores() == free, load
+    source = code_source()
+    main_block = source[source.index('if __name__ == "__main__":'):]
+    assert "torch.set_num_threads(min(torch.get_num_threads(), free_cores()))" in main_block
+    # OpenMP's threads sleep when they wait: set before torch is imported
+    assert source.index('os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")') < source.index("import torch")
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -234,12 +261,12 @@ def test_recomputed_trials_give_the_same_episode_loss_and_gradients(notebook, se
     assert "Checkpoint" not in type(plain["final_plastic"].grad_fn).__name__
     assert torch.equal(rerun["actions"], plain["actions"]) and torch.equal(rerun["rewards"], plain["rewards"])
     for key in ("inputs", "scores", "values", "final_plastic"):
-        torch.testing.assert_close(rerun[key], plain[key], rtol=1e-6, atol=1e-7)
-    torch.testing.assert_close(rerun_loss, plain_loss, rtol=1e-6, atol=0)
+        assert_float32_close(rerun[key], plain[key], key)
+    assert_float32_close(rerun_loss, plain_loss, "loss")
     assert set(rerun_grads) == PARAMETER_KEYS
     for name in PARAMETER_KEYS:
         assert plain_grads[name].abs().max() > 0, name  # every parameter gets a gradient
-        torch.testing.assert_close(rerun_grads[name], plain_grads[name], rtol=1e-5, atol=1e-7, msg=name)
+        assert_float32_close(rerun_grads[name], plain_grads[name], f"gradient of {name}")
 
 
 def _bytes_kept_for_backward(notebook, recompute, batch=4):
