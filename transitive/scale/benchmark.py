@@ -147,6 +147,22 @@ def _forces_sync(func, args, kwargs) -> bool:
     return False
 
 
+def _optimizer_bookkeeping(name: str, args) -> bool:
+    """A CPU tensor read by torch.optim itself: Adam's step counters, which stay on the CPU whatever the
+    parameters' device (capturable and fused Adam keep them on the device but never read them), so the read
+    waits for no device."""
+    import inspect
+
+    if name != "_local_scalar_dense" or args[0].device.type != "cpu":
+        return False
+    frame = inspect.currentframe()
+    for _ in range(12):
+        frame = frame.f_back if frame is not None else None
+        if frame is not None and frame.f_globals.get("__name__", "").startswith("torch.optim"):
+            return True
+    return False
+
+
 class WorkCounter:
     """Counts the PyTorch operations (aten operations, as a TorchDispatchMode sees them: a foreach operation
     over many tensors counts once) and the host synchronisations (the operations of SYNCING_OPERATIONS, a
@@ -176,7 +192,7 @@ class WorkCounter:
                 counter.operations += 1
                 counter.by_name[name] += 1
                 counter.by_phase[counter.phase] += 1
-                if _forces_sync(func, args, kwargs or {}):
+                if _forces_sync(func, args, kwargs or {}) and not _optimizer_bookkeeping(name, args):
                     counter._sync(name)
                 return func(*args, **(kwargs or {}))
 
