@@ -14,7 +14,7 @@ submission of the same job; submitit requeues it, and the requeued job resumes f
 the training while the main thread stays free for that signal, the job trains in a worker thread. A plain
 SIGTERM (or Ctrl-C, SIGINT) also stops the training after the current episode and saves; the job then ends
 unfinished, and SLURM's own requeue or re-running the sweep resumes it. The jobs are in `sweepjobs`, the
-Fig. 1f summary of a sweep folder in `curves`.
+Fig. 1f summary of a sweep folder in `curves`; following the jobs to their end (`--wait`) in `sweepwait`.
 
 Populations. With `population=K` (> 1) the seeds still to train are grouped K per job, in seed order, and
 each job trains its K seeds at once in one process (`transitive.training.trainer.Trainer` with seeds);
@@ -35,7 +35,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import threading
 import time
 from contextlib import contextmanager
@@ -44,22 +43,21 @@ from pathlib import Path
 
 from ..training.config import (RESUME_MAY_CHANGE, seed_params)  # the seed-folder layout (re-exported for the sweep's users)
 from ..training.trainer import TrainConfig, paths_for, read_curve
-from .sweepjobs import PopulationJob, TrainingJob, job_seed_result
+from ..model.errors import OneLineError
+from .sweepjobs import PopulationJob, TrainingJob
+from .sweepwait import follow, interrupted, squeue_states
 
 RECORD_NAME = "sweep.json"
 EXECUTORS = ("slurm", "local")
 
 
-class SweepError(Exception):
+class SweepError(OneLineError):
     """A sweep that cannot be run as asked; the message is one line for the user."""
 
 
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C while the sweep submits or follows its jobs: the message is one line saying where each seed
     stopped and what was kept (local jobs were asked to save and stop first)."""
-
-
-STOP_WAIT_S = 120  # how long an interrupted sweep waits for its local jobs to save and end
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -228,16 +226,8 @@ def job_alive(entry: dict) -> bool | None:
         except OSError:
             return True
     if executor == "slurm":
-        try:
-            output = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True,
-                                    timeout=30)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        if output.returncode != 0:
-            return False  # unknown to squeue: finished long ago
-        states = output.stdout.split()
-        return any(s in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED", "RESIZING")
-                   for s in states)
+        states = squeue_states()  # every job of ours that SLURM still lists: queued, running, requeued
+        return None if states is None else job_id in states
     return None
 
 
@@ -299,46 +289,8 @@ def run_sweep(seeds, out, config: TrainConfig | None = None, resources: Resource
         _submit(group_seeds(todo, population), out, config, seeds, resources, record, result, population, wait,
                 poll_s, echo)
     except KeyboardInterrupt:
-        raise SweepInterrupted(_interrupted(result, out, seeds, config, resources, echo)) from None
+        raise SweepInterrupted(interrupted(result, out, seeds, config, resources, echo)) from None
     return result
-
-
-def _interrupted(result, out, seeds, config, resources: Resources, echo) -> str:
-    """After Ctrl-C: local jobs are asked to stop (SIGTERM, which their controller hands on: each job saves
-    after its current episode) and waited for, a second Ctrl-C ends the wait; SLURM jobs are left running.
-    Returns the line that says where every seed stopped."""
-    running = {id(job): job for job in result["jobs"].values() if not job.done()}
-    if resources.executor == "local" and running:
-        echo(f"stopping {len(running)} running job(s): each saves after its current episode (Ctrl-C again: "
-             "stop waiting)")
-        deadline, asked = time.time() + STOP_WAIT_S, 0.0
-        try:
-            while any(not job.done() for job in running.values()) and time.time() < deadline:
-                if time.time() - asked > 2:  # again: a job that was still starting may not have heard it
-                    for job in running.values():
-                        _ask_to_stop(job)
-                    asked = time.time()
-                time.sleep(0.2)
-        except KeyboardInterrupt:
-            pass
-    reached = " ".join(f"{seed}:{checkpoint_episode(seed_params(out, seed))[0] or 0}" for seed in seeds)
-    still = [job for job in running.values() if not job.done()]
-    if resources.executor == "slurm" and running:
-        left = f"; its {len(running)} SLURM job(s) keep running (squeue to see them, scancel to stop them)"
-    elif still:
-        left = f"; {len(still)} job(s) had not ended (still saving?): {', '.join(str(j.job_id) for j in still)}"
-    else:
-        left = ""
-    return (f"interrupted (Ctrl-C): episode reached per seed, as last saved (of {config.episodes}): {reached}; each "
-            f"{out}/seed_<k>/ keeps its net.dat, net.ckpt and net.csv{left}")
-
-
-def _ask_to_stop(job) -> None:
-    """SIGTERM to a local job's controller, which hands it on to the job (see sweepjobs)."""
-    try:
-        os.kill(int(job.job_id), signal.SIGTERM)
-    except (ValueError, ProcessLookupError, PermissionError):
-        pass
 
 
 @contextmanager
@@ -406,60 +358,8 @@ def _submit(groups, out, config, seeds, resources: Resources, record: dict, resu
         if waiting:
             echo(f"{len(waiting)} more jobs wait for a free slot ({slots} at once); staying to submit them")
     if wait or waiting:
-        _follow(result, out, config, seeds, waiting, submit, resources, poll_s, echo, wait)
+        follow(result, out, config, seeds, waiting, submit, resources, poll_s, echo, wait)
 
 
 def _job_count(jobs: dict) -> int:
     return len({id(job) for job in jobs.values()})
-
-
-def _follow(result, out, config, seeds, waiting, submit, resources, poll_s, echo, wait_all) -> None:
-    """Poll jobs, print progress, submit waiting seed groups into free local slots, collect results."""
-    jobs = result["jobs"]
-    slots = max(1, resources.parallel or 1)
-    last_line, last_print = "", 0.0
-    while True:
-        running = {id(j) for s, j in jobs.items() if s not in result["results"] and not j.done()}
-        for seed, job in jobs.items():
-            if seed in result["results"] or id(job) in running:
-                continue
-            try:
-                result["results"][seed] = job_seed_result(job.result(), seed)
-                if "error" in result["results"][seed]:
-                    echo(f"seed {seed}: job {job.job_id}: {result['results'][seed]['error']}")
-                elif not result["results"][seed].get("finished"):
-                    echo(f"seed {seed}: job {job.job_id} stopped at episode {result['results'][seed].get('episode')}; "
-                         "run the sweep again to resume it")
-            except Exception as error:  # the job failed: say where to look
-                message = str(error).strip().splitlines()
-                result["results"][seed] = {"seed": seed, "error": message[-1] if message else repr(error)}
-                echo(f"seed {seed}: job {job.job_id} FAILED ({result['results'][seed]['error'][:200]}); "
-                     f"see {job.paths.stderr}")
-        while waiting and len(running) < slots:
-            group = waiting.pop(0)
-            submit(group)
-            running.add(id(jobs[group[0]]))
-        progress = []
-        for seed in seeds:
-            ended = result["results"].get(seed, {})
-            episode = ended.get("episode") if "episode" in ended else curve_episode(seed_params(out, seed))
-            progress.append(f"{seed}:{episode or 0}")
-        done = sum(1 for r in result["results"].values() if r.get("finished"))
-        waiting_seeds = sum(len(g) for g in waiting)
-        running_seeds = sum(1 for j in jobs.values() if id(j) in running)
-        line = (f"[{time.strftime('%H:%M:%S')}] {done}/{len(jobs) + waiting_seeds} finished, {running_seeds} running, "
-                f"{waiting_seeds} waiting; episodes per seed (of {config.episodes}; running ones: as last logged): "
-                f"{' '.join(progress)}")
-        now = time.time()
-        if line.split("] ", 1)[1] != last_line or now - last_print > 10 * poll_s:
-            echo(line)
-            last_line, last_print = line.split("] ", 1)[1], now
-        if not waiting and (not running or not wait_all):
-            if not running:
-                failed = sum(1 for r in result["results"].values() if "error" in r)
-                echo(f"all jobs ended: {done} finished, {len(result['results']) - done - failed} stopped early, "
-                     f"{failed} failed")
-            break
-        time.sleep(poll_s)
-
-
