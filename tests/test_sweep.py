@@ -4,6 +4,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -12,6 +13,7 @@ from conftest import assert_png_drawn
 from transitive.figures.curves import learning_curves
 from transitive.scale.sweep import (Resources, SweepError, checkpoint_episode, make_executor,
                               parse_seeds, plan_sweep, run_sweep, seed_params)
+from transitive.scale.sweepwait import SlurmWatch
 from transitive.training.trainer import TrainConfig, paths_for, read_curve, train
 
 TINY = dict(batch=4, save_every=1, burn_in=1, log_every=1)
@@ -146,3 +148,74 @@ def test_curves_on_a_synthetic_sweep(tmp_path):
     assert {r["verdict"] for r in plain} == {"not classified"}
     with pytest.raises(SweepError):
         learning_curves(tmp_path / "empty", tmp_path / "x.png", classify=False)
+
+
+class _FakeSlurmJob:
+    """What SlurmWatch reads of a submitit job: its task id and its files."""
+
+    def __init__(self, task: str, folder: Path):
+        self.job_id = task
+        self.paths = SimpleNamespace(result_pickle=folder / f"{task}_0_result.pkl", stderr=folder / f"{task}_0_log.err")
+
+
+def test_slurm_watch_follows_a_requeued_task_and_names_why_one_died(tmp_path, monkeypatch):
+    """`sweep --wait` on SLURM (transitive.scale.sweepwait): squeue and sacct are stand-ins here (scripts that
+    print what the test wrote), the real ones are in tests/test_slurm.py."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "squeue").write_text(f"#!/bin/sh\ncat {tmp_path}/squeue.txt\n")
+    (bin_dir / "sacct").write_text(f"#!/bin/sh\n[ -e {tmp_path}/sacct.txt ] || exit 1\ncat {tmp_path}/sacct.txt\n")
+    for script in bin_dir.iterdir():
+        script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    began = float(int(time.time()) - 1000)
+
+    def queue(line: str = "", start: float | None = None) -> None:
+        when = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(start)) if start is not None else "N/A"
+        (tmp_path / "squeue.txt").write_text(line.replace("START", when) + "\n")
+        watch.refresh(lambda *_: None)
+
+    def result_written(job, at: float) -> None:
+        job.paths.result_pickle.write_bytes(b"x")
+        os.utime(job.paths.result_pickle, (at, at))
+
+    # SIGTERM (scontrol requeue): the first run saves and writes a result, and SLURM queues the task again;
+    # it is cancelled while queued: that first result is not its end
+    job, watch = _FakeSlurmJob("7_0", tmp_path), SlurmWatch(grace_s=0)
+    queue("7_0|RUNNING|START", began)
+    assert watch.status(job) == ("running", "")
+    result_written(job, began + 30)
+    queue("7_0|PENDING|START", began + 60)
+    assert watch.status(job) == ("running", "")
+    queue()
+    (tmp_path / "sacct.txt").write_text("CANCELLED by 0|0:0\n")
+    assert watch.status(job) == ("failed", "left the queue without a result (SLURM says CANCELLED by 0, exit code 0:0)")
+
+    # the same, the queued state unseen (between two polls): the result is older than the run seen last;
+    # that run is killed (no result of its own), and without accounting the job's own log says why
+    job, watch = _FakeSlurmJob("7_1", tmp_path), SlurmWatch(grace_s=0)
+    queue("7_1|RUNNING|START", began)
+    assert watch.status(job) == ("running", "")
+    result_written(job, began + 30)
+    queue("7_1|RUNNING|START", began + 100)
+    assert watch.status(job) == ("running", "")
+    queue()
+    (tmp_path / "sacct.txt").unlink()
+    job.paths.stderr.write_text("submitit WARNING - Bypassing signal SIGCONT\nsrun: error: vm: task 0: Killed\n\n")
+    assert watch.status(job) == ("failed", "left the queue without a result (sacct does not answer; its log: srun: "
+                                           "error: vm: task 0: Killed)")
+    result_written(job, began + 150)  # a result of the last run: the task's end
+    assert watch.status(job) == ("result", "")
+
+    # a task still listed (completing) after its result is written: that result is its last one
+    job, watch = _FakeSlurmJob("8", tmp_path), SlurmWatch(grace_s=0)
+    queue("8|RUNNING|START", began)
+    result_written(job, began + 40)
+    queue("8|COMPLETING|START", began)
+    assert watch.status(job) == ("running", "")
+    queue()
+    assert watch.status(job) == ("result", "")
+    # squeue silent: every task counts as running
+    (bin_dir / "squeue").write_text("#!/bin/sh\nexit 1\n")
+    watch.refresh(lambda *_: None)
+    assert watch.states is None and watch.status(_FakeSlurmJob("9_1", tmp_path)) == ("running", "")
