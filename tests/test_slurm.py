@@ -38,10 +38,11 @@ def _why_no_cluster() -> str | None:
     try:
         answer = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=15)
     except (OSError, subprocess.SubprocessError) as error:
-        return f"SLURM does not answer ({error}): start it with tools/slurm_up.sh"
+        return f"no SLURM cluster answers (sinfo: {error}): tools/slurm_up.sh starts one"
     states = answer.stdout.split()
     if answer.returncode != 0 or not states:
-        return f"SLURM does not answer (sinfo: {answer.stderr.strip()[:100]}): start it with tools/slurm_up.sh"
+        said = " ".join(answer.stderr.split())[:80]
+        return f"no SLURM cluster answers (sinfo: {said}): tools/slurm_up.sh starts one"
     if any(state != "idle" for state in states):
         return f"the SLURM node is {states[0]}, not idle (its jobs would slow or block these tests)"
     return None
