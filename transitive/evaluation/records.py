@@ -189,8 +189,8 @@ def run_experiment(net: PlasticNetwork, name: str, schedules: list[torch.Tensor]
     parts = []
     chunks = range(0, batch, settings.chunk)
     if settings.progress:
-        from tqdm import tqdm  # a text bar: main.ipynb saves it as text (a widget bar breaks when reopened)
-        chunks = tqdm(chunks, desc=name, unit="chunk", leave=False)
+        from ..model.progress import progress_bar  # in a notebook on standard output, kept when done
+        chunks = progress_bar(chunks, desc=name, unit="chunk", leave=False)
     for begin in chunks:
         part = slice(begin, min(begin + settings.chunk, batch))
         state, records = None, []

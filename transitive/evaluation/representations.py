@@ -188,8 +188,8 @@ def fit_recoded(net: PlasticNetwork, psi1: torch.Tensor, steps: int = 1000, lr: 
     for attempt in range(1, attempts + 1):
         bar = None
         if progress:
-            from tqdm import tqdm  # a text bar, as the runs' (a widget bar breaks when a notebook is reopened)
-            bar = tqdm(total=steps, desc=f"recoded fit {attempt}", unit="step", leave=False)
+            from ..model.progress import progress_bar  # in a notebook on standard output, kept when done
+            bar = progress_bar(total=steps, desc=f"recoded fit {attempt}", unit="step", leave=False)
         try:
             v1, v2, loss = _fit_once(base, psi, alpha, w_out, steps, lr, weight_decay, generator, rows,
                                      _matmul_dtype(device), bar)

@@ -210,9 +210,9 @@ class Trainer:
         firsts = {id(m): m.episode for m in self.members}
         bar = None
         if self.progress:
-            from tqdm import tqdm  # a text bar: main.ipynb saves it as text (a widget bar breaks when reopened)
+            from ..model.progress import progress_bar  # in a notebook on standard output
             single = len(self.members) == 1
-            bar = tqdm(total=config.episodes * len(self.members), initial=sum(m.episode for m in self.members),
+            bar = progress_bar(total=config.episodes * len(self.members), initial=sum(m.episode for m in self.members),
                        desc="meta-training" if single else f"population of {len(self.members)}", unit="ep",
                        smoothing=0.05)
         for m in self.members:
