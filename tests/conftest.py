@@ -37,11 +37,17 @@ def assert_pdf_whole(path) -> None:
     assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF") and b"/Type /Page" in data, Path(path).name
 
 
+def reference_skip_reason(name: str = "paper_net_*.dat") -> str:
+    """Why a test that compares with the original release's files is skipped, in words a user understands."""
+    return (f"compares with the original release's published networks ({name}), which this project does not ship: "
+            f"put them in {REFERENCE} to run it")
+
+
 def reference_file(name: str) -> Path:
     """A published parameter file from ../shared/reference; the test is skipped where it is absent."""
     path = REFERENCE / name
     if not path.exists():
-        pytest.skip(f"{path} not available (no ../shared/reference in this checkout)")
+        pytest.skip(reference_skip_reason(name))
     return path
 
 

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import reference_skip_reason
 
 from transitive.evaluation.classify import Rule, behaviour_verdict, classify, combine, effect_size, modulation_verdict
 
@@ -53,7 +54,7 @@ def test_effect_size():
     assert effect_size(torch.ones(3), torch.zeros(3)) == math.inf
 
 
-@pytest.mark.skipif(not REFERENCE.is_dir(), reason="reference parameter files not available")
+@pytest.mark.skipif(not REFERENCE.is_dir(), reason=reference_skip_reason())
 def test_reference_networks(one_thread):
     from transitive.model.io import load_network
     results = {name: classify(load_network(REFERENCE / f"paper_net_{name}.dat"), batch=96, seed=0)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import reference_skip_reason
 from tolerance import assert_float32_close
 
 from transitive.engine import backends, cpu_kernel
@@ -228,7 +229,7 @@ def test_threads_do_not_change_results(kernel, monkeypatch):
     assert_grads_close(two[2], one[2], units=256)  # torch's own sums depend on the thread count
 
 
-@pytest.mark.skipif(not PAPER_NET.exists(), reason="needs ../shared/reference/paper_net_active.dat")
+@pytest.mark.skipif(not PAPER_NET.exists(), reason=reference_skip_reason("paper_net_active.dat"))
 def test_published_network_matches_plain(kernel, monkeypatch):
     net = PlasticNetwork()
     net.load_state_dict(torch.load(PAPER_NET, map_location="cpu", weights_only=True))

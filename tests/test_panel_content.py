@@ -222,7 +222,7 @@ def test_traces_show_m_and_r_of_the_first_four_episodes(runs):
     assert fig.axes[0].get_title() == "Neuromodulation and reward"
 
 
-def test_zoom_shows_trials_5_to_8_of_the_second_episode(runs):
+def test_zoom_shows_the_caption_s_trials_4_to_8_of_the_second_episode(runs):
     rec = numpy_records(runs.standard)
     fig = make(runs, "zoom")
     ax, twin = fig.axes
@@ -238,7 +238,9 @@ def test_zoom_shows_trials_5_to_8_of_the_second_episode(runs):
     same(at_delay.get_ydata(), rec["m"][1, [4 * t + 3 for t in range(4, 8)]])
     assert [at_feedback.get_label(), at_delay.get_label()] == ["Step 3 (feedback)", "Step 4 (delay)"]
     assert list(ax.get_xticks()) == [5, 6, 7, 8, 9]
-    assert (ax.get_xlabel(), ax.get_ylabel(), twin.get_ylabel()) == ("Trial", "m(t)", "R(t)")
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "5", "6", "7", "8"]  # the caption's "trials 4-8"
+    assert (ax.get_xlabel(), ax.get_ylabel(), twin.get_ylabel()) == ("Trial (counted from 0, as the caption)", "m(t)",
+                                                                     "R(t)")
     same(twin.lines[0].get_ydata(), rec["R"][1, steps])
 
 
@@ -300,7 +302,7 @@ def test_reinstatement_heatmap_per_ordered_pair_at_trial_19(runs):
     showing each ordered adjacent pair then; psi~_t1 = the recoded representations (the run's fit)."""
     run = runs.standard
     rec = numpy_records(run)
-    trial = 18  # the paper's trial 19
+    trial = 18  # the 19th trial, "trial 20" in the paper's caption
     r = run.rates.numpy().astype(float)[:, 4 * trial + 1]  # (batch, n)
     v1 = runs.recoded.v1.detach().numpy().astype(float)  # (batch, 8, n)
     cos = np.einsum("bkn,bn->bk", v1, r) / (np.linalg.norm(v1, axis=-1) * np.linalg.norm(r, axis=-1)[:, None])
@@ -321,7 +323,8 @@ def test_reinstatement_heatmap_per_ordered_pair_at_trial_19(runs):
     assert tick_texts(ax.get_xticklabels()) == [LETTERS[i] + LETTERS[j] for i, j in columns]
     assert tick_texts(ax.get_yticklabels()) == [f"$\\tilde\\psi_{{t1}}$({x})" for x in LETTERS]
     assert ax.get_xlabel() == "Pair shown"
-    assert ax.get_title().startswith("Recoded stimulus representations, response step of trial 19 (40 episodes)")
+    # titled as the paper's caption numbers this trial ("trial 20"), the code's 0-based trial 18
+    assert ax.get_title().startswith("Recoded stimulus representations, response step of trial 20 (40 episodes)")
 
 
 def test_last_trial_rates_of_the_first_episode(runs):

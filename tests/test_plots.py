@@ -53,9 +53,35 @@ def test_zoom_spans_four_trials_and_one_step():
     modulation, feedback = episode_traces(1)
     ax = fg.plot_zoom(modulation[0], feedback[0]).axes[0]
     x, m = ax.lines[0].get_data()
-    assert len(x) == 17 and x[0] == 5 and x[-1] == 9  # the paper's trials 5-8, then trial 9's first step
+    assert len(x) == 17 and x[0] == 5 and x[-1] == 9  # the 5th to 8th trials, then the 9th trial's first step
     assert np.allclose(m[2::4], modulation[0, 18:33:4])  # feedback steps of 0-based trials 4..7
-    assert list(ax.get_xticks()) == [5, 6, 7, 8, 9]
+    assert list(ax.get_xticks()) == [5, 6, 7, 8, 9]  # where each trial starts ...
+    # ... labelled as the caption counts them: "Expanded view of trials 4-8"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["4", "5", "6", "7", "8"]
+
+
+def test_the_caption_numbers_of_trials():
+    from transitive.evaluation.choices import CHANGE_TRIAL, CUE_TRIAL, VIOLIN_TRIAL, caption_trial
+    assert caption_trial(CHANGE_TRIAL) == 20  # Figs. 6-8, ED Fig. 3: "trial 20" is the 19th trial
+    assert caption_trial(CUE_TRIAL) == 20 and caption_trial(VIOLIN_TRIAL) == 5 and caption_trial(0) == 1
+
+
+def test_m_figures_say_when_the_sign_is_the_paper_s_opposite():
+    modulation, feedback = episode_traces()
+    modulation[:, 3::4] = -2.0 * feedback[:, 2::4]  # the delay step: lower after a reward than after an error
+    assert stats.sign_against_paper(torch.tensor(modulation), torch.tensor(feedback)) == "opposite"
+    assert stats.sign_against_paper(torch.tensor(-modulation), torch.tensor(feedback)) == "same"
+    flat = modulation.copy()
+    flat[:, 3::4] = 0.0  # a passive network: the delay step does not depend on the reward
+    assert stats.sign_against_paper(torch.tensor(flat), torch.tensor(feedback)) is None
+    by_reward = {name: {"values": {1: RNG.normal(size=30), -1: RNG.normal(size=10)}, "p": 0.01}
+                 for name in ("feedback", "delay")}
+    for fig in (fg.plot_traces(modulation, feedback, sign="opposite"),
+                fg.plot_zoom(modulation[0], feedback[0], sign="opposite"), fg.plot_violin(by_reward, 4, sign="opposite")):
+        (note,) = fig.texts
+        assert "opposite sign to the paper's" in note.get_text() and "arbitrary" in note.get_text()
+    for sign in ("same", None):
+        assert not fg.plot_zoom(modulation[0], feedback[0], sign=sign).texts
 
 
 def test_violin_takes_the_stats_keys_and_numbers_trials_from_one():
@@ -105,7 +131,7 @@ def test_reinstatement_vs_change_has_the_response_panel_split_by_correctness():
     right_correct, right_wrong = right.collections
     assert np.allclose(right_correct.get_offsets()[:, 0], (x * response)[correct])
     assert np.allclose(right_wrong.get_offsets()[:, 1], y[~correct])
-    assert "Trial 19" in fig.get_suptitle()
+    assert "Trial 20" in fig.get_suptitle()  # the 0-based trial 18, numbered as the captions number it
 
 
 def test_reinstatement_vs_change_inputs_from_run_arrays():

@@ -176,12 +176,13 @@ def test_a_training_run_and_a_sweep_record_have_the_ordinary_mode(tmp_path, umas
 # ---------------------------------------------------------------------------------------------------------
 # The recoded fit: a progress bar over its steps, and a last line that says whether it reached its target.
 
-def test_fit_verdict_says_whether_the_target_is_reached():
+def test_fit_verdict_says_what_the_target_is_for_and_whether_the_figures_are_valid():
     from transitive.evaluation.representations import fit_verdict
     assert fit_verdict(1, -1215.7, -800.0) == \
-        "recoded fit 1: loss -1215.7, below the target -800.0 (lower is better): target reached"
-    assert fit_verdict(1, -795.0, -800.0).endswith("target not reached, but within 1% of it: kept")
-    assert fit_verdict(1, -100.0, -800.0, again=True).endswith("not within 1% of it: fitting again")
+        "recoded fit 1: loss -1215.7, convergence target -800.0 (lower is better): converged, figures valid"
+    assert fit_verdict(1, -795.0, -800.0).endswith(": within 1% of it, converged, figures valid")
+    assert fit_verdict(1, -100.0, -800.0, again=True).endswith(": not converged, figures from it are unreliable; "
+                                                                "fitting again")
 
 
 def test_the_recoded_fit_shows_its_steps_and_its_verdict(capsys):
@@ -194,6 +195,6 @@ def test_the_recoded_fit_shows_its_steps_and_its_verdict(capsys):
     bar = capsys.readouterr().err
     assert "recoded fit 1" in bar and "/7 [" in bar and "step" in bar
     assert len(lines) == 1 and lines[0].startswith("recoded fit 1: loss ") and "target" in lines[0]
-    assert "target reached" in lines[0] or "target not reached" in lines[0]
+    assert "converged, figures valid" in lines[0] or "not converged" in lines[0]
     fit_recoded(net, psi, steps=7, attempts=1, log=lines.append)  # no bar unless asked
     assert capsys.readouterr().err == ""

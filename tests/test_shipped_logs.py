@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import ROOT, assert_png_drawn
 
 from transitive.evaluation import keynumbers
@@ -55,8 +57,19 @@ def test_the_headline_numbers_are_a_short_table_of_the_runs_made():
     assert full.index("## Headline numbers") < full.index("## Every number") < full.index("| standard.test_accuracy |")
 
 
-def test_the_recoded_fit_row_says_whether_the_fit_reached_its_target():
-    for loss, verdict in ((-900.0, "reached"), (-700.0, "not reached")):
+def test_the_recoded_fit_row_says_whether_the_fit_converged_and_the_figures_are_valid():
+    for loss, verdict in ((-900.0, ": converged, figures valid"), (-795.0, ": within 1% of it, converged, figures valid"),
+                          (-700.0, ": not converged, figures from it are unreliable")):
         numbers = {"recoded": {"fit": {"loss": loss, "target": -800.0}}}
         (row,) = keynumbers.headline(numbers)
-        assert row[1] == f"loss {loss:.1f}, target -800.0: {verdict}"
+        assert row[1] == f"loss {loss:.1f}, convergence target -800.0 (lower is better){verdict}"
+
+
+@pytest.mark.parametrize("rewarded, unrewarded, said", [(0.64, -3.03, "the paper's"), (-0.80, 2.79, "opposite"),
+                                                        (0.0, 0.0, "cannot tell")])
+def test_the_headline_says_which_sign_convention_m_landed_on(rewarded, unrewarded, said):
+    numbers = {"standard": {"modulation": {"delay": {"mean_rewarded": rewarded, "mean_unrewarded": unrewarded}}}}
+    rows = {what: value for what, value, _ in keynumbers.headline(numbers)}
+    sign = next(value for what, value in rows.items() if what.startswith("sign convention of m(t)"))
+    assert sign.startswith(said)
+    assert "arbitrary" in next(what for what in rows if what.startswith("sign convention"))

@@ -14,6 +14,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import torch
+from conftest import reference_skip_reason
 from tolerance import assert_float32_close
 
 from transitive.engine.episode import run_episode
@@ -162,7 +163,7 @@ def test_episode_and_loss_equal_the_package_fresh_network(notebook):
     _assert_equivalent(notebook, state_dict, loss_tolerance=1e-5, gradient_tolerance=1e-4)
 
 
-@pytest.mark.skipif(not REFERENCE_NET.exists(), reason="published parameter file not available")
+@pytest.mark.skipif(not REFERENCE_NET.exists(), reason=reference_skip_reason("paper_net_active.dat"))
 def test_episode_and_loss_equal_the_package_published_network(notebook):
     """The trained network uses its plasticity heavily (P reaches the clip): a stronger test of the update
     order. Its original file also loads into the notebook's network as it is."""

@@ -11,13 +11,24 @@ from __future__ import annotations
 from ..model.task import ITEMS, LETTERS
 
 CUE_TRIAL = 19  # Fig. 4: the response step of trial 20 (PCA), P at its start (cuecorrs, similarity preservation)
-CHANGE_TRIAL = 18  # Figs. 6-8, Extended Data Fig. 3: trial 19, where D,E can be shown for the first time
+CHANGE_TRIAL = 18  # Figs. 6-8, ED Fig. 3: the 19th trial ("trial 20" in the captions), D,E first shown
 FIRST_TRIAL = 0  # adaptedFFcuereps_t1_DEonly: trial 1, before any learning
 VIOLIN_TRIAL = 4  # Fig. 5c: trial 5 (in list linking and sham: trial 5 of the linking episode, the scored one)
-ZOOM_EPISODE, ZOOM_TRIAL = 1, 4  # Fig. 5b: the second example episode, trials 5-8 and one step of trial 9
+ZOOM_EPISODE, ZOOM_TRIAL = 1, 4  # Fig. 5b: the second example episode, "trials 4-8" (0-based) in the caption
 SIGN_TRIAL = 5  # the recoded w~_out's sign: its cosine with r at the feedback step of trial 6 follows the response
 DECODING_STEP = 1  # Supplementary Fig. 5: r at the response step
 CROSS_DECODING_TRIALS = (0, 6, 12, 18, 24)  # the original's cross-step decoding: trials 1, 7, 13, 19, 25
+# The paper's captions do not always count trials from 1: they call CHANGE_TRIAL (the 19th trial) "trial 20"
+# (Figs. 6-8, Extended Data Fig. 3), and Fig. 5b's "trials 4-8" are the 0-based trials ZOOM_TRIAL..ZOOM_TRIAL + 4.
+# Titles use the captions' numbers, so that a figure reads as its caption; docs/figures.md maps each to the code.
+CAPTION_TRIALS = {CHANGE_TRIAL: 20}
+
+
+def caption_trial(trial: int) -> int:
+    """The number the paper's captions give the code's 0-based `trial`: trial + 1, except CAPTION_TRIALS."""
+    return CAPTION_TRIALS.get(trial, trial + 1)
+
+
 # P after each step of these trials is kept while a run runs (other trials: computed on first use).
 SNAPSHOT_TRIALS = (CHANGE_TRIAL, CUE_TRIAL)
 

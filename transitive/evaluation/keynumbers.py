@@ -14,7 +14,8 @@ import numpy as np
 
 from ..model.task import DELAY, FEEDBACK, ITEMS, LETTERS, RESPONSE, STEP_NAMES, STIMULUS
 from . import analysis, stats
-from .choices import CHANGE_TRIAL, CROSS_DECODING_TRIALS, CUE_TRIAL, SIGN_TRIAL, VIOLIN_TRIAL
+from .representations import fit_summary
+from .choices import CHANGE_TRIAL, CROSS_DECODING_TRIALS, CUE_TRIAL, SIGN_TRIAL, VIOLIN_TRIAL, caption_trial
 
 
 def _by_item(values) -> dict:
@@ -264,8 +265,16 @@ def _fit(numbers: dict):
     fit = _get(numbers, "recoded.fit")
     if not fit or fit.get("loss") is None:
         return None
-    reached = "reached" if fit["loss"] <= fit["target"] else "not reached"
-    return f"loss {fit['loss']:.1f}, target {fit['target']:.1f}: {reached}"
+    return fit_summary(fit["loss"], fit["target"])
+
+
+def _sign(numbers: dict):
+    delay = _get(numbers, "standard.modulation.delay")
+    if not delay:
+        return None
+    sign = stats.sign_from_means(delay.get("mean_rewarded"), delay.get("mean_unrewarded"))
+    return {"same": "the paper's", "opposite": "opposite to the paper's: read this network's m(t) negated",
+            None: "cannot tell: m(t) at the delay step does not depend on the reward"}[sign]
 
 
 # (what, its value from the key numbers or None when that run was not made, published active / passive)
@@ -284,13 +293,14 @@ HEADLINES = (
      "0.87 vs 0.52 / fails vs 0.55"),
     ("after linking: CD, EF, CF", lambda n: _letters(n, "linking.accuracy_by_pair", ("CD", "EF", "CF"), signed=False),
      "- / far below chance"),
+    ("sign convention of m(t) (arbitrary: m(t) and A negated make the same network)", _sign, "-"),
     ("m(t) at the feedback step (3): rewarded vs unrewarded",
      lambda n: _joined(n, ["standard.modulation.feedback.mean_rewarded", "standard.modulation.feedback.mean_unrewarded"],
                        sep=" vs ", signed=True), "- / -0.15 vs +1.51"),
     ("m(t) at the delay step (4): rewarded vs unrewarded (Fig. 5)",
      lambda n: _joined(n, ["standard.modulation.delay.mean_rewarded", "standard.modulation.delay.mean_unrewarded"],
                        sep=" vs ", signed=True), "+0.65 vs -3.03 / -"),
-    (f"fraction of episodes with m(t) < 0 at the delay step of trial {CHANGE_TRIAL + 1}",
+    (f"fraction of episodes with m(t) < 0 at the delay step of trial {caption_trial(CHANGE_TRIAL)}",
      lambda n: _joined(n, [f"standard.fraction_negative_m_delay_step_trial{CHANGE_TRIAL + 1}"]), ""),
     (f"item alignment at trial {CUE_TRIAL + 1}, A ... H (Fig. 4b)",
      lambda n: _letters(n, f"standard.cuecorrs_trial{CUE_TRIAL + 1}", LETTERS[:ITEMS]), ""),
@@ -298,7 +308,7 @@ HEADLINES = (
      lambda n: _joined(n, [f"standard.pca_response_step_trial{CUE_TRIAL + 1}.pc1_wout_corr"]), ""),
     (f"similarity preservation at trial {CUE_TRIAL + 1} (mean)",
      lambda n: _joined(n, [f"standard.similarity_preservation_trial{CUE_TRIAL + 1}.mean"]), "0.22 / 0.35"),
-    (f"Fig. 6: change of alignment at the feedback step (D, E first shown at trial {CHANGE_TRIAL + 1})",
+    (f"Fig. 6: change of alignment at the feedback step (D, E first shown at trial {caption_trial(CHANGE_TRIAL)})",
      lambda n: _letters(n, f"fig6_first_shown_trial{CHANGE_TRIAL + 1}.change_at_feedback_step", "CDEF"), ""),
     ("Fig. 6: the same at the delay step (the active solution: the neighbours C, F follow)",
      lambda n: _letters(n, f"fig6_first_shown_trial{CHANGE_TRIAL + 1}.change_at_delay_step", "CDEF"), ""),

@@ -208,19 +208,28 @@ def fit_recoded(net: PlasticNetwork, psi1: torch.Tensor, steps: int = 1000, lr: 
     return best
 
 
-def fit_verdict(attempt: int, loss: float, target: float, again: bool = False, kept: RecodedFit | None = None) -> str:
-    """One line on a fit: its loss against the original's target (lower is better), and whether that is
-    reached. `again`: the fit is made again; `kept`: no attempt is left, this is the best fit, kept."""
-    line = f"recoded fit {attempt}: loss {loss:.1f}"
+def fit_summary(loss: float, target: float) -> str:
+    """What a fit's loss means: the target is the original's check that the fit converged (lower is better;
+    the original fits again above it); a fit at or below it, or within RESTART_FRACTION of it, is converged and
+    the figures drawn from it (Figs. 7, 8, Extended Data Fig. 3) are valid."""
+    line = f"loss {loss:.1f}, convergence target {target:.1f} (lower is better)"
     if loss <= target:
-        return f"{line}, below the target {target:.1f} (lower is better): target reached"
-    line += f", above the target {target:.1f} (lower is better): target not reached"
+        return f"{line}: converged, figures valid"
     if loss <= RESTART_FRACTION * target:
-        return f"{line}, but within {1 - RESTART_FRACTION:.0%} of it: kept"
+        return f"{line}: within {1 - RESTART_FRACTION:.0%} of it, converged, figures valid"
+    return f"{line}: not converged, figures from it are unreliable"
+
+
+def fit_verdict(attempt: int, loss: float, target: float, again: bool = False, kept: RecodedFit | None = None) -> str:
+    """One line on a fit (`fit_summary`). `again`: the fit is made again; `kept`: no attempt is left, this is
+    the best fit, kept."""
+    line = f"recoded fit {attempt}: {fit_summary(loss, target)}"
+    if loss <= RESTART_FRACTION * target:
+        return line
     if again:
-        return f"{line}, and not within {1 - RESTART_FRACTION:.0%} of it: fitting again"
+        return f"{line}; fitting again"
     if kept is not None:
-        return f"{line} in {attempt} fits: the best (fit {kept.attempts}, loss {kept.loss:.1f}) is kept"
+        return f"{line}; after {attempt} fits the best (fit {kept.attempts}, loss {kept.loss:.1f}) is kept"
     return line
 
 

@@ -240,6 +240,27 @@ def modulation_by_reward(modulation: torch.Tensor, feedback: torch.Tensor, trial
     return result
 
 
+# The sign of m(t) is arbitrary: m(t) with the opposite sign and the plastic coefficients A negated make the same
+# network. The paper's active network has m(t) at the delay step above 0 after a reward and below 0 after an
+# error (+0.65 vs -3.03); a network whose delay step orders them the other way has the opposite convention.
+SIGN_NOTE = "the sign of m(t) is arbitrary (m(t) and A negated make the same network)"
+
+
+def sign_against_paper(modulation: torch.Tensor, feedback: torch.Tensor) -> str | None:
+    """"same" or "opposite": whether m(t) at the delay step is higher after a reward than after an error, as in
+    the paper's Fig. 5, or lower; None where the delay step does not depend on the reward (a passive network:
+    the difference is under 0.1)."""
+    delay = modulation_summary(modulation, feedback)["delay"]
+    return sign_from_means(delay["mean_rewarded"], delay["mean_unrewarded"])
+
+
+def sign_from_means(rewarded: float | None, unrewarded: float | None) -> str | None:
+    """`sign_against_paper` from the mean m(t) at the delay step after rewarded and unrewarded responses."""
+    if rewarded is None or unrewarded is None or not abs(rewarded - unrewarded) >= 0.1:  # nan: not compared
+        return None
+    return "same" if rewarded > unrewarded else "opposite"
+
+
 def modulation_summary(modulation: torch.Tensor, feedback: torch.Tensor) -> dict:
     """Over all trials: mean m(t) at the feedback and delay steps after rewarded and unrewarded responses,
     and the fraction of negative values."""

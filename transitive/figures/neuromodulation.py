@@ -4,7 +4,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..evaluation.choices import caption_trial
+from ..evaluation.stats import SIGN_NOTE
 from .common import STEPS, format_p, new_figure
+
 
 def _modulation_trace(modulation: np.ndarray, blank_first_steps: bool = True) -> np.ndarray:
     """m(t) per step; with `blank_first_steps`, 0 at steps 1 and 2 of each trial, where it has no effect
@@ -16,15 +19,26 @@ def _modulation_trace(modulation: np.ndarray, blank_first_steps: bool = True) ->
     return m.reshape(-1)
 
 
+def _sign_footnote(fig: Figure, sign: str | None) -> None:
+    """Under a figure of m(t) whose sign is the opposite of the paper's (`stats.sign_against_paper`), say so,
+    so that the figure is read against the paper's Fig. 5 up to sign."""
+    if sign == "opposite":
+        fig.text(0.5, 0.0, f"This network's m(t) has the opposite sign to the paper's: {SIGN_NOTE}.\n"
+                           "Compare at which step m(t) depends on the reward, not its sign.",
+                 ha="center", va="top", fontsize=7, color="0.3")
+
+
 def _trial_axis(nsteps: int) -> np.ndarray:
     """x of each step in trial units, in the paper's numbering: trial k spans [k, k + 1)."""
     return 1 + np.arange(nsteps) / 4
 
 
-def plot_traces(modulation: np.ndarray, feedback: np.ndarray, highlight=None, blank_first_steps: bool = True) -> Figure:
+def plot_traces(modulation: np.ndarray, feedback: np.ndarray, highlight=None, blank_first_steps: bool = True,
+                sign: str | None = None) -> Figure:
     """Fig. 5a: m(t) and the reward perceived R(t) for the first 4 episodes given. modulation, feedback:
     (episodes, nsteps). highlight: (first, last) 0-based trials, inclusive, shaded orange (the massed
-    trials); blank_first_steps: see `_modulation_trace` (False when rates and trace carry across trials)."""
+    trials); blank_first_steps: see `_modulation_trace` (False when rates and trace carry across trials);
+    sign: `stats.sign_against_paper` of the run ("opposite" adds a footnote)."""
     fig = new_figure(8.0, 5.0)
     nsteps = modulation.shape[1]
     ntrials = nsteps // 4
@@ -46,13 +60,16 @@ def plot_traces(modulation: np.ndarray, feedback: np.ndarray, highlight=None, bl
     # one legend for the four panels (episodes), above them, where it hides no trace
     fig.legend(fig.axes[0].get_lines()[:2], ["m(t): neuromodulation", "R(t): reward perceived"],
                loc="outside upper right", ncols=2, frameon=False, fontsize=9)
+    _sign_footnote(fig, sign)
     return fig
 
 
-def plot_zoom(modulation: np.ndarray, feedback: np.ndarray, first: int = 4, trials: int = 4) -> Figure:
+def plot_zoom(modulation: np.ndarray, feedback: np.ndarray, first: int = 4, trials: int = 4,
+              sign: str | None = None) -> Figure:
     """Fig. 5b: one episode (modulation, feedback: (nsteps,)), `trials` trials from 0-based trial `first`
-    and one more step (17 steps by default: the paper's trials 5-8 and the first step of trial 9); m at the
-    feedback step (circle) and the delay step (cross), R(t) on a twin axis."""
+    and one more step (17 steps by default); m at the feedback step (circle) and the delay step (cross), R(t)
+    on a twin axis. The ticks mark where each trial starts and carry the 0-based trial numbers, as the
+    paper's caption counts them ("trials 4-8": the 5th to the 9th trial). sign: as `plot_traces`."""
     fig = new_figure(4.5, 3.0)
     ax = fig.add_subplot()
     steps = np.arange(first * 4, min(first * 4 + 4 * trials + 1, len(modulation)))
@@ -68,21 +85,22 @@ def plot_zoom(modulation: np.ndarray, feedback: np.ndarray, first: int = 4, tria
     limit = max(4.0, 1.1 * np.abs(m).max())
     ax.set_ylim(-limit, limit)
     ax.set_ylabel("m(t)", color="red")
-    ax.set_xlabel("Trial")
-    ax.set_xticks(starts)
+    ax.set_xlabel("Trial (counted from 0, as the caption)")
+    ax.set_xticks(starts, [str(trial - 1) for trial in starts])
     twin = ax.twinx()
     twin.plot(t, feedback[steps], color="blue", linewidth=1)
     twin.set_ylabel("R(t)", color="blue")
     twin.set_ylim(-1.5, 1.5)
     twin.set_yticks((-1, 0, 1))
     ax.legend(frameon=False, fontsize=7, loc="upper right")
+    _sign_footnote(fig, sign)
     return fig
 
 
-def plot_violin(by_reward: dict, trial: int) -> Figure:
+def plot_violin(by_reward: dict, trial: int, sign: str | None = None) -> Figure:
     """Fig. 5c: m at the feedback and delay steps of one trial (0-based), split by that trial's reward.
     by_reward: `stats.modulation_by_reward` ({"feedback"/"delay": {"values": {+1, -1}, "p"}}). Violin
-    widths are proportional to the share of episodes in each group (as the original)."""
+    widths are proportional to the share of episodes in each group (as the original). sign: as `plot_traces`."""
     fig = new_figure(4.0, 2.8)
     for k, (name, step) in enumerate((("feedback", 2), ("delay", 3))):
         ax = fig.add_subplot(1, 2, k + 1)
@@ -100,7 +118,6 @@ def plot_violin(by_reward: dict, trial: int) -> Figure:
         ax.set_xlim(-0.6, 1.6)
         ax.set_title(f"{STEPS[step]}\n{format_p(by_reward[name]['p'])}", fontsize=8)
         if k == 0:
-            ax.set_ylabel(f"m(t), trial {trial + 1}")
+            ax.set_ylabel(f"m(t), trial {caption_trial(trial)}")
+    _sign_footnote(fig, sign)
     return fig
-
-

@@ -24,7 +24,7 @@ from ..model.task import RESPONSE, STIMULUS
 from ..training.trainer import read_curve
 from ..evaluation import analysis, stats
 from ..evaluation.analysis import by_order
-from ..evaluation.choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
+from ..evaluation.choices import (CHANGE_TRIAL, caption_trial, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
                                   ZOOM_TRIAL)
 from ..evaluation.representations import pearson
 
@@ -184,7 +184,7 @@ def cuecorrs(runs):
     # corr(psi_t2(X), w_out) of every item X, with P recorded at the start (stimulus step) of the trial
     alignment = run.alignment[trial][:, STIMULUS].numpy()
     return figures.plot_item_alignment(alignment, "Output representation\nCorr($\\psi_{t2}$(X), w$_{out}$)",
-                                       f"P at the start of trial {trial + 1}")
+                                       f"P at the start of trial {caption_trial(trial)}")
 
 
 @panel("cuecorrs_step1", "Fig. 4b", "fig4")
@@ -203,16 +203,16 @@ def traces(runs):
     # m(t) is drawn as 0 at the stimulus and response steps, where it cannot change P (when r and H are reset)
     blank = settings.reset_rates_every_trial and settings.reset_trace_every_trial
     return figures.plot_traces(run.modulation[:4].numpy(), run.feedback[:4].numpy(), highlight=run.highlight,
-                               blank_first_steps=blank)
+                               blank_first_steps=blank, sign=stats.sign_against_paper(run.modulation, run.feedback))
 
 
 @panel("zoom", "Fig. 5b", "fig5", original=("standard", "massed", "onlytwolastadj"))
 def zoom(runs):
     run = runs.main
     episode = min(ZOOM_EPISODE, run.batch - 1)  # the second example episode of traces
-    trial = ZOOM_TRIAL  # the first trial shown (the paper's trial 5), then three more and one step
+    trial = ZOOM_TRIAL  # the first trial shown ("trial 4" in the caption, counted from 0), then 3 more and a step
     return figures.plot_zoom(run.modulation[episode].numpy(), run.feedback[episode].numpy(),
-                             first=run.check_trial(trial))
+                             first=run.check_trial(trial), sign=stats.sign_against_paper(run.modulation, run.feedback))
 
 
 @panel("violin", "Fig. 5c", "fig5", original=("standard", "massed", "linking", "onlytwolastadj"))
@@ -221,7 +221,7 @@ def violin(runs):
     trial = VIOLIN_TRIAL  # the paper's trial 5
     # m(t) at the feedback and delay steps, split by the trial's reward (Mann-Whitney test)
     by_reward = stats.modulation_by_reward(run.modulation, run.feedback, trial)
-    return figures.plot_violin(by_reward, trial)
+    return figures.plot_violin(by_reward, trial, sign=stats.sign_against_paper(run.modulation, run.feedback))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -230,12 +230,12 @@ def violin(runs):
 @panel("corrchanges34", "Fig. 6", "fig6", file=lambda s: f"corrchanges{_digits(s.barred_pair)}")
 def corrchanges34(runs):
     run = runs.withheld  # D,E withheld until trial 19 in half the batch (massed mode: the massed run)
-    trial = CHANGE_TRIAL  # where D,E can be shown for the first time (the paper's trial 19)
+    trial = CHANGE_TRIAL  # where D,E can be shown for the first time ("trial 20" in the caption)
     pair = runs.settings.barred_pair  # BARREDPAIR
     first = stats.first_shown_at(run.pairs, trial, pair)  # episodes showing the pair then, and never before
     alignment = run.alignment[trial][first].numpy()  # (episodes, 4 steps, 8 items): P after each step
     return figures.plot_alignment_changes(alignment, f"{stats.pair_name(*pair)} shown for the first time at trial "
-                                                     f"{trial + 1} ({len(alignment)} episodes)")
+                                                     f"{caption_trial(trial)} ({len(alignment)} episodes)")
 
 
 @panel("corrchanges34_add23", "code only (Fig. 6 variant)", "fig6", when=lambda s: s.add_barred_pair is not None,
@@ -246,7 +246,7 @@ def corrchanges34_add23(runs):
     pair, added = runs.settings.barred_pair, runs.settings.add_barred_pair  # D,E and C,D: both unseen before
     first = stats.first_shown_at(run.pairs, trial, pair, add_pair=added)
     alignment = run.alignment[trial][first].numpy()
-    return figures.plot_alignment_changes(alignment, f"{stats.pair_name(*pair)} first shown at trial {trial + 1}, "
+    return figures.plot_alignment_changes(alignment, f"{stats.pair_name(*pair)} first shown at trial {caption_trial(trial)}, "
                                                      f"{stats.pair_name(*added)} never before ({len(alignment)} episodes)")
 
 
@@ -256,11 +256,11 @@ def corrchanges34_add23(runs):
 @panel("originalFFcuereps_t18_DEonly", "Fig. 7a", "fig7")
 def originalFFcuereps_t18_DEonly(runs):
     run = runs.main
-    trial = CHANGE_TRIAL  # the paper's trial 19
+    trial = CHANGE_TRIAL  # the 19th trial, "trial 20" in the paper's captions
     pair = DE  # episodes showing D,E vs E,D then
     cos = analysis.reinstatement(run.trial_rates(trial), run.psi1)  # cos(psi_t1(X), r(t)): (batch, 4, 8)
     return figures.plot_reinstatement(by_order(run, cos, trial, pair), "Cos($\\psi_{t1}$(X), r(t))",
-                                      f"Original stimulus representation, trial {trial + 1}")
+                                      f"Original stimulus representation, trial {caption_trial(trial)}")
 
 
 @panel("adaptedFFcuereps_t18_DEonly", "Fig. 7b", "fig7")
@@ -270,7 +270,7 @@ def adaptedFFcuereps_t18_DEonly(runs):
     pair = DE
     cos = analysis.reinstatement(run.trial_rates(trial), runs.recoded.v1)  # cos(psi~_t1(X), r(t))
     return figures.plot_reinstatement(by_order(run, cos, trial, pair), "Cos($\\tilde\\psi_{t1}$(X), r(t))",
-                                      f"Recoded stimulus representation, trial {trial + 1}")
+                                      f"Recoded stimulus representation, trial {caption_trial(trial)}")
 
 
 @panel("adaptedFFcuereps_t1_DEonly", "code only", "fig7")
@@ -280,7 +280,7 @@ def adaptedFFcuereps_t1_DEonly(runs):
     pair = DE
     cos = analysis.reinstatement(run.trial_rates(trial), runs.recoded.v1)
     return figures.plot_reinstatement(by_order(run, cos, trial, pair), "Cos($\\tilde\\psi_{t1}$(X), r(t))",
-                                      f"Recoded stimulus representation, trial {trial + 1}")
+                                      f"Recoded stimulus representation, trial {caption_trial(trial)}")
 
 
 @panel("adaptedFFcuereps_t18_allpairs", "Fig. 8", "fig7")
@@ -291,7 +291,7 @@ def adaptedFFcuereps_t18_allpairs(runs):
     rates = run.trial_rates(trial)[:, RESPONSE]
     table = analysis.reinstatement_by_pair(rates, runs.recoded.v1, run.pairs[:, trial])
     return figures.plot_reinstatement_heatmap(table, f"Recoded stimulus representations, response step of trial "
-                                                     f"{trial + 1} ({run.batch} episodes)")
+                                                     f"{caption_trial(trial)} ({run.batch} episodes)")
 
 
 @panel("adaptedwo", "Extended Data Fig. 3", "fig7")
@@ -301,7 +301,7 @@ def adaptedwo(runs):
     corr = pearson(run.trial_rates(trial), runs.recoded.v2).numpy()  # corr(r(t), w~_out): (batch, 4)
     response = run.response[:, trial].numpy()
     return figures.plot_recoded_output({1: corr[response > 0], -1: corr[response < 0]},
-                                       f"Corr($\\tilde w_{{out}}$, r(t)), trial {trial + 1}, {run.batch} runs")
+                                       f"Corr($\\tilde w_{{out}}$, r(t)), trial {caption_trial(trial)}, {run.batch} runs")
 
 
 @panel("psitildetodeltapsi", "code only", "fig7")

@@ -8,6 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..evaluation.analysis import adjacent_ordered_pairs
+from ..evaluation.choices import caption_trial
 from ..evaluation.stats import item_letters
 from .common import PAIR_STYLES, STEP_ROLES, STEPS, item_axis, mean_sd, new_figure
 
@@ -21,7 +22,7 @@ def plot_pca(pca: dict, response, ordered, correct, first_item, trial: int) -> F
         ("Choose 1 / Choose 2", [(response > 0, "red", "Choose 1"), (response < 0, "blue", "Choose 2")]),
         ("Correct order", [(ordered, "red", "Item 1 > 2"), (~ordered, "blue", "Item 2 > 1")]),
         ("Correct / incorrect", [(correct, "black", "Correct"), (~correct, "red", "Incorrect")]),
-        ("Item 1", [(first_item == k, f"C{k}", "ABCD"[k]) for k in range(4)]),
+        ("Item 1 (trials whose item 1 is A-D only)", [(first_item == k, f"C{k}", "ABCD"[k]) for k in range(4)]),
     ]
     scale = np.abs(scores[:, 0]).max() * 0.8
     first = None
@@ -40,7 +41,8 @@ def plot_pca(pca: dict, response, ordered, correct, first_item, trial: int) -> F
         # below the panel, where it hides no point, and large enough to read at notebook width
         ax.legend(frameon=False, fontsize=10, markerscale=5, handletextpad=0.1, columnspacing=0.8,
                   ncols=len(groups), loc="upper center", bbox_to_anchor=(0.5, -0.2))
-    fig.suptitle(f"r at step 2 (response) of trial {trial + 1}; corr(PC1, w_out) = {pca['pc1_wout_corr']:.2f}",
+    fig.suptitle(f"r at step 2 (response) of trial {caption_trial(trial)}; "
+                 f"corr(PC1, w_out) = {pca['pc1_wout_corr']:.2f}",
                  fontsize=9)
     return fig
 
@@ -141,7 +143,7 @@ def plot_reinstatement_heatmap(table: np.ndarray, title: str) -> Figure:
     ax.set_yticklabels([f"$\\tilde\\psi_{{t1}}$({x})" for x in letters])
     ax.set_xlabel("Pair shown")
     ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, shrink=0.6)
+    fig.colorbar(image, ax=ax, shrink=0.6, label="mean cos($\\tilde\\psi_{t1}$(X), r)")
     return fig
 
 
@@ -198,7 +200,7 @@ def plot_reinstatement_vs_change(reinstatement, change, response, correct, item:
     for ax in (left, right):
         ax.axhline(0, color="0.8", linewidth=0.8)
         ax.axvline(0, color="0.8", linewidth=0.8)
-    fig.suptitle(f"Trial {trial + 1}, episodes showing {pair} in either order ({len(x)})", fontsize=9)
+    fig.suptitle(f"Trial {caption_trial(trial)}, episodes showing {pair} in either order ({len(x)})", fontsize=9)
     return fig
 
 
@@ -232,7 +234,7 @@ def plot_matrices(w: np.ndarray, alpha: np.ndarray, plastic: np.ndarray) -> Figu
         limit = np.abs(matrix).max() or 1.0
         image = ax.imshow(matrix, cmap="bwr", vmin=-limit, vmax=limit, aspect="auto", interpolation="nearest")
         ax.set_title(title, fontsize=9)
-        fig.colorbar(image, ax=ax, shrink=0.8)
+        fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
     return fig
 
 
@@ -273,7 +275,7 @@ def plot_last_trial_rates(rates: np.ndarray, pair=None) -> Figure:
     ax.set_ylabel("Neuron")
     letters = _pair_letters(pair)
     ax.set_title("Rates in the last trial" + (f"\n(items {letters[0]}, {letters[1]})" if letters else ""), fontsize=9)
-    fig.colorbar(image, ax=ax, shrink=0.5)
+    fig.colorbar(image, ax=ax, shrink=0.5, label="r (rate)")
     return fig
 
 

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from ..model.io import OneLineError, OutputPathError, ParameterFileError, check_output_folder
+from ..model.io import OneLineError, OutputPathError, ParameterFileError, check_output_folder, remove_if_empty
 from ..model.task import ITEMS, LETTERS
 from .cli_training import (_setup_bench, _setup_curves, _setup_sweep, _setup_train, cmd_bench, cmd_curves, cmd_sweep,
                            cmd_train)
@@ -171,7 +171,6 @@ def _pair_letters(text: str | None):
 
 def cmd_figures(args):
     from pathlib import Path
-    check_output_folder(args.out)
     groups = None
     if args.only:
         groups = [g.strip() for g in args.only.split(",") if g.strip()]
@@ -183,11 +182,16 @@ def cmd_figures(args):
         if not Path(curve).is_file():
             raise UsageError(f"figures: learning-curve file not found: {curve}")
     added = _pair_letters(args.add_barred_pair)
+    new_folder = not Path(args.out).exists()
+    check_output_folder(args.out)  # after every option is checked: a wrong option leaves no folder behind
     started, heard = time.time(), []
     try:
         _make_figures(args, groups, added, heard)
     except KeyboardInterrupt:
-        raise Interrupted(_figures_interrupted(args, started, heard)) from None
+        message = _figures_interrupted(args, started, heard)
+        if remove_if_empty(args.out, new_folder):
+            message += f" (the folder {args.out}, created by this command and still empty, is removed)"
+        raise Interrupted(message) from None
 
 
 def _figures_interrupted(args, started: float, heard: list) -> str:

@@ -9,6 +9,7 @@ any work starts, whether a command will be able to write where it was asked to.
 from __future__ import annotations
 
 import os
+import sys
 import pickle
 import tempfile
 from pathlib import Path
@@ -24,48 +25,71 @@ def _reason(error: OSError) -> str:
     return error.strerror or type(error).__name__
 
 
-def _folder_problem(folder: Path) -> str | None:
-    """Why `folder` cannot be made or written (None if it can): creates it, writes and removes a probe file."""
+def _folder_problem(folder: Path) -> tuple[str | None, Path | None]:
+    """Why `folder` cannot be made or written (None if it can), and the topmost folder this call created (None
+    if it existed): creates it, writes and removes a probe file."""
     if folder.exists() and not folder.is_dir():
-        return "exists and is not a folder"
-    for above in folder.parents:
+        return "is a file, not a folder; give a folder's name", None
+    created = None
+    for above in (folder, *folder.parents):
         if above.exists():
             if not above.is_dir():
-                return f"cannot be created: {above} is a file, not a folder"
+                return f"cannot be created: {above} is a file, not a folder", None
             break
+        created = above
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
-        return f"cannot be created ({_reason(error)})"
+        return f"cannot be created ({_reason(error)})", None
     try:
         fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-probe.", suffix=".tmp")
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
-        return f"cannot be written ({_reason(error)})"
-    return None
+        return f"cannot be written ({_reason(error)})", created
+    return None, created
+
+
+def _say_created(created: Path | None, option: str) -> None:
+    if created is not None:
+        print(f"{option}: created the folder {created.resolve()}", file=sys.stderr, flush=True)
 
 
 def check_output_folder(path, option: str = "--out") -> Path:
-    """Create the folder `path` if needed and prove it writable by writing and removing a probe file.
+    """Create the folder `path` if needed (saying so in one line on standard error) and prove it writable by
+    writing and removing a probe file.
 
     Raises `OutputPathError`, one line naming `option`, when the folder cannot be created or written."""
     folder = Path(path)
-    problem = _folder_problem(folder)
+    problem, created = _folder_problem(folder)
     if problem:
-        raise OutputPathError(f"{option} {folder}: this folder {problem}")
+        raise OutputPathError(f"{option} {folder}: {problem}" if problem.startswith("is a file")
+                              else f"{option} {folder}: this folder {problem}")
+    _say_created(created, option)
     return folder
+
+
+def remove_if_empty(folder, since_created: bool) -> bool:
+    """Remove `folder` if this command created it (`since_created`) and nothing was written in it; True if
+    removed. For a command stopped before its first file: it leaves no empty folder behind."""
+    folder = Path(folder)
+    if not since_created or not folder.is_dir() or any(folder.iterdir()):
+        return False
+    folder.rmdir()
+    return True
 
 
 def check_output_file(path, option: str = "--out") -> Path:
     """Prove that the file `path` can be written (atomically, beside its final name): its folder is created
-    if needed and must be writable, and `path` itself must not be a folder. Raises `OutputPathError`."""
+    if needed (saying so in one line on standard error) and must be writable, and `path` itself must not be a
+    folder. Raises `OutputPathError`."""
     path = Path(path)
     if path.is_dir():
         raise OutputPathError(f"{option} {path}: is a folder; give a file name (e.g. {path / 'net.dat'})")
-    problem = _folder_problem(path.parent)
+    problem, created = _folder_problem(path.parent)
     if problem:
         raise OutputPathError(f"{option} {path}: its folder {path.parent} {problem}")
+    _say_created(created, option)
     return path
 
 
