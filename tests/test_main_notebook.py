@@ -63,14 +63,15 @@ def test_generator_notices_a_changed_package(tmp_path):
     sources = tools.carried_sources(library.source)
     assert sources == tools.package_sources()
     packed = tools.PACKED_PACKAGE.search(library.source)[1]
-    repacked = base64.b85encode(lzma.compress(notebook.unpack(packed), preset=1)).decode()  # same bytes
+    repacked = tools.literals(base64.b85encode(lzma.compress(notebook.unpack(tools.joined(packed)),
+                                                             preset=1)).decode())  # the same bytes
     assert repacked != packed
     stale = tmp_path / "main.ipynb"
     library.source = library.source.replace(packed, repacked)
     nbformat.write(nb, stale)
     assert tools.stale_reason(stale) is None
     sources["figures/panels.py"] = sources["figures/panels.py"].replace("def ", "def  ", 1)
-    library.source = library.source.replace(repacked, tools.packed_sources(sources))
+    library.source = library.source.replace(repacked, tools.literals(tools.packed_sources(sources)))
     nbformat.write(nb, stale)
     assert "library cell" in tools.stale_reason(stale)
 
@@ -275,7 +276,7 @@ def test_packing_gives_back_the_same_bytes():
 def test_the_notebook_carries_our_networks_byte_for_byte():
     tools = builder()
     library = library_cell(nbformat.read(NOTEBOOK, as_version=4)).source
-    carried = {name: (digest, notebook.unpack(text)) for name, digest, text in tools.PACKED.findall(library)}
+    carried = {name: (digest, notebook.unpack(text)) for name, (digest, text) in tools.carried_files(library).items()}
     assert sorted(carried) == sorted(notebook.BUNDLED) == sorted(tools.BUNDLED_FILES)
     for name, path in tools.BUNDLED_FILES.items():
         digest, data = carried[name]
@@ -300,7 +301,8 @@ def test_check_fails_when_the_carried_text_is_damaged(tmp_path):
     library = library_cell(nb)
     source = library.source
     start = source.index("'net_passive.dat': ")
-    k = source.index(', "', start) + 400  # a character inside the packed text
+    k = source.index('\n    "', start) + 1 + 4 * (tools.WRAP + 1) + 10  # inside the 5th line of its packed text
+    assert source[k] not in '"\n '
     library.source = source[:k] + ("0" if source[k] != "0" else "1") + source[k + 1:]
     nbformat.write(nb, tmp_path / "main.ipynb")
     assert "net_passive.dat" in tools.stale_reason(tmp_path / "main.ipynb")
@@ -489,8 +491,17 @@ def test_the_executed_notebook_survives_a_save(run_all, tmp_path):
     every = [o for cell in reopened.cells for o in cell.get("outputs", [])]
     assert not [o for o in every if WIDGET_VIEW in o.get("data", {})]
     assert "widgets" not in reopened.metadata  # no saved widget state either
-    bars = "".join(o.get("text", "") for o in every if o.get("name") == "stderr")
-    assert "chunk" in bars  # the evaluation's progress bars, as text
+    streams = [o for o in every if o.get("output_type") == "stream"]
+    bars = "".join(o["text"] for o in streams if o.get("name") == "stdout")
+    assert "chunk" in bars and "recoded fit 1" in bars  # the evaluation's progress bars, as text
+    # ... on standard output, ended where they stopped: no empty (pink) standard-error box where a bar was
+    assert [o["text"] for o in streams if o.get("name") == "stderr" and not shown(o["text"]).strip()] == []
+    assert all(shown(o["text"]).strip() for o in streams)  # no empty box of standard output either
+
+
+def shown(text: str) -> str:
+    """A stream's text as Jupyter shows it: on each line, what the last carriage return left."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
     cell = next(c for c in reopened.cells if "write_key_numbers(" in c.source)
     tables = [o["data"]["text/markdown"] for o in cell.outputs if "text/markdown" in o.get("data", {})]
     assert len(tables) == 1 and 12 <= tables[0].count("\n| ") <= 22 and "# " not in tables[0]

@@ -6,11 +6,13 @@ are exactly the package's figure functions.
 
 main.ipynb is generated: edit the package (transitive/figures/panels.py for a figure) or the texts below, not the
 notebook. The title and introduction come first. Then the library cell holds the modules of `transitive/` that
-the notebook uses (and the C++ kernel source), packed on one line (JSON, then transitive.interface.notebook.pack:
-xz, then base85), so that a viewer that shows every cell (GitHub) shows a few lines; run, it writes them into
+the notebook uses (and the C++ kernel source), packed (JSON, then transitive.interface.notebook.pack: xz, then
+base85) as string literals of WRAP characters a line, so that a viewer that shows every cell (GitHub, nbconvert's
+HTML) shows no line wider than the code's (it showed one line of 376,766 characters); run, it writes them into
 ./transitive (unless ./transitive is a checkout of this repository, which it then uses as it is) and imports the
-package. The same cell carries our two networks and their training logs (BUNDLED_FILES, packed the same way, one
-line each) and writes those that are missing beside the notebook, so that "Run all" works with nothing uploaded.
+package, and sets torch's threads to the cores free (transitive.interface.threads). The same cell carries our two
+networks and their training logs (BUNDLED_FILES, packed the same way) and writes those that are missing beside the
+notebook, so that "Run all" works with nothing uploaded.
 Each figure cell is the body of the figure's function in transitive/figures/panels.py, run only when the
 selected experiment makes that figure.
 
@@ -47,12 +49,15 @@ BUNDLED_FILES = {"net_active.dat": ROOT / "net_active.dat", "net_passive.dat": R
                  "net_active.csv": ROOT / "net_active.csv", "net_passive.csv": ROOT / "net_passive.csv"}
 assert tuple(BUNDLED_FILES) == BUNDLED
 LIBRARY_TITLE = "#@title Library: the `transitive` package and our two networks"
-# In the library cell, one packed file per line: 'name': ('sha256', "packed text"), and the package's files
-# (as JSON) on the line _PACKAGE = "packed text". Packed: transitive.interface.notebook.pack (xz, then base85).
-PACKED = re.compile(r"^'([\w.]+)': \('([0-9a-f]{64})', \"([^\"\n]*)\"\),$", re.M)
-PACKED_PACKAGE = re.compile(r"^_PACKAGE = \"([^\"\n]*)\"", re.M)
+# In the library cell, each packed text is a block of string literals, one a line ("\n    \"...\"" each, WRAP
+# characters wide), that Python joins into one string: the package's files (as JSON) in _PACKAGE = (block\n), each
+# carried file as 'name': ('sha256', (block\n)),. Packed: transitive.interface.notebook.pack (xz, then base85).
+WRAP = 100
+_BLOCK = r"((?:\n    \"[^\"\n]*\")+)"
+PACKED = re.compile(r"^'([\w.]+)': \('([0-9a-f]{64})', \(" + _BLOCK + r"\n\)\),$", re.M)
+PACKED_PACKAGE = re.compile(r"^_PACKAGE = \(" + _BLOCK + r"\n\)", re.M)
 # What the notebook's own cells import; the library cell holds these and everything they import.
-NOTEBOOK_IMPORTS = ("interface/notebook.py", "evaluation/runs.py", "figures/panels.py", "evaluation/stats.py",
+NOTEBOOK_IMPORTS = ("interface/notebook.py", "interface/threads.py", "evaluation/runs.py", "figures/panels.py", "evaluation/stats.py",
                     "evaluation/analysis.py", "figures/__init__.py", "evaluation/keynumbers.py",
                     "evaluation/representations.py", "training/trainer.py", "model/io.py")
 
@@ -109,10 +114,26 @@ def bundled_digests() -> dict[str, str]:
     return {name: sha256(path.read_bytes()) for name, path in BUNDLED_FILES.items()}
 
 
+def literals(text: str) -> str:
+    """Packed `text` as a block of string literals, one a line of WRAP characters (indented, quoted)."""
+    width = WRAP - 6
+    return "".join(f'\n    "{text[k:k + width]}"' for k in range(0, len(text), width))
+
+
+def joined(block: str) -> str:
+    """The text a block of string literals holds (what Python makes of it)."""
+    return "".join(re.findall(r'"([^"\n]*)"', block))
+
+
+def carried_files(source: str) -> dict[str, tuple[str, str]]:
+    """{name: (sha256 it is said to have, its packed text)} of each file a library cell carries."""
+    return {name: (digest, joined(block)) for name, digest, block in PACKED.findall(source)}
+
+
 def carried_digests(source: str) -> dict[str, str]:
     """The sha256 of what each file carried in a library cell unpacks to ('damaged' if it does not unpack)."""
     found = {}
-    for name, _, text in PACKED.findall(source):
+    for name, (_, text) in carried_files(source).items():
         try:
             found[name] = sha256(unpack(text))
         except (ValueError, lzma.LZMAError):  # base85 or xz data that is not whole
@@ -120,20 +141,20 @@ def carried_digests(source: str) -> dict[str, str]:
     return found
 
 
-def one_line(data: bytes) -> str:
-    """`data` packed on one line (the notebook's viewers then show each carried file as one line)."""
+def packed_text(data: bytes) -> str:
+    """`data` packed, without line breaks (literals() then wraps it)."""
     return "".join(pack(data).split())
 
 
 def packed_sources(sources: dict[str, str]) -> str:
-    return one_line(json.dumps(sources).encode())
+    return packed_text(json.dumps(sources).encode())
 
 
 def carried_sources(source: str) -> dict[str, str] | None:
     """The package's files carried by a library cell ({path: text}); None if there are none or they are damaged."""
     match = PACKED_PACKAGE.search(source)
     try:
-        return json.loads(unpack(match[1])) if match else None
+        return json.loads(unpack(joined(match[1]))) if match else None
     except (ValueError, lzma.LZMAError):
         return None
 
@@ -156,12 +177,12 @@ def library_cell_source() -> str:
         "import base64, importlib, json, lzma, sys",
         "from pathlib import Path",
         "",
-        f"_PACKAGE = \"{packed_sources(sources)}\"",
+        f"_PACKAGE = ({literals(packed_sources(sources))}\n)",
         "_BUNDLED = {  # name: (sha256 of the file, the file packed)",
     ]
     for name, path in BUNDLED_FILES.items():
         data = path.read_bytes()
-        lines.append(f"{name!r}: ({sha256(data)!r}, \"{one_line(data)}\"),")
+        lines.append(f"{name!r}: ({sha256(data)!r}, ({literals(packed_text(data))}\n)),")
     lines += [
         "}",
         "",
@@ -193,6 +214,8 @@ def library_cell_source() -> str:
         "",
         "write_bundled(_BUNDLED)  # our networks and training logs, beside the notebook where missing",
         "print(f'transitive ready: {Path(transitive.__file__).parent}')",
+        "from transitive.interface.threads import use_free_cores",
+        "use_free_cores(say=print)  # torch's CPU threads: the cores free now (torch.set_num_threads(N) after it wins)",
     ]
     return "\n".join(lines)
 
