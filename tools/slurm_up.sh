@@ -15,7 +15,7 @@
 # no cgroups needed. Jobs left from an earlier start are cleared (slurmctld -c).
 #
 # Idempotent: a daemon whose pid file names a live process is left running; the script ends once the node
-# is idle, or fails (exit status 1, one line saying why) within about a minute.
+# is idle, or fails (exit status 1, one line saying why) within about a minute of the install (if any).
 # The state (spool, logs, pid files, the MariaDB data) is kept in $TRANSITIVE_SLURM_STATE
 # (default /var/lib/transitive-slurm); the configuration goes to /etc/slurm/, as every SLURM command reads it
 # from there. A slurm.conf this script did not write is left alone (the script refuses to go on).
