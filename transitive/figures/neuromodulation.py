@@ -1,6 +1,8 @@
 """Neuromodulation m(t): traces (Fig. 5a), one episode zoomed (Fig. 5b), m by reward (Fig. 5c)."""
 from __future__ import annotations
 
+import textwrap
+
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -23,9 +25,11 @@ def _sign_footnote(fig: Figure, sign: str | None) -> None:
     """Under a figure of m(t) whose sign is the opposite of the paper's (`stats.sign_against_paper`), say so,
     so that the figure is read against the paper's Fig. 5 up to sign."""
     if sign == "opposite":
-        fig.text(0.5, 0.0, f"This network's m(t) has the opposite sign to the paper's: {SIGN_NOTE}.\n"
-                           "Compare at which step m(t) depends on the reward, not its sign.",
-                 ha="center", va="top", fontsize=7, color="0.3")
+        text = (f"This network's m(t) has the opposite sign to the paper's: {SIGN_NOTE}. "
+                "Compare at which step m(t) depends on the reward, not its sign.")
+        # wrapped to the figure's width (about 16 characters an inch at this size)
+        fig.text(0.5, 0.0, textwrap.fill(text, int(16 * fig.get_figwidth())), ha="center", va="top", fontsize=7,
+                 color="0.3")
 
 
 def _trial_axis(nsteps: int) -> np.ndarray:
