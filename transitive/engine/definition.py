@@ -23,6 +23,7 @@ from ..model.network import NetworkState
 from ..model.task import ACTION, FEEDBACK, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs
 from .record import every_step, member_records, reward_of, stacked_record
 from .stacked import sample_from_exponential
+from .torch_support import vmap_under_checkpointing
 
 BLANK_STEPS = 2
 
@@ -80,7 +81,7 @@ def blank_plastic_weights(nets, state: NetworkState, vectorise: bool | None = No
 def _vectorise(nets, vectorise: bool | None) -> bool:
     if vectorise is None:
         vectorise = next(nets[0].parameters()).device.type == "cuda"
-    return bool(vectorise) and len(nets) > 1
+    return bool(vectorise) and len(nets) > 1 and (not torch.is_grad_enabled() or vmap_under_checkpointing())
 
 
 def run_definition(nets, pairs, stimuli, uniform=None, exponential=None, state: NetworkState | None = None,
