@@ -7,6 +7,9 @@ import torch
 # Without a GPU, the Triton kernels run in Triton's CPU interpreter (it is chosen when they are first imported).
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+# Why the GPU kernels' tests skip where Triton is missing (python tools/install.py --no-triton leaves it out).
+TRITON_MISSING = ("Triton is not installed: the GPU kernels' tests run in it (without a GPU, in its CPU "
+                  "interpreter); python tools/install.py installs it, --no-triton leaves it out")
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from conftest import TRITON_MISSING
 import torch
 from tolerance import assert_within_drift
 
@@ -24,7 +25,7 @@ from transitive.model.network import NetworkState, PlasticNetwork
 from transitive.engine.stacked import PARAMETER_NAMES, draw_noise, member_parameters, stack_states
 from transitive.model.task import Trials, draw_items, present, standard_schedule
 
-triton = pytest.importorskip("triton", reason="Triton is not installed (the test extra installs it)")
+triton = pytest.importorskip("triton", reason=TRITON_MISSING)
 ON_GPU = torch.cuda.is_available()
 DEVICE = "cuda" if ON_GPU else "cpu"
 N, BATCH, LEARNING, TESTS = (200, 4, 20, 10) if ON_GPU else (16, 2, 3, 2)

@@ -4,12 +4,13 @@ injected by replacing one kernel with one that raises."""
 from __future__ import annotations
 
 import pytest
+from conftest import TRITON_MISSING
 import torch
 
 from transitive.engine import backends, gpu_probe
 from transitive.model.network import PlasticNetwork
 
-pytest.importorskip("triton", reason="Triton is not installed (the test extra installs it)")
+pytest.importorskip("triton", reason=TRITON_MISSING)
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 N = 16
 

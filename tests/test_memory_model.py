@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import TRITON_MISSING
 import torch
 
 from transitive.engine import backends, run_members
@@ -18,7 +19,7 @@ from transitive.training.loss import LossWeights, loss_terms
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import memory_model  # noqa: E402
 
-pytest.importorskip("triton", reason="Triton is not installed (the test extra installs it)")
+pytest.importorskip("triton", reason=TRITON_MISSING)
 MEMBERS, BATCH, N, LEARNING, TESTS = 2, 3, 16, 2, 1
 
 

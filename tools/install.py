@@ -5,6 +5,9 @@
                                          # test extras, at the versions in constraints.txt)
     python tools/install.py --keep-torch # keep the PyTorch (and Triton) already installed (Colab, clusters),
                                          # pin the rest
+    python tools/install.py --no-triton  # all of it but the test extra's Triton (about 290 MB to download,
+                                         # 1 GB installed), which only the GPU kernels' tests use without a
+                                         # GPU (in its CPU interpreter): they are then skipped, with the reason
 
 PyTorch. A plain `pip install torch` on Linux takes the CUDA build from PyPI. Without an NVIDIA GPU
 (`nvidia-smi` absent or failing) this script installs the pinned release from PyTorch's CPU index instead,
@@ -24,6 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 EXTRAS = "notebook,sweep,test"
+TEST_EXTRA = "test"
 
 
 def pip(*args: str, quiet: bool = False) -> bool:
@@ -69,13 +73,16 @@ def install_torch(version: str, build: str) -> None:
                  f"says, then run: python tools/install.py --keep-torch")
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     which = parser.add_mutually_exclusive_group()
     which.add_argument("--cpu", action="store_true", help="install PyTorch's CPU build, whatever the machine")
     which.add_argument("--gpu", action="store_true", help="install PyTorch's default (CUDA) build from PyPI")
     which.add_argument("--keep-torch", action="store_true", help="keep the installed PyTorch; pin everything else")
-    args = parser.parse_args()
+    parser.add_argument("--no-triton", action="store_true",
+                        help="leave out the test extra's Triton (about 290 MB to download, 1 GB installed): only the "
+                             "GPU kernels' tests use it on a machine without a GPU, and they are then skipped")
+    args = parser.parse_args(argv)
 
     version, present = pinned_torch(), installed_torch()
     if args.keep_torch:
@@ -86,7 +93,7 @@ def main() -> None:
                 if not line.startswith(("torch==", "triton=="))]
         with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
             f.write("\n".join(pins) + "\n")
-        ok = pip("-c", f.name, "-e", f".[{EXTRAS}]")
+        ok = install_without_triton(f.name) if args.no_triton else pip("-c", f.name, "-e", f".[{EXTRAS}]")
         Path(f.name).unlink()
     else:
         build = "cpu" if args.cpu else "cuda" if args.gpu or sys.platform == "darwin" or has_nvidia_gpu() else "cpu"
@@ -94,10 +101,28 @@ def main() -> None:
             print(f"PyTorch {present} already installed")
         else:
             install_torch(version, build)
-        ok = pip("-r", "requirements.txt")
+        ok = install_without_triton("constraints.txt") if args.no_triton else pip("-r", "requirements.txt")
     if not ok:
         sys.exit("installation failed (see pip's message above)")
     check_command()
+
+
+def install_without_triton(constraints: str) -> bool:
+    """The package with its extras, less Triton: the package with its other extras, then the test extra's
+    requirements but Triton (as the installed package's metadata lists them), each pinned by `constraints`."""
+    others = ",".join(extra for extra in EXTRAS.split(",") if extra != TEST_EXTRA)
+    if not pip("-c", constraints, "-e", f".[{others}]"):
+        return False
+    import importlib
+    from importlib import metadata
+    importlib.invalidate_caches()
+    wanted = []
+    for requirement in metadata.requires("transitive") or []:
+        spec, _, marker = requirement.partition(";")
+        if f"extra == {TEST_EXTRA!r}" in marker.replace('"', "'") and not spec.strip().lower().startswith("triton"):
+            wanted.append(spec.strip())
+    print("without Triton: the GPU kernels' tests will be skipped (python tools/install.py installs it)", flush=True)
+    return pip("-c", constraints, *wanted)
 
 
 def check_command() -> None:
