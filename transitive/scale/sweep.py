@@ -44,7 +44,7 @@ from pathlib import Path
 from ..training.config import (RESUME_MAY_CHANGE, seed_params)  # the seed-folder layout (re-exported for the sweep's users)
 from ..training.trainer import TrainConfig, paths_for, read_curve
 from ..model.errors import OneLineError
-from .sweepjobs import PopulationJob, TrainingJob
+from .sweepjobs import PopulationJob, TrainingJob, checkpoint_episode, curve_episode  # noqa: F401 (re-exported)
 from .sweepwait import follow, interrupted, squeue_states
 
 RECORD_NAME = "sweep.json"
@@ -99,28 +99,6 @@ class SeedState:
     episodes: int  # the episode to reach
     action: str  # "skip" (finished), "running" (its job is still queued or running), "resume", "start", "conflict"
     note: str = ""
-
-
-def checkpoint_episode(params) -> tuple[int | None, dict | None]:
-    """(episode, config) saved in the checkpoint beside `params`, or (None, None) if there is none."""
-    from ..model.io import read_torch_file
-    checkpoint = paths_for(params)["checkpoint"]
-    if not checkpoint.exists():
-        return None, None
-    saved = read_torch_file(checkpoint, what="checkpoint")
-    return int(saved["episode"]), saved.get("config")
-
-
-def curve_episode(params) -> int | None:
-    """1 + the last episode logged in the learning curve beside `params` (None without a curve)."""
-    curve = paths_for(params)["curve"]
-    if not curve.exists():
-        return None
-    try:
-        rows = read_curve(curve)
-    except (OSError, ValueError, KeyError):
-        return None
-    return int(rows[-1]["episode"]) + 1 if rows else 0
 
 
 def _settings_differ(saved: dict, config: TrainConfig) -> list[str]:

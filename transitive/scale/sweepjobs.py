@@ -12,7 +12,7 @@ import threading
 import time
 from dataclasses import replace
 
-from ..training.trainer import TrainConfig, Trainer
+from ..training.trainer import TrainConfig, Trainer, paths_for, read_curve
 
 class _BackgroundTraining:
     """What both jobs share: the training runs in a worker thread so that the main thread stays free for
@@ -186,3 +186,23 @@ def job_seed_result(outcome: dict, seed: int) -> dict:
     return outcome
 
 
+def checkpoint_episode(params) -> tuple[int | None, dict | None]:
+    """(episode, config) saved in the checkpoint beside `params`, or (None, None) if there is none."""
+    from ..model.io import read_torch_file
+    checkpoint = paths_for(params)["checkpoint"]
+    if not checkpoint.exists():
+        return None, None
+    saved = read_torch_file(checkpoint, what="checkpoint")
+    return int(saved["episode"]), saved.get("config")
+
+
+def curve_episode(params) -> int | None:
+    """1 + the last episode logged in the learning curve beside `params` (None without a curve)."""
+    curve = paths_for(params)["curve"]
+    if not curve.exists():
+        return None
+    try:
+        rows = read_curve(curve)
+    except (OSError, ValueError, KeyError):
+        return None
+    return int(rows[-1]["episode"]) + 1 if rows else 0

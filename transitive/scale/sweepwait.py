@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from ..training.config import seed_params
+from .sweepjobs import checkpoint_episode, curve_episode, job_seed_result
 
 STOP_WAIT_S = 120  # how long an interrupted sweep waits for its local jobs to save and end
 RESULT_GRACE_S = 5.0  # how long a task that left the queue may take to show its result file
@@ -135,8 +136,6 @@ class SlurmWatch:
 
 def follow(result, out, config, seeds, waiting, submit, resources, poll_s, echo, wait_all) -> None:
     """Poll jobs, print progress, submit waiting seed groups into free local slots, collect results."""
-    from .sweep import curve_episode
-    from .sweepjobs import job_seed_result
     jobs = result["jobs"]
     slots = max(1, resources.parallel or 1)
     watch = SlurmWatch() if resources.executor == "slurm" else None
@@ -208,7 +207,6 @@ def interrupted(result, out, seeds, config, resources, echo) -> str:
     """After Ctrl-C: local jobs are asked to stop (SIGTERM, which their controller hands on: each job saves
     after its current episode) and waited for, a second Ctrl-C ends the wait; SLURM jobs are left running.
     Returns the line that says where every seed stopped."""
-    from .sweep import checkpoint_episode
     local = resources.executor == "local"
     if local:
         running = {id(job): job for job in result["jobs"].values() if not job.done()}
