@@ -1,7 +1,8 @@
 """The backends of the episode engine, and the choice between them (used by `transitive.engine.members`).
 
-- "torch": the networks' own definition, step by step (`transitive.engine.definition`): any rule, any
-  device; the path of a changed rule and the fallback of the other two.
+- "torch": the networks' own definition, trial by trial (`transitive.engine.definition`), compiled with
+  torch.compile where it pays (`transitive.engine.compiled`): any rule, any device; the path of a changed
+  rule and the fallback of the other two. TRANSITIVE_KERNEL=eager runs it never compiled, =compiled always.
 - "cpp": the compiled CPU kernel of `transitive.engine.cpu_kernel` (one call per member and trial);
 - "triton": the GPU kernels of `transitive.engine.gpu_kernel` (4 launches forward and 4 backward per trial for
   all members at once).
@@ -10,7 +11,7 @@ it was verified against (`transitive.engine.rule`) and runs only for networks wh
 
 `choose` picks the fastest one that can run: "triton" on a CUDA device when Triton is installed, "cpp" on the
 CPU when the kernel can be built, else "torch" (with one warning line saying why). TRANSITIVE_KERNEL=torch,
-cpp or triton forces one (an error when it cannot run). All are tested against the plain step-by-step
+eager, compiled, cpp or triton forces one (an error when it cannot run). All are tested against the plain step-by-step
 runner (`transitive.engine.episode.run_episode_plain`).
 
 The kernels run all trials of K members x a batch of episodes from the same inputs and return the same
@@ -37,7 +38,8 @@ from . import rule
 from .stacked import StackedParameters, split_members
 
 BACKENDS = ("torch", "cpp", "triton")
-ENV_SWITCH = cpu_kernel.ENV_SWITCH  # TRANSITIVE_KERNEL: torch, cpp, triton, or unset (auto)
+DEFINITION = ("torch", "eager", "compiled")  # the definition: compiled when it pays, never, always
+ENV_SWITCH = cpu_kernel.ENV_SWITCH  # TRANSITIVE_KERNEL: torch, eager, compiled, cpp, triton, or unset (auto)
 
 _triton_error: str | None = None
 _warned: set = set()
@@ -70,8 +72,9 @@ def _warn_once(message: str) -> None:
 def requested(backend: str | None = None) -> str:
     """The backend asked for: `backend` if given, else TRANSITIVE_KERNEL, else "auto"."""
     value = (backend if backend is not None else os.environ.get(ENV_SWITCH, "auto")).strip().lower() or "auto"
-    if value not in ("auto", *BACKENDS):
-        raise ValueError(f"{ENV_SWITCH} must be one of {', '.join(BACKENDS)} or unset, not {value!r}")
+    if value not in ("auto", *BACKENDS, *DEFINITION):
+        raise ValueError(f"{ENV_SWITCH} must be one of {', '.join(dict.fromkeys(BACKENDS + DEFINITION))} or unset, "
+                         f"not {value!r}")
     return value
 
 
@@ -91,7 +94,7 @@ def choose(nets, backend: str | None = None) -> str:
     choice = requested(backend)
     weights = next(nets[0].parameters())
     device, float32 = weights.device, weights.dtype == torch.float32
-    if choice == "torch":
+    if choice in DEFINITION:
         return "torch"
     if choice == "triton" or (choice == "auto" and device.type == "cuda"):
         problem = triton_available()

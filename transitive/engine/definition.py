@@ -15,12 +15,16 @@ must reach each network's own parameters, which its optimizer steps.)
 """
 from __future__ import annotations
 
+import functools
+import time
+
 import torch
 from torch.func import functional_call, vmap
 from torch.utils.checkpoint import checkpoint
 
 from ..model.network import NetworkState
 from ..model.task import ACTION, FEEDBACK, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs
+from . import compiled
 from .record import every_step, member_records, reward_of, stacked_record
 from .stacked import sample_from_exponential
 from .torch_support import vmap_under_checkpointing
@@ -40,22 +44,53 @@ def _state_tuple(outputs):
     return logits, value, modulation, state.rates, state.trace, state.plastic_weights
 
 
+def _member_step(template, member_parameters, inputs, rates, trace, plastic):
+    return _state_tuple(functional_call(template, member_parameters, (inputs, NetworkState(rates, trace, plastic))))
+
+
+def step(template, parameters, inputs, rates, trace, plastic):
+    """One time step of every member: inputs (K, B, 37), rates (K, B, n), trace and P (K, B, n, n) ->
+    (logits, value, m(t), rates, trace, P), each (K, B, ...). parameters None: one network, `template`
+    itself (K = 1); else the members' stacked parameters (`stacked_parameters`), run as one by vmap."""
+    if parameters is None:
+        return tuple(x.unsqueeze(0) for x in _state_tuple(
+            template(inputs[0], NetworkState(rates[0], trace[0], plastic[0]))))
+    return vmap(functools.partial(_member_step, template))(parameters, inputs, rates, trace, plastic)
+
+
 def stepper(nets, vectorise: bool):
-    """A function of stacked tensors (inputs (K, B, 37), rates (K, B, n), trace and P (K, B, n, n)) ->
-    (logits, value, m(t), rates, trace, P), each (K, B, ...): one time step of every network."""
+    """`step` as a function of (inputs, rates, trace, P) for these networks (see `step`)."""
     if vectorise:
         template, parameters = nets[0], stacked_parameters(nets)
+    else:
+        (template,), parameters = nets, None  # one network: its own tensors, with a member axis of 1
+    return functools.partial(step, template, parameters)
 
-        def one(member_parameters, inputs, rates, trace, plastic):
-            return _state_tuple(functional_call(template, member_parameters,
-                                                (inputs, NetworkState(rates, trace, plastic))))
 
-        batched = vmap(one)
-        return lambda inputs, rates, trace, plastic: batched(parameters, inputs, rates, trace, plastic)
-
-    (net,) = nets  # one network: its own tensors, with a member axis of 1 (views, no copies)
-    return lambda inputs, rates, trace, plastic: tuple(x.unsqueeze(0) for x in _state_tuple(
-        net(inputs[0], NetworkState(rates[0], trace[0], plastic[0]))))
+def trial(template, parameters, inputs, correct_action, chosen, draws, plastic, keep_plastic: bool = False):
+    """One trial of the members (`step`'s template and parameters) from P at its start, r and H zero.
+    inputs (K, B, 4, 37) without the feedback; correct_action (K, B); the response chosen (K, B), or None to
+    draw it: action 1 where draws (K, B) < p(action 1). -> (step inputs, logits, values, m(t), rates), each
+    with a step axis of 4 (axis 2); the response (K, B); P after each step (K, B, 4, n, n) if keep_plastic,
+    else None; H and P at its end. The episode runs this eagerly or compiled (`transitive.engine.compiled`)."""
+    members, batch, n = *inputs.shape[:2], plastic.shape[-1]
+    rates = plastic.new_zeros(members, batch, n)
+    trace = plastic.new_zeros(members, batch, n, n)
+    response = None
+    kept = {name: [] for name in ("inputs", "logits", "values", "modulation", "rates", "plastic")}
+    for s in range(STEPS_PER_TRIAL):
+        x = inputs[:, :, s]
+        if s == FEEDBACK:  # the reward and the action of the response step
+            x = x.clone()
+            x[..., REWARD] = reward_of(response, correct_action).to(x.dtype)
+            x[..., ACTION] = torch.stack([1 - response, response], -1).to(x.dtype)
+        out, value, m, rates, trace, plastic = step(template, parameters, x, rates, trace, plastic)
+        if s == RESPONSE:
+            response = chosen if chosen is not None else (draws < torch.softmax(out.detach(), -1)[..., 1]).long()
+        for name, value_ in zip(kept, (x, out, value, m, rates, plastic)):
+            kept[name].append(value_)
+    stacked = [torch.stack(kept[name], 2) for name in ("inputs", "logits", "values", "modulation", "rates")]
+    return (*stacked, response, torch.stack(kept["plastic"], 2) if keep_plastic else None, trace, plastic)
 
 
 def blank_steps(step, inputs_like: torch.Tensor, state: NetworkState) -> NetworkState:
@@ -86,31 +121,81 @@ def _vectorise(nets, vectorise: bool | None) -> bool:
 
 def run_definition(nets, pairs, stimuli, uniform=None, exponential=None, state: NetworkState | None = None,
                    actions=None, snapshot_trials=(), reset_plastic_every_trial: bool = False,
-                   vectorise: bool | None = None, stacked: bool = False):
+                   vectorise: bool | None = None, stacked: bool = False, compile_mode: str = "auto"):
     """One episode of every network, the arguments as `transitive.engine.members.run_members`;
     vectorise: run the networks as one (vmap) rather than one after the other (None: on CUDA only);
-    stacked: one record of all networks instead of one each."""
+    stacked: one record of all networks instead of one each; compile_mode: "auto", "eager" or "compiled"
+    (`transitive.engine.compiled`)."""
     if _vectorise(nets, vectorise):
-        return _episode(stepper(nets, True), nets[0], pairs, stimuli, uniform, exponential, state, actions,
-                        snapshot_trials, reset_plastic_every_trial, stacked)
+        return _episode(nets[0], stacked_parameters(nets), pairs, stimuli, uniform, exponential, state, actions,
+                        snapshot_trials, reset_plastic_every_trial, compile_mode, stacked)
     records = []
     for k, net in enumerate(nets):
         member = slice(k, k + 1)
-        records += _episode(stepper([net], False), net, pairs[member], stimuli[member],
+        records += _episode(net, None, pairs[member], stimuli[member],
                             None if uniform is None else uniform[member],
                             None if exponential is None else exponential[member],
                             None if state is None else NetworkState(state.rates[member], state.trace[member],
                                                                     state.plastic_weights[member]),
                             None if actions is None else actions[member], snapshot_trials,
-                            reset_plastic_every_trial)
+                            reset_plastic_every_trial, compile_mode)
     return stacked_record(records) if stacked else records
 
 
-def _episode(step, net, pairs, stimuli, uniform, exponential, state, actions, snapshot_trials, reset_plastic,
-             stacked: bool = False):
-    """The episode of stacked members (K, B, ...) through `step` (see `stepper`)."""
+def _trials(template, parameters, inputs, correct_action, actions, uniform, plastic, snapshot_trials, reset_plastic,
+            compile_mode):
+    """Every trial of the episode, each through `trial`: compiled where `transitive.engine.compiled` says so,
+    else eagerly (with gradients, checkpointed: each trial's activations are recomputed in the backward pass,
+    so what is kept is P at trial boundaries, not every step's (K, B, n, n) tensors). -> per-trial outputs,
+    snapshots, and H and P at the end."""
+    members, batch, ntrials = inputs.shape[:3]
+    gradients = torch.is_grad_enabled()
+
+    def arguments(t, plastic, tracked: bool):
+        """Trial t's tensors, contiguous (so that the number of trials does not reach their strides); tracked:
+        P requires a gradient at every trial, as it does after the first (one compiled graph for all)."""
+        chosen = None if actions is None else actions[:, :, t * STEPS_PER_TRIAL + RESPONSE].contiguous()
+        draws = None if actions is not None else uniform[:, t].contiguous()
+        if reset_plastic:
+            plastic = torch.zeros_like(plastic)
+        if tracked and not plastic.requires_grad:
+            plastic = plastic.detach().requires_grad_()
+        return inputs[:, :, t].contiguous(), correct_action[:, :, t].contiguous(), chosen, draws, plastic
+
+    key = compiled.key_of(template, parameters is not None, members, batch, actions is not None)
+    function = compiled.trial_function(trial, compile_mode, key, template, parameters,
+                                       arguments(0, plastic, gradients))
+    start = time.perf_counter()
+    per_trial, snapshots, trace = [], {}, None
+    for t in range(ntrials):
+        args = arguments(t, plastic, gradients and function is not None)
+        result = None
+        if function is not None and t not in snapshot_trials:
+            try:
+                result = function(template, parameters, *args)
+            except Exception as error:  # noqa: BLE001 - the compiled trial failed: said once, eager from now on
+                if compile_mode == "compiled":
+                    raise
+                compiled.failed(key, error)
+                function = None
+        if result is None:
+            keep = t in snapshot_trials
+            result = checkpoint(trial, template, parameters, *args, keep, use_reentrant=False) if gradients else \
+                trial(template, parameters, *args, keep)
+        *outputs, steps_plastic, trace, plastic = result
+        per_trial.append(outputs)
+        if t in snapshot_trials:
+            snapshots[t] = steps_plastic.detach().half()
+    if function is None:
+        compiled.count_eager(key, time.perf_counter() - start)
+    return per_trial, snapshots, trace, plastic
+
+
+def _episode(template, parameters, pairs, stimuli, uniform, exponential, state, actions, snapshot_trials,
+             reset_plastic, compile_mode, stacked: bool = False):
+    """The episode of stacked members (K, B, ...) through `step` (`template` and `parameters` as there)."""
     members, batch, ntrials = pairs.shape[:3]
-    n, dtype = net.hidden_size, next(net.parameters()).dtype
+    n, dtype = template.hidden_size, next(template.parameters()).dtype
     nsteps = ntrials * STEPS_PER_TRIAL
     flat = Trials(pairs.reshape(members * batch, ntrials, 2), stimuli.reshape(members * batch, *stimuli.shape[2:]))
     inputs = base_inputs(flat).reshape(members, batch, ntrials, STEPS_PER_TRIAL, INPUT_SIZE).to(dtype)
@@ -119,48 +204,9 @@ def _episode(step, net, pairs, stimuli, uniform, exponential, state, actions, sn
     if state is None:
         plastic = torch.zeros(members, batch, n, n, device=device, dtype=dtype)
     else:
-        plastic = blank_steps(step, inputs, state).plastic_weights
-    zero_rates = torch.zeros(members, batch, n, device=device, dtype=dtype)
-    zero_trace = torch.zeros(members, batch, n, n, device=device, dtype=dtype)
-
-    def trial(t: int, plastic: torch.Tensor):
-        """Trial t from P at its start, r and H reset: (step inputs, logits, values, m(t), rates, each with a
-        step axis of 4; the response; P after each step (float16, snapshot trials only); H and P at its end)."""
-        rates, trace, response = zero_rates, zero_trace, None
-        if reset_plastic:
-            plastic = torch.zeros_like(plastic)
-        kept = {name: [] for name in ("inputs", "logits", "values", "modulation", "rates", "plastic")}
-        for s in range(STEPS_PER_TRIAL):
-            x = inputs[:, :, t, s]
-            if s == FEEDBACK:  # the reward and the action of the response step
-                x = x.clone()
-                x[..., REWARD] = reward_of(response, correct_action[:, :, t]).to(dtype)
-                x[..., ACTION] = torch.stack([1 - response, response], -1).to(dtype)
-            out, value, m, rates, trace, plastic = step(x, rates, trace, plastic)
-            if s == RESPONSE:
-                if actions is not None:
-                    response = actions[:, :, t * STEPS_PER_TRIAL + RESPONSE]
-                else:
-                    response = (uniform[:, t] < torch.softmax(out.detach(), -1)[..., 1]).long()
-            for name, value_ in zip(kept, (x, out, value, m, rates, plastic)):
-                kept[name].append(value_)
-        stacked = [torch.stack(kept[name], 2) for name in ("inputs", "logits", "values", "modulation", "rates")]
-        steps_plastic = torch.stack(kept["plastic"], 2).detach().half() if t in snapshot_trials else None
-        return (*stacked, response, steps_plastic, trace, plastic)
-
-    # With gradients, each trial's activations are recomputed in the backward pass (activation
-    # checkpointing): what is kept is P at trial boundaries, not every step's (K, B, n, n) tensors.
-    checkpointed = torch.is_grad_enabled()
-    per_trial, snapshots = [], {}
-    for t in range(ntrials):
-        if checkpointed:
-            result = checkpoint(trial, t, plastic, use_reentrant=False)
-        else:
-            result = trial(t, plastic)
-        *outputs, steps_plastic, trace, plastic = result
-        per_trial.append(outputs)
-        if t in snapshot_trials:
-            snapshots[t] = steps_plastic
+        plastic = blank_steps(functools.partial(step, template, parameters), inputs, state).plastic_weights
+    per_trial, snapshots, trace, plastic = _trials(template, parameters, inputs, correct_action, actions, uniform,
+                                                   plastic, snapshot_trials, reset_plastic, compile_mode)
     step_inputs, logits, values, modulation, rates_kept = (torch.cat(parts, 2) for parts in list(zip(*per_trial))[:5])
     responses = [outputs[5] for outputs in per_trial]
     response = torch.stack(responses, 2)  # (K, B, T)

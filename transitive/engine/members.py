@@ -25,7 +25,7 @@ import torch
 
 from ..model.network import PLASTIC_CLIP, NetworkState
 from ..model.task import ACTION, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs
-from . import backends
+from . import backends, compiled
 from .definition import BLANK_STEPS, blank_plastic_weights, run_definition
 from .record import EpisodeRecord, every_step, member_records, reward_of
 from .stacked import (StackedParameters, effective_weights, linear, matvec, modulation, per_member,
@@ -86,16 +86,18 @@ def run_members(nets, pairs: torch.Tensor, stimuli: torch.Tensor, uniform=None, 
     (K, B * nsteps, 2)) or forced actions (K, B, nsteps); state: stacked (K, B, ...) carried state or None
     (fresh); snapshot_trials: trials whose P after each step is kept (float16); reset_plastic_every_trial: P
     set to 0 at every trial start (a control: no learning across trials); backend: one of
-    `backends.BACKENDS`, None to choose (a kernel only for the verified rule, `transitive.engine.rule`);
+    `backends.BACKENDS` ("eager" or "compiled": the definition, never or always compiled), None to choose
+    (a kernel only for the verified rule, `transitive.engine.rule`);
     vectorise: for the "torch" backend, run the networks as one by vmap (None: on CUDA only).
 
     Returns one EpisodeRecord per network (views into stacked tensors), or with `stacked` the one record of
     all networks (every field with the member axis first)."""
     nets = list(nets)
+    compile_mode = compiled.mode(backends.requested(backend))
     backend = backends.choose(nets, backend)
     if backend == "torch" or (backend == "triton" and reset_plastic_every_trial):  # the GPU kernels carry P
         return run_definition(nets, pairs, stimuli, uniform, exponential, state, actions, snapshot_trials,
-                              reset_plastic_every_trial, vectorise, stacked)
+                              reset_plastic_every_trial, vectorise, stacked, compile_mode)
     params = stack_parameters(nets)
     members, batch, ntrials = pairs.shape[:3]
     n = params.w.shape[-1]

@@ -119,4 +119,5 @@ def say_once(message: str, category=RuntimeWarning) -> None:
 
 def tell_once(reason: str) -> None:
     """Once per reason: the network's own definition runs instead of a kernel, and why."""
-    say_once(f"{reason}; running the network's own definition step by step (slower)")
+    say_once(f"{reason}; running the network's own definition (slower; compiled once it has run a minute, "
+             f"TRANSITIVE_KERNEL=compiled: at once)")
