@@ -175,12 +175,33 @@ def _setup_bench(p):
     p.add_argument("--population", type=in_range(whole(1, 1024)), default=None, metavar="N",
                    help="time a population of N networks trained at once instead, and report episodes per "
                         "second summed over the population")
+    p.add_argument("--network", default=None, metavar="SPEC",
+                   help="time this network (no-modulation, FILE.py:Class, module:Class) against the published "
+                        "one instead: its own definition compiled (compile time apart) and uncompiled")
+    p.add_argument("--no-eager", action="store_true", help="with --network: leave out the uncompiled definition")
     add_threads_device(p)
     p.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
 
 
 def cmd_bench(args):
     set_threads(args)
+    if args.network:
+        from ..model.variants import network_class
+        from ..scale.benchmark import network_speed
+        network_class(args.network)  # a wrong spec: one line, before any work
+        result = network_speed(args.network, args.episodes, args.batch, args.device, eager=not args.no_eager)
+        if args.json:
+            print_json(result)
+            return
+        print(f"training, batch {args.batch}, {args.device} ({result['threads']} threads), median of "
+              f"{args.episodes} episodes each, alternating, after one warm-up:")
+        print(f"  published network (kernel):         {result['published_seconds_per_episode']:.3f} s/episode")
+        print(f"  {result['network']}, compiled:  {result['compiled_seconds_per_episode']:.3f} s/episode "
+              f"({result['compiled_vs_published']:.1f}x the published; compiling took {result['compile_seconds']:.0f} s)")
+        if "eager_seconds_per_episode" in result:
+            print(f"  {result['network']}, uncompiled: {result['eager_seconds_per_episode']:.3f} s/episode "
+                  f"({result['eager_vs_published']:.1f}x the published)")
+        return
     if args.population:
         from ..scale.benchmark import population_speed
         result = population_speed(args.population, args.episodes, args.batch, args.device)

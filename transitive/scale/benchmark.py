@@ -15,18 +15,18 @@ from ..engine.episode import run_episode, run_episode_plain
 from ..training.loss import a2c_loss
 
 
-def seconds_per_episode(runner, episodes: int = 3, batch: int = 32, nbcues: int = 8, device="cpu",
-                        warmup: int = 1, seed: int = 0) -> float:
-    """Mean wall time of one training episode (forward, loss, backward, Adam step) with `runner`."""
+def training_episode(runner, network=PlasticNetwork, batch: int = 32, nbcues: int = 8, device="cpu", seed: int = 0):
+    """A function that times one training episode (forward, loss, backward, Adam step) of a new network of
+    class `network` (or spec, `transitive.model.variants`) with `runner`, and returns its wall time."""
+    from ..model.variants import build_network
     with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
         torch.manual_seed(seed)
-        net = PlasticNetwork().to(device)
+        net = build_network(network).to(device)
     generator = torch.Generator(device).manual_seed(seed)
     optimizer = torch.optim.Adam(net.parameters(), lr=1e-4, eps=1e-6)
-    times = []
-    for k in range(warmup + episodes):
-        if device != "cpu":
-            torch.cuda.synchronize()
+
+    def one() -> float:
+        _synchronize(device)
         start = time.perf_counter()
         trials = present(draw_items(batch, nbcues, device=device, generator=generator),
                          standard_schedule(batch, nbcues, device=device, generator=generator))
@@ -35,11 +35,50 @@ def seconds_per_episode(runner, episodes: int = 3, batch: int = 32, nbcues: int 
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 2.0)
         optimizer.step()
-        if device != "cpu":
-            torch.cuda.synchronize()
-        if k >= warmup:
-            times.append(time.perf_counter() - start)
+        _synchronize(device)
+        return time.perf_counter() - start
+    return one
+
+
+def seconds_per_episode(runner, episodes: int = 3, batch: int = 32, nbcues: int = 8, device="cpu",
+                        warmup: int = 1, seed: int = 0, network=PlasticNetwork) -> float:
+    """Mean wall time of one training episode (forward, loss, backward, Adam step) with `runner`."""
+    one = training_episode(runner, network, batch, nbcues, device, seed)
+    times = [one() for _ in range(warmup + episodes)][warmup:]
     return sum(times) / len(times)
+
+
+def network_speed(network, episodes: int = 3, batch: int = 32, device="cpu", eager: bool = True) -> dict:
+    """Training speed of a network class (a spec, `transitive.model.variants`) against the published network
+    through its kernel, in one run: seconds per episode (medians) of the published network, of `network`'s
+    own definition compiled and, with `eager`, uncompiled, their episodes alternating so that a machine shared
+    with other work slows all alike. The compile (the first compiled episode, less a timed one) is apart."""
+    import functools
+    import statistics
+
+    from ..model.variants import class_name
+    runners = {"published": training_episode(run_episode, PlasticNetwork, batch, device=device),
+               "compiled": training_episode(functools.partial(run_episode, backend="compiled"), network, batch,
+                                            device=device)}
+    if eager:
+        runners["eager"] = training_episode(functools.partial(run_episode, backend="eager"), network, batch,
+                                            device=device)
+    first = {name: one() for name, one in runners.items()}  # warm-up; the compile
+    times = {name: [] for name in runners}
+    for _ in range(episodes):
+        for name, one in runners.items():
+            times[name].append(one())
+    seconds = {name: statistics.median(values) for name, values in times.items()}
+    result = {"device": str(device), "batch": batch, "episodes": episodes, "threads": torch.get_num_threads(),
+              "network": class_name(network), "published_seconds_per_episode": seconds["published"],
+              "compiled_seconds_per_episode": seconds["compiled"],
+              "compile_seconds": first["compiled"] - seconds["compiled"],
+              "compiled_vs_published": seconds["compiled"] / seconds["published"]}
+    if eager:
+        result.update(eager_seconds_per_episode=seconds["eager"],
+                      eager_vs_published=seconds["eager"] / seconds["published"],
+                      eager_vs_compiled=seconds["eager"] / seconds["compiled"])
+    return result
 
 
 def compare(episodes: int = 3, batch: int = 32, device="cpu") -> dict:
