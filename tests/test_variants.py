@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
+from transitive import PlasticNetwork
 from transitive.model.io import ParameterFileError, load_network
 from transitive.model.variants import (NetworkClassError, NonPlasticNetwork, UnmodulatedNetwork, build_network,
                                        network_class)
@@ -101,3 +103,43 @@ def test_a_rule_from_a_file_trains_and_evaluates_through_the_commands(tmp_path):
     assert refused.stderr.strip().splitlines()[-1].startswith("error: ") and "OjaNetwork" in refused.stderr
     classified = cli("classify", out, "--network", OJA, "--batch", "20", "--no-linking", "--quiet")
     assert classified.returncode == 0, classified.stderr
+
+
+class _ThreeOutputs(PlasticNetwork):
+    def step(self, inputs, state):
+        logits, value, modulation, new = super().step(inputs, state)
+        return logits, value, new
+
+
+class _WrongShape(PlasticNetwork):
+    def step(self, inputs, state):
+        logits, value, modulation, new = super().step(inputs, state)
+        return logits, value[:, None], modulation, new
+
+
+@pytest.mark.parametrize("cls, returned", [(_ThreeOutputs, r"3 values: tensor \(2, 2\), tensor \(2,\), NetworkState"),
+                                           (_WrongShape, r"4 values: tensor \(2, 2\), tensor \(2, 1\), tensor \(2,\)")])
+def test_a_step_returning_the_wrong_outputs_is_one_line(cls, returned, tmp_path):
+    from transitive import run_episode, run_episode_plain
+    from transitive.engine import backends
+    from transitive.model.task import draw_items, present, standard_schedule
+    from transitive.model.variants import RuleOutputError
+    net = cls(hidden_size=8)
+    trials = present(draw_items(2, 4), standard_schedule(2, 4, 2, 1))
+    for run in (lambda: run_episode(net, trials, backend="eager"), lambda: run_episode_plain(net, trials)):
+        with pytest.raises(RuleOutputError, match=f"{cls.__name__}.step returned {returned}.*; expected 4 values") \
+                as caught:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                run()
+        assert "\n" not in str(caught.value) and "(batch 2, n 8)" in str(caught.value)
+    assert backends.requested("eager") == "eager"
+    # from the command line: one line and exit 2
+    source = tmp_path / "wrong.py"
+    source.write_text("from transitive import PlasticNetwork\n\n\nclass Wrong(PlasticNetwork):\n"
+                      "    def step(self, inputs, state):\n        return super().step(inputs, state)[:3]\n")
+    trained = cli("train", "--network", f"{source}:Wrong", "--out", tmp_path / "net.dat", "--episodes", "1",
+                  "--batch", "2", "--burn-in", "0", "--learning-trials", "2", "--test-trials", "1", "--quiet")
+    assert trained.returncode == 2, trained.stderr
+    last = trained.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "Wrong.step returned 3 values" in last

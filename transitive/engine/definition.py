@@ -23,6 +23,7 @@ from torch.func import functional_call, vmap
 from torch.utils.checkpoint import checkpoint
 
 from ..model.network import NetworkState
+from ..model.variants import check_step_outputs
 from ..model.task import ACTION, FEEDBACK, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs
 from . import compiled
 from .record import every_step, member_records, reward_of, stacked_record
@@ -39,13 +40,15 @@ def stacked_parameters(nets) -> dict:
     return {name: torch.stack([tensors[name] for tensors in named]) for name in named[0]}
 
 
-def _state_tuple(outputs):
+def _state_tuple(net, outputs, batch: int):
+    check_step_outputs(net, outputs, batch)  # a wrong rule: one line, not a failed unpacking
     logits, value, modulation, state = outputs
     return logits, value, modulation, state.rates, state.trace, state.plastic_weights
 
 
 def _member_step(template, member_parameters, inputs, rates, trace, plastic):
-    return _state_tuple(functional_call(template, member_parameters, (inputs, NetworkState(rates, trace, plastic))))
+    return _state_tuple(template, functional_call(template, member_parameters,
+                                                  (inputs, NetworkState(rates, trace, plastic))), inputs.shape[0])
 
 
 def step(template, parameters, inputs, rates, trace, plastic):
@@ -54,7 +57,7 @@ def step(template, parameters, inputs, rates, trace, plastic):
     itself (K = 1); else the members' stacked parameters (`stacked_parameters`), run as one by vmap."""
     if parameters is None:
         return tuple(x.unsqueeze(0) for x in _state_tuple(
-            template(inputs[0], NetworkState(rates[0], trace[0], plastic[0]))))
+            template, template(inputs[0], NetworkState(rates[0], trace[0], plastic[0])), inputs.shape[1]))
     return vmap(functools.partial(_member_step, template))(parameters, inputs, rates, trace, plastic)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..model.network import NetworkState, PlasticNetwork
+from ..model.variants import check_step_outputs
 from ..model.task import FEEDBACK, INPUT_SIZE, RESPONSE, REWARD, STEPS_PER_TRIAL, Trials, base_inputs, feedback_inputs
 from .members import BLANK_STEPS, EpisodeRecord, reward_of, run_members
 from .stacked import draw_noise
@@ -29,7 +30,9 @@ def run_blank_steps(net: PlasticNetwork, state: NetworkState) -> NetworkState:
     """The all-zero input steps at the start of every episode (they matter only for a carried state)."""
     zeros = torch.zeros(state.rates.shape[0], INPUT_SIZE, device=state.rates.device, dtype=state.rates.dtype)
     for _ in range(BLANK_STEPS):
-        state = net(zeros, state)[3]
+        outputs = net(zeros, state)
+        check_step_outputs(net, outputs, zeros.shape[0])
+        state = outputs[3]
     return state
 
 
@@ -106,7 +109,9 @@ def run_episode_plain(net: PlasticNetwork, trials: Trials, state: NetworkState |
             elif action_penalty:
                 step_input = step_input.clone()
                 step_input[:, REWARD] = previous_reward
-            logits, value, modulation, state = net(step_input, state)
+            outputs = net(step_input, state)
+            check_step_outputs(net, outputs, batch)
+            logits, value, modulation, state = outputs
             step = t * STEPS_PER_TRIAL + s
             action = sample_actions(logits, generator) if actions is None else actions[:, step]
             reward = torch.zeros(batch, device=device)

@@ -121,3 +121,37 @@ def build_network(spec: str | type = "plastic", **options) -> PlasticNetwork:
     except TypeError as error:
         raise NetworkClassError(f"{cls.__name__} cannot be built with PlasticNetwork's options "
                                 f"({', '.join(options) or 'none'}): {error}") from None
+
+
+class RuleOutputError(OneLineError):
+    """A network's `step` that does not return what every runner reads; the message is one line."""
+
+
+EXPECTED_OUTPUTS = "4 values: logits (batch, 2), value (batch,), m(t) (batch,) and a NetworkState of rates " \
+                   "(batch, n), trace and P (batch, n, n)"
+
+
+def _described(value) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"tensor {tuple(value.shape)}"
+    if isinstance(value, NetworkState):
+        return f"NetworkState({', '.join(_described(getattr(value, f)) for f in ('rates', 'trace', 'plastic_weights'))})"
+    return type(value).__name__
+
+
+def check_step_outputs(net, outputs, batch: int) -> None:
+    """Raises RuleOutputError (one line naming the class, what its step returned and what is expected) unless
+    `outputs` is what `step` must return for a batch of `batch` (shapes only: it costs nothing per step)."""
+    n = net.hidden_size
+    expected = ((batch, 2), (batch,), (batch,))
+    state_shapes = ((batch, n), (batch, n, n), (batch, n, n))
+    good = isinstance(outputs, tuple) and len(outputs) == 4 and isinstance(outputs[3], NetworkState) and all(
+        isinstance(x, torch.Tensor) and tuple(x.shape) == shape for x, shape in zip(outputs[:3], expected)) and all(
+        isinstance(x, torch.Tensor) and tuple(x.shape) == shape for x, shape in zip(
+            (outputs[3].rates, outputs[3].trace, outputs[3].plastic_weights), state_shapes))
+    if good:
+        return
+    returned = f"{len(outputs)} values: {', '.join(map(_described, outputs))}" if isinstance(outputs, tuple) \
+        else _described(outputs)
+    raise RuleOutputError(f"{type(net).__name__}.step returned {returned}; expected {EXPECTED_OUTPUTS} "
+                          f"(batch {batch}, n {n})")
