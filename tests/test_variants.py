@@ -143,3 +143,17 @@ def test_a_step_returning_the_wrong_outputs_is_one_line(cls, returned, tmp_path)
     assert trained.returncode == 2, trained.stderr
     last = trained.stderr.strip().splitlines()[-1]
     assert last.startswith("error: ") and "Wrong.step returned 3 values" in last
+
+
+def test_a_run_shorter_than_its_burn_in_says_it_makes_no_step(tmp_path):
+    with pytest.warns(RuntimeWarning, match=r"2 episodes with a burn-in of 5: no optimizer step") as caught:
+        trainer = Trainer(tiny(burn_in=5), tmp_path / "net.dat", progress=False).train()
+    assert len([w for w in caught if "burn-in" in str(w.message)]) == 1 and "\n" not in str(caught[0].message)
+    untrained = Trainer(tiny(burn_in=5), tmp_path / "fresh.dat", progress=False).net  # the same seed, not trained
+    assert all(torch.equal(a, b) for a, b in zip(trainer.net.state_dict().values(), untrained.state_dict().values()))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a run that steps says nothing of the kind
+        Trainer(tiny(burn_in=1, episodes=2), tmp_path / "other.dat", progress=False).train()
+    said = cli("train", "--out", tmp_path / "cli.dat", "--episodes", "1", "--batch", "2", "--learning-trials", "2",
+               "--test-trials", "1", "--quiet")
+    assert said.returncode == 0 and said.stderr.count("no optimizer step is made") == 1, said.stderr

@@ -205,6 +205,10 @@ class Trainer:
         KeyboardInterrupt). Returns the trainer."""
         config = self.config
         self.stopped_by_signal = None
+        if config.episodes <= config.burn_in:
+            from ..engine.rule import say_once
+            say_once(f"{config.episodes} episodes with a burn-in of {config.burn_in}: no optimizer step is made, the "
+                     f"parameters stay as initialised (a shorter burn-in trains: --burn-in, TrainConfig(burn_in=...))")
         started = lap = time.time()
         marks = {id(m): (m.episode, started) for m in self.members}
         firsts = {id(m): m.episode for m in self.members}
