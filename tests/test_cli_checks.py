@@ -136,8 +136,16 @@ def test_a_created_folder_is_named_in_one_line(capsys, tmp_path):
     check_output_file(tmp_path / "a" / "b" / "net.dat")
     assert capsys.readouterr().err == f"--out: created the folder {(tmp_path / 'a').resolve()}\n"
     check_output_file(tmp_path / "a" / "b" / "other.dat")  # it exists now: nothing said
-    check_output_folder(tmp_path / "c", option="--figures-dir")
+    check_output_folder(tmp_path / "c", option="--figures-dir", announce=True)
     assert capsys.readouterr().err == f"--figures-dir: created the folder {(tmp_path / 'c').resolve()}\n"
+    check_output_folder(tmp_path / "d")  # a command's own output folder: made without a word
+    assert capsys.readouterr().err == "" and (tmp_path / "d").is_dir()
+
+
+def test_figures_that_fail_on_their_input_leave_no_output_folder(capsys, tmp_path):
+    out = tmp_path / "figures"
+    line = one_error_line(capsys, ["figures", tmp_path / "missing.dat", "--out", out])
+    assert "not found" in line and not out.exists()
 
 
 def test_the_virtual_environment_is_ignored_by_git():

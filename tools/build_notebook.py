@@ -296,7 +296,7 @@ from transitive.evaluation import analysis, stats
 from transitive import figures
 from transitive.figures import panels
 from transitive.evaluation.choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
-                                ZOOM_TRIAL)
+                                ZOOM_TRIAL, caption_trial)
 from transitive.evaluation.keynumbers import headline_markdown, printed, write_key_numbers
 from transitive.interface.notebook import NotebookConfig, meta_train, save_and_show
 from transitive.figures.panels import DE, by_order

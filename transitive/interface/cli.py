@@ -192,6 +192,9 @@ def cmd_figures(args):
         if remove_if_empty(args.out, new_folder):
             message += f" (the folder {args.out}, created by this command and still empty, is removed)"
         raise Interrupted(message) from None
+    except OneLineError:  # e.g. the parameter file: the folder made for nothing does not stay behind
+        remove_if_empty(args.out, new_folder)
+        raise
 
 
 def _figures_interrupted(args, started: float, heard: list) -> str:

@@ -94,7 +94,7 @@ def cmd_train(args):
     if seeds is None:
         check_output_file(args.out)
     else:
-        check_output_folder(args.out)
+        check_output_folder(args.out, announce=True)
     if args.resume:
         _check_resume(args, seeds)
     set_threads(args)

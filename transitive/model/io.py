@@ -18,7 +18,9 @@ import torch
 
 from .errors import OneLineError, OutputPathError, ParameterFileError  # noqa: F401 (importable from here)
 from .network import PlasticNetwork
-from .variants import class_name, network_class
+from .variants import BUILT_IN, class_name, network_class
+
+CLASS_KEY = "network_class"  # in a researcher's class's parameter file: the class's name
 
 
 def _reason(error: OSError) -> str:
@@ -55,9 +57,10 @@ def _say_created(created: Path | None, option: str) -> None:
         print(f"{option}: created the folder {created.resolve()}", file=sys.stderr, flush=True)
 
 
-def check_output_folder(path, option: str = "--out") -> Path:
-    """Create the folder `path` if needed (saying so in one line on standard error) and prove it writable by
-    writing and removing a probe file.
+def check_output_folder(path, option: str = "--out", announce: bool = False) -> Path:
+    """Create the folder `path` if needed (with `announce`, saying so in one line on standard error: for a
+    folder of runs, not for a command's output folder, which the user expects to be made) and prove it
+    writable by writing and removing a probe file.
 
     Raises `OutputPathError`, one line naming `option`, when the folder cannot be created or written."""
     folder = Path(path)
@@ -65,7 +68,8 @@ def check_output_folder(path, option: str = "--out") -> Path:
     if problem:
         raise OutputPathError(f"{option} {folder}: {problem}" if problem.startswith("is a file")
                               else f"{option} {folder}: this folder {problem}")
-    _say_created(created, option)
+    if announce:
+        _say_created(created, option)
     return folder
 
 
@@ -202,6 +206,12 @@ def load_network(path, device="cpu", network="plastic") -> PlasticNetwork:
     if not isinstance(state_dict, dict) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
         raise ParameterFileError(f"{path} does not hold a state_dict of tensors")
     cls = network_class(network)
+    made_by = state_dict.pop(CLASS_KEY, None)
+    if made_by is not None:
+        made_by = bytes(made_by.to(torch.uint8).tolist()).decode("utf-8", "replace")
+        if made_by != cls.__name__:
+            raise ParameterFileError(f"{path} was made by {made_by} (its '{CLASS_KEY}' entry), not {cls.__name__}: "
+                                     f"load it with that class (--network FILE.py:{made_by} or module:{made_by})")
     trained_with = trained_network(path)
     if trained_with is not None and class_name(trained_with) != cls.__name__:
         raise ParameterFileError(f"{path} was trained as {class_name(trained_with)} (network {trained_with!r}, "
@@ -225,4 +235,11 @@ def load_network(path, device="cpu", network="plastic") -> PlasticNetwork:
 
 
 def save_network(net: PlasticNetwork, path) -> None:
-    atomic_save({k: v.detach().cpu() for k, v in net.state_dict().items()}, path)
+    """The parameters in the original's format; a researcher's class adds one entry, CLASS_KEY (its name, as
+    UTF-8 bytes), so that its file is never read as the published network's (the built-in classes' files keep
+    the original format: the published network's and the no-plasticity control's are the original's, the
+    no-modulation control's has its own extra key)."""
+    state = {k: v.detach().cpu() for k, v in net.state_dict().items()}
+    if type(net) not in BUILT_IN.values():
+        state[CLASS_KEY] = torch.tensor(list(type(net).__name__.encode("utf-8")), dtype=torch.uint8)
+    atomic_save(state, path)
