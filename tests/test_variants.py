@@ -157,3 +157,41 @@ def test_a_run_shorter_than_its_burn_in_says_it_makes_no_step(tmp_path):
     said = cli("train", "--out", tmp_path / "cli.dat", "--episodes", "1", "--batch", "2", "--learning-trials", "2",
                "--test-trials", "1", "--quiet")
     assert said.returncode == 0 and said.stderr.count("no optimizer step is made") == 1, said.stderr
+
+
+def test_resuming_names_both_networks_and_compares_what_specs_resolve_to(tmp_path, monkeypatch):
+    from transitive.model.variants import same_network
+    monkeypatch.chdir(ROOT)
+    monkeypatch.syspath_prepend(str(ROOT))
+    relative, absolute = "examples/oja_network.py:OjaNetwork", OJA
+    assert same_network(relative, absolute) and same_network("examples.oja_network:OjaNetwork", absolute)
+    assert same_network(network_class(absolute), relative) and same_network("no-modulation", UnmodulatedNetwork)
+    assert not same_network(relative, "examples/oja_network.py:Other") and not same_network("plastic", absolute)
+    out = tmp_path / "net.dat"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Trainer(tiny(episodes=1, network=relative, save_every=1), out, progress=False).train()
+        resumed = Trainer(tiny(episodes=2, network=absolute), out, resume=True, progress=False)
+    assert resumed.members[0].episode == 1  # the same network, spelled otherwise: resumed
+    with pytest.raises(ParameterFileError, match=r"made by network 'examples/oja_network.py:OjaNetwork', not "
+                                                 r"'no-modulation' as given; resume with --network examples/") as caught:
+        Trainer(tiny(episodes=2, network="no-modulation"), out, resume=True, progress=False)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_file_made_by_another_class_is_never_read_as_the_published_network(tmp_path):
+    from transitive.model.io import CLASS_KEY
+    from transitive.model.network import PlasticNetwork as Published
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Trainer(tiny(episodes=1, network=OJA), tmp_path / "oja" / "net.dat", progress=False).train()
+        Trainer(tiny(episodes=1), tmp_path / "plain" / "net.dat", progress=False).train()
+    copied = tmp_path / "copied.dat"  # away from its checkpoint: only the file itself can tell
+    copied.write_bytes((tmp_path / "oja" / "net.dat").read_bytes())
+    with pytest.raises(ParameterFileError, match=r"made by OjaNetwork .*not PlasticNetwork") as caught:
+        load_network(copied)
+    assert "\n" not in str(caught.value)
+    assert type(load_network(copied, network=OJA)).__name__ == "OjaNetwork"
+    published = torch.load(tmp_path / "plain" / "net.dat", weights_only=True)
+    assert list(published) == list(Published().state_dict())  # the original's format, exactly
+    assert CLASS_KEY not in published

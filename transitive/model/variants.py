@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 
@@ -111,6 +112,34 @@ def class_name(spec: str | type) -> str:
     if isinstance(spec, type):
         return spec.__name__
     return BUILT_IN[spec].__name__ if spec in BUILT_IN else str(spec).rpartition(":")[2]
+
+
+def network_identity(spec: str | type) -> tuple:
+    """What a spec resolves to, to compare two specs (not their spelling): a built-in's name; else the file
+    that defines the class, resolved, and the class's name. So a file named by a relative or an absolute
+    path, and `module:Class` or `FILE.py:Class` of the same file, are the same network."""
+    if isinstance(spec, type):
+        built_in = [key for key, cls in BUILT_IN.items() if cls is spec]
+        if built_in:
+            return ("built-in", built_in[0])
+        try:
+            return (str(Path(inspect.getfile(spec)).resolve()), spec.__qualname__)
+        except (TypeError, OSError):
+            return (spec.__module__, spec.__qualname__)
+    if spec in BUILT_IN:
+        return ("built-in", spec)
+    where, _, name = str(spec).rpartition(":")
+    if where.endswith(".py"):
+        return (str(Path(where).resolve()), name)
+    try:
+        origin = importlib.util.find_spec(where).origin
+    except (ImportError, ValueError, AttributeError):
+        origin = None
+    return (str(Path(origin).resolve()), name) if origin else (where, name)
+
+
+def same_network(a: str | type, b: str | type) -> bool:
+    return network_identity(a) == network_identity(b)
 
 
 def build_network(spec: str | type = "plastic", **options) -> PlasticNetwork:

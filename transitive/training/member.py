@@ -21,7 +21,7 @@ import torch
 
 from ..model.io import ParameterFileError, atomic_save, atomic_write_text, read_torch_file, save_network
 from ..model.network import NetworkState, PlasticNetwork
-from ..model.variants import build_network
+from ..model.variants import build_network, same_network
 from ..model.task import Trials
 from .config import CURVE_COLUMNS, RESUME_MAY_CHANGE, TrainConfig, paths_for
 from .loss import OPTIONAL_TERMS
@@ -96,7 +96,11 @@ class Member:
         # Resuming needs the same settings; branching only the same network layout.
         compared = ("alpha_shape", "frozen_input", "network") if branch else \
             [k for k in asdict(config) if k not in RESUME_MAY_CHANGE]
-        changed = sorted(k for k in compared if asdict(config)[k] != asdict(self.config)[k])
+        changed = sorted(k for k in compared if asdict(config)[k] != asdict(self.config)[k]
+                         and not (k == "network" and same_network(config.network, self.config.network)))
+        if "network" in changed:
+            raise ParameterFileError(f"{path} was made by network {config.network!r}, not {self.config.network!r} "
+                                     f"as given; {'branch' if branch else 'resume'} with --network {config.network}")
         if changed:
             hint = "branch with the same network layout" if branch else "resume with the same options"
             raise ParameterFileError(f"{path} was made with other settings ({', '.join(changed)}); {hint}")
