@@ -195,3 +195,21 @@ def test_a_file_made_by_another_class_is_never_read_as_the_published_network(tmp
     published = torch.load(tmp_path / "plain" / "net.dat", weights_only=True)
     assert list(published) == list(Published().state_dict())  # the original's format, exactly
     assert CLASS_KEY not in published
+
+
+def test_from_python_the_table_and_classify_of_ones_own_network_print_nothing_without_progress(capsys):
+    """docs/extending.md's example: the evaluation table and classify of one's own class, and
+    Runs(..., progress=False) prints nothing (no bar, no lines)."""
+    from transitive import Runs, Settings
+    from transitive.evaluation import stats
+    from transitive.evaluation.classify import classify, format_report
+    net = build_network(OJA)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        runs = Runs(net, Settings(batch=20, linking_batch=20), progress=False)
+        table = stats.behaviour(runs.standard.test_pairs, runs.standard.test_correct).as_dict()
+        result = classify(net, runs=runs)
+    assert 0 <= table["accuracy"] <= 1 and len(table["accuracy_by_distance"]) == 7
+    assert "OjaNetwork" in format_report(result, "OjaNetwork")
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""

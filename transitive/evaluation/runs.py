@@ -18,6 +18,7 @@ paper's numbering (trials 1-30, steps 1-4).
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from functools import cached_property
 
@@ -35,15 +36,23 @@ from .stats import pair_name
 
 # ---------------------------------------------------------------------------------------------------------
 
+_PRINT = object()  # log's default: print, unless progress is off
+
+
 class Runs:
     """The experiments of one network, run on first use and kept (see the module docstring)."""
 
-    def __init__(self, net: PlasticNetwork, settings: Settings = Settings(), log=print, curves: dict | None = None):
-        """`curves`: name -> learning-curve CSV written by meta-training (for Fig. 1f)."""
+    def __init__(self, net: PlasticNetwork, settings: Settings = Settings(), log=_PRINT, curves: dict | None = None,
+                 progress: bool | None = None):
+        """`curves`: name -> learning-curve CSV written by meta-training (for Fig. 1f). `log`: where the lines
+        saying what runs go (default: printed, unless progress is off); `progress`: False prints nothing at
+        all, no bar and no lines (as Settings(progress=False) with log=None)."""
+        if progress is not None:
+            settings = dataclasses.replace(settings, progress=progress)
         self.net = net.eval()
         self.settings = settings.validate()
         self.curves = dict(curves or {})
-        self._print = log
+        self._print = (print if self.settings.progress else None) if log is _PRINT else log
         self._started = time.perf_counter()
         self._episodes = {}
 
