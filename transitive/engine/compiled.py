@@ -34,6 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from ..model.errors import OneLineError
 from . import rule
 
 MODES = ("auto", "eager", "compiled")
@@ -139,8 +140,8 @@ def _compile(key: _Key, trial, template, parameters, args):
     return compiled, time.perf_counter() - start
 
 
-class CompileError(RuntimeError):
-    """TRANSITIVE_KERNEL=compiled, and the definition cannot be compiled."""
+class CompileError(OneLineError, RuntimeError):
+    """TRANSITIVE_KERNEL=compiled, and the definition cannot be compiled (one line for the user)."""
 
 
 def _reason(error: Exception) -> str:
