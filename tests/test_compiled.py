@@ -147,3 +147,12 @@ def test_when_it_compiles(monkeypatch):
     published = PlasticNetwork()
     episode(published, None)  # the verified rule: the kernel, nothing compiled
     assert made == [] and backends.choose([published]) == "cpp"
+
+
+def test_bench_of_a_network_checks_its_spec_before_any_work():
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "transitive", "bench", "--network", "missing.py:Net", "--episodes",
+                           "1"], capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert "not found" in done.stderr
