@@ -6,6 +6,9 @@ This is what runs for any rule the compiled kernels were not verified against (a
 only the task's structure, not the rule's: every trial starts from zero rates and trace (the plastic
 weights carry over, unless reset), and an episode with a carried state starts with two all-zero input steps.
 
+The episode is a loop over trials, each one call of `trial` (the trial's four steps through `step`): run
+eagerly, or, where `transitive.engine.compiled` decides so, that same function compiled by torch.compile.
+
 K networks run either one after the other (`vectorise=False`, the CPU's choice: each network's
 (batch, n, n) tensors stay in cache) or as one, by `torch.func.vmap` of `torch.func.functional_call` over
 their parameters stacked along a leading member axis (the GPU's choice: one launch per operation for all
