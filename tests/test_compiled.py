@@ -156,3 +156,23 @@ def test_bench_of_a_network_checks_its_spec_before_any_work():
                            "1"], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "not found" in done.stderr
+
+
+def test_a_pause_restarts_the_count(monkeypatch):
+    """Eager episodes of one shape count towards a compile only while they come one after the other: the
+    same small shape met now and then (as in a test suite) never adds up to one."""
+    made = []
+    monkeypatch.setattr(compiled, "_compile", lambda key, *args: made.append(key) or (None, 0.0))
+    monkeypatch.setattr(compiled, "_entries", {})
+    net = network(seed=4)
+    monkeypatch.setattr(compiled, "COMPILE_AFTER_SECONDS", 1e9)
+    episode(net, None)
+    (entry,) = compiled._entries.values()
+    entry.last_end -= 1000.0  # as if the last one ran long ago
+    episode(net, None)
+    assert entry.eager_seconds == entry.last_seconds  # counted from 0 again: only this episode
+    episode(net, None)  # right after: the count goes on
+    assert entry.eager_seconds > entry.last_seconds
+    monkeypatch.setattr(compiled, "COMPILE_AFTER_SECONDS", entry.eager_seconds)
+    episode(net, None)
+    assert len(made) == 1  # due, and not restarted

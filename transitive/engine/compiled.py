@@ -22,8 +22,8 @@ trial through the network's own `step`. This module compiles that very function 
 
 When (`TRANSITIVE_KERNEL`, `transitive.engine.backends`): `compiled` compiles from the first episode;
 `eager` never compiles; unset, `auto` or `torch` compile a key once its episodes have run eagerly for
-COMPILE_AFTER_SECONDS in this process (about what a compile costs), so a short run or a test never waits for
-a compile and a long training compiles within its first minutes.
+COMPILE_AFTER_SECONDS in this process, one after the other (about what a compile costs), so a short run or a
+test suite never waits for a compile and a long training compiles within its first minutes.
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ from . import rule
 
 MODES = ("auto", "eager", "compiled")
 COMPILE_AFTER_SECONDS = 60.0  # eager episode time (forward) of one key before it is compiled, in "auto"
+STREAK_GAP = 4.0  # a pause longer than this many times the last eager episode (plus 1 s) restarts the count
 CPU_OPTIONS = {"cpp.use_decompose_tanh": True, "cpp_wrapper": True}
 
 
@@ -68,7 +69,9 @@ class _Key:
 
 @dataclass
 class _Entry:
-    eager_seconds: float = 0.0
+    eager_seconds: float = 0.0  # of the current run of eager episodes (see `_restart_after_a_pause`)
+    last_seconds: float = 0.0
+    last_end: float | None = None
     function: object = None  # the compiled trial, once compiled
     failed: str | None = None  # why it could not be compiled
 
@@ -91,7 +94,17 @@ def key_of(template, vectorised: bool, members: int, batch: int, forced: bool) -
 
 def count_eager(key: _Key, seconds: float) -> None:
     """Adds the time of an eager episode of `key` (what "auto" compares with COMPILE_AFTER_SECONDS)."""
-    _entries.setdefault(key, _Entry()).eager_seconds += seconds
+    entry = _entries.setdefault(key, _Entry())
+    entry.eager_seconds += seconds
+    entry.last_seconds, entry.last_end = seconds, time.perf_counter()
+
+
+def _restart_after_a_pause(entry: _Entry) -> None:
+    """Whether this key's eager episodes have come one after the other, as in a training or an evaluation
+    (the time since the last one at most STREAK_GAP times its own, plus a second); a longer pause starts the
+    count again, so that the same small shape met now and then (a test suite) never adds up to a compile."""
+    if entry.last_end is not None and time.perf_counter() - entry.last_end > STREAK_GAP * entry.last_seconds + 1.0:
+        entry.eager_seconds = 0.0
 
 
 def _checkpointed(trial):
@@ -154,6 +167,7 @@ def trial_function(trial, compile_mode: str, key: _Key, template, parameters, ar
     if compile_mode == "eager":
         return None
     entry = _entries.setdefault(key, _Entry())
+    _restart_after_a_pause(entry)
     if entry.function is None and entry.failed is None and (
             compile_mode == "compiled" or entry.eager_seconds >= COMPILE_AFTER_SECONDS):
         try:
