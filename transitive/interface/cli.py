@@ -38,8 +38,9 @@ def _setup_eval(p):
 
 def _load(args):
     from ..model.io import load_network
+    net = load_network(args.file, args.device, args.network)  # a bad file is one line, before any other word
     set_threads(args)
-    return load_network(args.file, args.device, args.network)
+    return net
 
 
 def _format_table(title: str, values: dict) -> str:
