@@ -91,12 +91,12 @@ def cmd_train(args):
     if seeds is not None and args.start_from:
         raise UsageError("train: --start-from works for one seed, not with --seeds")
     config = _config(args, "train")
-    if seeds is None:
-        check_output_file(args.out)
-    else:
-        check_output_folder(args.out, announce=True)
-    if args.resume:
+    if args.resume:  # before the output place is made: a refused resume leaves nothing behind
         _check_resume(args, seeds)
+    if seeds is None:
+        check_output_file(args.out, announce=not args.quiet)
+    else:
+        check_output_folder(args.out, announce=not args.quiet)
     set_threads(args)
     from ..training.trainer import Trainer
     stop_after = None if args.stop_after_minutes is None else 60 * args.stop_after_minutes

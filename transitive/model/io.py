@@ -83,17 +83,18 @@ def remove_if_empty(folder, since_created: bool) -> bool:
     return True
 
 
-def check_output_file(path, option: str = "--out") -> Path:
+def check_output_file(path, option: str = "--out", announce: bool = True) -> Path:
     """Prove that the file `path` can be written (atomically, beside its final name): its folder is created
-    if needed (saying so in one line on standard error) and must be writable, and `path` itself must not be a
-    folder. Raises `OutputPathError`."""
+    if needed (with `announce`, saying so in one line on standard error) and must be writable, and `path`
+    itself must not be a folder. Raises `OutputPathError`."""
     path = Path(path)
     if path.is_dir():
         raise OutputPathError(f"{option} {path}: is a folder; give a file name (e.g. {path / 'net.dat'})")
     problem, created = _folder_problem(path.parent)
     if problem:
         raise OutputPathError(f"{option} {path}: its folder {path.parent} {problem}")
-    _say_created(created, option)
+    if announce:
+        _say_created(created, option)
     return path
 
 
