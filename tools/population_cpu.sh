@@ -21,7 +21,7 @@ PY
     exit 0 ;;
 esac
 MINUTES=${1:-140}
-resume_if() { if ls "$1" >/dev/null 2>&1; then echo --resume; fi; }
+resume_if() { if compgen -G "$1" >/dev/null; then echo --resume; fi; }  # $1: a glob
 mkdir -p runs/fig1f runs/frozen_input
 nohup "$PYTHON" -m transitive train --seeds 1-7 --out runs/fig1f --threads 1 --quiet \
   $(resume_if 'runs/fig1f/seed_*/net.ckpt') --stop-after-minutes "$MINUTES" >> runs/fig1f/train.log 2>&1 &
