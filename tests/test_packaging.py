@@ -103,7 +103,7 @@ def test_readme_setup_makes_a_virtual_environment_before_two_commands_and_ci_run
     assert len(commands) == 2
     install, tests = commands
     assert install.startswith("python tools/install.py") and "transitive figures net_active.dat --out figures" in install
-    assert tests == "python -m pytest -q tests"
+    assert tests == "python -m pytest -q -n auto tests"
     ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()
           if line.strip() and not line.startswith("#")]
     assert ci[-1] == tests

@@ -167,7 +167,7 @@ def test_sweep_on_slurm_preempted_requeued_and_killed(tmp_path, sweeps):
     fake.mkdir()
     (fake / "sacct").write_text("#!/bin/sh\necho 'sacct: error: accounting storage is disabled' >&2\nexit 1\n")
     (fake / "sacct").chmod(0o755)
-    out, episodes = tmp_path / "sweep", 14
+    out, episodes = tmp_path / "sweep", 48  # room: a task must still be training when each signal comes
     sweep = Sweep(out, "0-1", episodes, path_first=fake)
     started.append(sweep)
 
@@ -199,7 +199,7 @@ def test_sweep_on_slurm_preempted_requeued_and_killed(tmp_path, sweeps):
     os.kill(_job_process(sweep.task(1)), 9)
     killed = time.time()
 
-    assert sweep.wait_end(limit_s=120) == 2, "\n".join(sweep.lines()[-20:])  # a seed failed: exit status 2
+    assert sweep.wait_end(limit_s=240) == 2, "\n".join(sweep.lines()[-20:])  # a seed failed: exit status 2
     lines = sweep.lines()
     failed = [line for line in lines if line.startswith(f"seed 1: job {sweep.task(1)} FAILED")]
     assert failed, "\n".join(lines[-20:])

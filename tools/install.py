@@ -136,7 +136,7 @@ def check_command() -> None:
               f"`python -m transitive` (the same)")
     else:
         print("installed: the `transitive` command (the same as `python -m transitive`); "
-              "the tests: python -m pytest -q tests")
+              "the tests: python -m pytest -q -n auto tests")
 
 
 if __name__ == "__main__":
