@@ -11,6 +11,15 @@ if not torch.cuda.is_available():
 TRITON_MISSING = ("Triton is not installed: the GPU kernels' tests run in it (without a GPU, in its CPU "
                   "interpreter); python tools/install.py installs it, --no-triton leaves it out")
 
+
+
+def run_reference(net, trials, **options):
+    """The reference every backend is tested against: the networks' own definition, step by step, uncompiled
+    (`run_episode` with backend "eager")."""
+    from transitive.engine.episode import run_episode
+    return run_episode(net, trials, backend="eager", **options)
+
+
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = ROOT.parent / "shared" / "reference"
 

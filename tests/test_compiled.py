@@ -54,7 +54,7 @@ def episode(net, backend, items=4, seed=1):
                      standard_schedule(BATCH, items, 3, 2, generator=generator))
     net.zero_grad()
     record = run_episode(net, trials, generator=torch.Generator().manual_seed(seed + 100), backend=backend)
-    loss = a2c_loss(record, net)
+    loss = a2c_loss(record)
     loss.backward()
     return record, loss.detach(), {name: p.grad.clone() for name, p in net.named_parameters()}
 

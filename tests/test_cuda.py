@@ -6,11 +6,12 @@ import copy
 
 import pytest
 import torch
+from conftest import run_reference
 from tolerance import assert_within_drift
 
 from test_episode import run_both, small_episode, strong_network
 from test_training import small_config, stop_after_three, timeless
-from transitive.engine.episode import run_episode, run_episode_plain
+from transitive.engine.episode import run_episode
 from transitive.model.io import load_network
 from transitive.training.loss import a2c_loss
 from transitive.model.task import Trials, draw_items, present, standard_schedule
@@ -34,8 +35,8 @@ def test_fast_equals_plain_on_cuda():
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     try:
-        exact = run_episode_plain(exact_net, Trials(trials.pairs, trials.stimuli.double()), actions=fast[0].actions)
-        exact_loss = a2c_loss(exact, exact_net)
+        exact = run_reference(exact_net, Trials(trials.pairs, trials.stimuli.double()), actions=fast[0].actions)
+        exact_loss = a2c_loss(exact)
         exact_loss.backward()
     finally:
         torch.set_default_dtype(default)
@@ -60,8 +61,8 @@ def test_cuda_matches_cpu_on_the_same_episode():
         actions = run_episode(cpu_net, cpu_trials).actions
         on_cpu = run_episode(cpu_net, cpu_trials, actions=actions)
         on_gpu = run_episode(gpu_net, gpu_trials, actions=actions.to(CUDA))
-        loss_cpu = a2c_loss(on_cpu, cpu_net).item()
-        loss_gpu = a2c_loss(on_gpu, gpu_net).item()
+        loss_cpu = a2c_loss(on_cpu).item()
+        loss_gpu = a2c_loss(on_gpu).item()
     for name in ("rates", "logits", "values", "modulation"):
         torch.testing.assert_close(getattr(on_gpu, name).cpu(), getattr(on_cpu, name), atol=1e-4, rtol=1e-3,
                                    msg=name)
@@ -88,7 +89,7 @@ def test_training_on_cuda_leaves_the_callers_random_state_alone(tmp_path):
     torch.manual_seed(5)
     cpu_state, cuda_state = torch.get_rng_state(), torch.cuda.get_rng_state()
     trainer = train(small_config(episodes=3, device=CUDA), tmp_path / "a.dat", progress=False)
-    assert trainer.generator.device.type == "cuda"
+    assert trainer.run.generator.device.type == "cuda"
     assert torch.equal(torch.get_rng_state(), cpu_state) and torch.equal(torch.cuda.get_rng_state(), cuda_state)
     again = train(small_config(episodes=3, device=CUDA), tmp_path / "b.dat", progress=False)
     assert timeless(again.curve) == timeless(trainer.curve)
@@ -99,7 +100,7 @@ def test_plain_runner_options_on_cuda():
     net, trials, actions = small_episode()
     options = dict(action_penalty=0.25, reset_rates_every_trial=False, reset_trace_every_trial=False)
     with torch.no_grad():
-        on_cpu = run_episode_plain(net, trials, actions=actions, **options)
+        on_cpu = run_reference(net, trials, actions=actions, **options)
         on_gpu = run_episode(copy.deepcopy(net).to(CUDA), trials.to(CUDA), actions=actions.to(CUDA), **options)
     assert on_gpu.rewards.device.type == "cuda" and (on_gpu.rewards.cpu()[:, 0::4] != 0).any()
     assert torch.equal(on_gpu.rewards.cpu(), on_cpu.rewards)

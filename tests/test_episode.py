@@ -1,9 +1,11 @@
-"""The fast runner equals the plain step-by-step definition (docs/method.md) over whole episodes."""
+"""The fast runner (the kernels) equals the networks' definition run step by step, uncompiled (docs/method.md),
+over whole episodes; the options only the reference runs."""
 import pytest
 import torch
+from conftest import run_reference
 from tolerance import assert_float32_close
 
-from transitive.engine.episode import run_episode, run_episode_plain
+from transitive.engine.episode import run_episode
 from transitive.training.loss import a2c_loss
 from transitive.model.network import NetworkState, PlasticNetwork
 from transitive.model.task import draw_items, present, standard_schedule
@@ -24,10 +26,10 @@ def strong_network(seed=0):
 def run_both(net, trials, state=None, snapshot_trials=()):
     actions = run_episode(net, trials, state=state).actions
     results = []
-    for runner in (run_episode, run_episode_plain):
+    for runner in (run_episode, run_reference):
         net.zero_grad()
         record = runner(net, trials, state=state, actions=actions, snapshot_trials=snapshot_trials)
-        loss = a2c_loss(record, net)
+        loss = a2c_loss(record)
         loss.backward()
         results.append((record, loss.item(), {k: p.grad.clone() for k, p in net.named_parameters()}))
     return results
@@ -93,27 +95,25 @@ def test_blank_steps_change_nothing_from_fresh_state_but_do_from_carried_state()
         assert (carried.rates - fresh.rates).abs().max() > 1e-3
 
 
-def test_blank_steps_in_place_equal_the_definition():
-    """Without gradients the kernel path's blank steps run in place (a specialisation of the verified rule):
-    the same P as the network's own definition to float32 rounding, clip exercised; with gradients the
-    definition itself runs."""
-    from transitive.engine.definition import blank_plastic_weights
-    from transitive.engine.members import blank_steps
-    from transitive.engine.stacked import stack_parameters
+def test_the_kernel_path_runs_the_definitions_blank_steps():
+    """With a carried state, the kernel path starts from P after the definition's own blank steps (the one
+    routine): bit for bit, with and without gradients, and the clip is exercised."""
+    from transitive.engine.definition import blank_plastic_weights, blank_steps
     net = strong_network(3)
     generator = torch.Generator().manual_seed(0)
     state = NetworkState(torch.rand(1, 6, 200, generator=generator) * 2 - 1,
                          torch.randn(1, 6, 200, 200, generator=generator) * 0.5,
                          torch.randn(1, 6, 200, 200, generator=generator) * 30)
-    params = stack_parameters([net])
     with torch.no_grad():
-        reference = blank_plastic_weights([net], state)
-        in_place = blank_steps([net], params, state)
-    assert (reference.abs() == 50).any()
-    assert_float32_close(in_place, reference, "P after the blank steps")
-    differentiable = blank_steps([net], params, state)
+        reference = NetworkState(state.rates[0], state.trace[0], state.plastic_weights[0])
+        for _ in range(2):
+            reference = net.step(torch.zeros(6, 37), reference)[3]
+        kernel_start = blank_plastic_weights([net], state)
+    assert (reference.plastic_weights.abs() == 50).any()
+    assert torch.equal(kernel_start[0], reference.plastic_weights)
+    differentiable = blank_steps(net, None, state, torch.float32).plastic_weights
     assert differentiable.requires_grad
-    torch.testing.assert_close(differentiable.detach(), reference, rtol=0, atol=0)
+    assert torch.equal(differentiable.detach(), kernel_start)
 
 
 def test_actions_are_sampled_from_the_policy():
@@ -137,7 +137,7 @@ def test_reset_plastic_every_trial_matches_plain_and_removes_learning():
     actions = run_episode(net, trials).actions
     with torch.no_grad():
         fast = run_episode(net, trials, actions=actions, reset_plastic_every_trial=True, snapshot_trials=(5,))
-        plain = run_episode_plain(net, trials, actions=actions, reset_plastic_every_trial=True)
+        plain = run_reference(net, trials, actions=actions, reset_plastic_every_trial=True)
         normal = run_episode(net, trials, actions=actions, snapshot_trials=(5,))
     assert_float32_close(fast.rates, plain.rates, "rates", EPISODE_UNITS)
     # P starts every trial at 0 (it still changes within the trial, at steps 2 and 3).
@@ -147,7 +147,8 @@ def test_reset_plastic_every_trial_matches_plain_and_removes_learning():
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Options run by the plain runner: an action penalty, r or H carried across trials.
+# Options only the reference runs (the definition, whatever the backend): an action penalty, r or H carried
+# across trials.
 
 def small_episode(seed=4, batch=3, nbcues=5, learning=3, tests=2):
     net = strong_network(seed)
@@ -162,9 +163,9 @@ def test_action_penalty_enters_the_rewards_and_the_next_steps_reward_input():
     penalty = 0.25
     with torch.no_grad():
         record = run_episode(net, trials, actions=actions, action_penalty=penalty)
-        plain = run_episode_plain(net, trials, actions=actions, action_penalty=penalty)
+        plain = run_reference(net, trials, actions=actions, action_penalty=penalty)
         unpenalised = run_episode(net, trials, actions=actions)
-    assert torch.equal(record.rates, plain.rates)  # the fast runner handed it to the plain one
+    assert torch.equal(record.rates, plain.rates)  # the engine handed it to the definition
     # by hand: +-1 for the response, minus the penalty at every step where action 1 was taken
     expected = torch.zeros(actions.shape)
     expected[:, 1::4] = torch.where(actions[:, 1::4] == trials.correct_action, 1.0, -1.0)
@@ -210,7 +211,7 @@ def test_carrying_rates_or_trace_across_trials(reset_rates, reset_trace):
     options = dict(reset_rates_every_trial=reset_rates, reset_trace_every_trial=reset_trace)
     with torch.no_grad():
         record = run_episode(net, trials, actions=actions, **options)
-        plain = run_episode_plain(net, trials, actions=actions, **options)
+        plain = run_reference(net, trials, actions=actions, **options)
         reset = run_episode(net, trials, actions=actions)
         rates, final = hand_loop(net, trials, actions, reset_rates, reset_trace)
         as_before = hand_loop(net, trials, actions, True, True)[0]
@@ -230,3 +231,18 @@ def test_frozen_input_network_starts_as_the_original_add_on():
     assert (net.i2h.weight[third:] == 0).all() and (net.i2h.weight[:third] != 0).all()
     assert (net.i2h.bias == 0).all() and (plain.i2h.bias != 0).all()
     assert not net.i2h.weight.requires_grad and not net.i2h.bias.requires_grad and net.w.requires_grad
+
+
+def test_penalised_actions_are_sampled_at_their_steps_from_the_episodes_noise():
+    """With an action penalty every step's action enters the next step's input: the definition samples it at
+    its step from the pre-drawn noise. Forcing those actions gives the same episode, bit for bit."""
+    net, trials, _ = small_episode()
+    with torch.no_grad():
+        sampled = run_episode(net, trials, generator=torch.Generator().manual_seed(3), action_penalty=0.25)
+        forced = run_episode(net, trials, actions=sampled.actions, action_penalty=0.25)
+        again = run_episode(net, trials, generator=torch.Generator().manual_seed(3), action_penalty=0.25)
+    assert torch.equal(sampled.actions, again.actions)
+    off_response = sampled.actions.reshape(trials.batch, -1, 4)[:, :, [0, 2, 3]]
+    assert 0 < off_response.float().mean() < 1  # both actions drawn at the other steps
+    for name in ("rates", "inputs", "rewards", "logits"):
+        assert torch.equal(getattr(sampled, name), getattr(forced, name)), name

@@ -13,16 +13,14 @@ from __future__ import annotations
 import copy
 
 import pytest
-from conftest import TRITON_MISSING
+from conftest import TRITON_MISSING, run_reference
 import torch
 from tolerance import assert_within_drift
 
-from transitive.engine import backends
-from transitive.engine import run_members
-from transitive.engine.episode import run_episode, run_episode_plain
+from transitive.engine import backends, rule
+from transitive.engine.episode import Episodes, run_episode, run_episodes
 from transitive.training.loss import LossWeights, loss_terms
 from transitive.model.network import NetworkState, PlasticNetwork
-from transitive.engine.stacked import PARAMETER_NAMES, draw_noise, member_parameters, stack_states
 from transitive.model.task import Trials, draw_items, present, standard_schedule
 
 triton = pytest.importorskip("triton", reason=TRITON_MISSING)
@@ -81,22 +79,20 @@ def close(a: torch.Tensor, b: torch.Tensor, what: str, tolerance: float = 1e-5) 
 
 
 def member_losses(records, nets):
-    return [loss_terms(r, net, EVERY_TERM) for r, net in zip(records, nets)]
+    return [loss_terms(r, EVERY_TERM, net.modulation_gain) for r, net in zip(records, nets)]
 
 
 def gradients(nets):
-    return [{name: p.grad.clone() for name, p in zip(PARAMETER_NAMES, member_parameters(net))} for net in nets]
+    return [{name: p.grad.clone() for name, p in net.named_parameters() if name in rule.KERNEL_LAYOUT} for net in nets]
 
 
 def run_fused(nets, trials, states, snapshot_trials=(1,)):
     """The K members through the Triton backend at once: (records, loss terms, gradients)."""
     g = [torch.Generator(DEVICE).manual_seed(30 + k) for k in range(len(nets))]
-    uniform, exponential = draw_noise(g, BATCH, trials[0].pairs.shape[1], DEVICE)
-    pairs, stimuli = torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials])
+    episodes = Episodes.draw(trials, g, states)
     for net in nets:
         net.zero_grad()
-    records = run_members(nets, pairs, stimuli, uniform, exponential, stack_states(states),
-                          snapshot_trials=snapshot_trials, backend="triton")
+    records = run_episodes(nets, episodes, snapshot_trials=snapshot_trials, backend="triton")
     terms = member_losses(records, nets)
     sum(t["loss"] for t in terms).backward()
     return records, terms, gradients(nets)
@@ -115,7 +111,7 @@ def plain_runs(nets, trials, states, actions, snapshot_trials, dtype=torch.float
     default = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
-        records = [run_episode_plain(net, t, state=s, actions=a, snapshot_trials=snapshot_trials)
+        records = [run_reference(net, t, state=s, actions=a, snapshot_trials=snapshot_trials)
                    for net, t, s, a in zip(nets, trials, states, actions)]
         terms = member_losses(records, nets)
         sum(t["loss"] for t in terms).backward()
@@ -200,8 +196,7 @@ def test_fused_with_clipped_plastic_weights_and_forced_actions():
     assert max(r.final_state.plastic_weights.abs().max().item() for r in plain[0]) == 50.0
     # forced actions through the engine: the actions given are the actions recorded
     forced = torch.stack([r.actions for r in fused[0]]).flip(-1).contiguous()
-    records = run_members(nets, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
-                          actions=forced, backend="triton")
+    records = run_episodes(nets, Episodes.draw(trials, actions=list(forced)), backend="triton")
     assert all(torch.equal(r.actions, a) for r, a in zip(records, forced))
 
 
@@ -213,10 +208,7 @@ def test_sampled_responses_equal_the_torch_backend_and_single_runs():
         together = {}
         for backend in ("triton", "torch"):
             g = [torch.Generator(DEVICE).manual_seed(40 + k) for k in range(2)]
-            uniform, exponential = draw_noise(g, BATCH, LEARNING + TESTS, DEVICE)
-            together[backend] = run_members(nets, torch.stack([t.pairs for t in trials]),
-                                            torch.stack([t.stimuli for t in trials]), uniform, exponential,
-                                            backend=backend)
+            together[backend] = run_episodes(nets, Episodes.draw(trials, g), backend=backend)
         alone = [run_episode(net, t, generator=torch.Generator(DEVICE).manual_seed(40 + k), backend="triton")
                  for k, (net, t) in enumerate(zip(nets, trials))]
     for a, b, c in zip(together["triton"], together["torch"], alone):

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import reference_skip_reason
+from conftest import reference_skip_reason, run_reference
 from tolerance import assert_float32_close
 
-from transitive.engine import backends, cpu_kernel
-from transitive.engine.episode import run_episode, run_episode_plain
+from transitive.engine import backends, cpu_kernel, rule
+from transitive.engine.episode import run_episode
 from transitive.training.loss import a2c_loss
 from transitive.model.network import PLASTIC_CLIP, NetworkState, PlasticNetwork
 from transitive.model.task import Trials, draw_items, present, standard_schedule
@@ -62,10 +62,10 @@ def large_state(batch: int = BATCH, n: int = 200, seed: int = 2) -> NetworkState
 def run(monkeypatch, path: str, net, trials, actions=None, state=None, loss_extra=None, **kwargs):
     """One episode with `path` ('cpp', 'torch' or 'plain'), its loss backpropagated; returns record, loss, grads."""
     monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "torch" if path == "plain" else path)
-    runner = run_episode_plain if path == "plain" else run_episode
+    runner = run_reference if path == "plain" else run_episode
     net.zero_grad()
     record = runner(net, trials, state=state, actions=actions, **kwargs)
-    loss = a2c_loss(record, net)
+    loss = a2c_loss(record)
     if loss_extra is not None:
         loss = loss + loss_extra(record)
     loss.backward()
@@ -135,7 +135,7 @@ def test_state_carried_from_an_earlier_episode_matches_plain(kernel, monkeypatch
     for path in ("cpp", "plain"):
         monkeypatch.setenv(cpu_kernel.ENV_SWITCH, "torch" if path == "plain" else path)
         with torch.no_grad():
-            runner = run_episode_plain if path == "plain" else run_episode
+            runner = run_reference if path == "plain" else run_episode
             state = runner(net, first, actions=first_actions).final_state
         records[path] = run(monkeypatch, path, net, trials, actions, state=state.detach())
     (a, loss_a, grads_a), (b, loss_b, grads_b) = records["cpp"], records["plain"]
@@ -187,7 +187,7 @@ def test_no_grad_run_and_snapshots(kernel, monkeypatch):
     trials, actions = make_episode()
     state = large_state(seed=6)
     records = {}
-    for path, runner in (("cpp", run_episode), ("torch", run_episode_plain)):
+    for path, runner in (("cpp", run_episode), ("torch", run_reference)):
         monkeypatch.setenv(cpu_kernel.ENV_SWITCH, path)
         with torch.no_grad():
             records[path] = runner(net, trials, state=state, actions=actions, snapshot_trials=(0, 5, 7))
@@ -257,7 +257,7 @@ def test_switch(monkeypatch):
 def test_build_failure_falls_back_with_one_warning(monkeypatch):
     monkeypatch.setattr(cpu_kernel, "_library", None)
     monkeypatch.setattr(cpu_kernel, "_library_error", "RuntimeError: simulated build failure")
-    monkeypatch.setattr(backends, "_warned", set())
+    monkeypatch.setattr(rule, "_told", set())
     monkeypatch.delenv(cpu_kernel.ENV_SWITCH, raising=False)
     net = PlasticNetwork()
     with pytest.warns(RuntimeWarning, match="simulated build failure"):

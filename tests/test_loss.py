@@ -1,6 +1,5 @@
 """The A2C loss (docs/method.md, meta-training) on small cases computed by hand."""
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -106,13 +105,13 @@ def test_delay_step_penalties_by_hand():
     def record():
         return zero_record(2, 8, modulation=modulation)
 
-    net = SimpleNamespace(modulation_gain=torch.tensor([2.0]))
-    base = a2c_loss(record(), net, LossWeights(plastic_l2=0.0)).item()
+    gain = torch.tensor([2.0])
+    base = a2c_loss(record(), LossWeights(plastic_l2=0.0), gain).item()
     step3 = [2.0, 4.0, 0.0, 1.0]  # |m| at step 3 of each trial of each episode
     step2 = [1.0, 3.0, 0.5, 0.5]
 
     def extra(**weights):
-        return a2c_loss(record(), net, LossWeights(plastic_l2=0.0, **weights)).item() - base
+        return a2c_loss(record(), LossWeights(plastic_l2=0.0, **weights), gain).item() - base
 
     assert extra(delay_modulation_l1=0.5) == pytest.approx(0.5 * sum(step3) / 2 / 8)
     assert extra(delay_feedback_ratio=0.5) == pytest.approx(0.5 * (sum(step3) / 4) / (sum(step2) / 4 + 1e-3), rel=1e-5)
@@ -124,11 +123,11 @@ def test_delay_drive_penalty_leaves_the_gain_free():
     damult = torch.tensor([1.5], requires_grad=True)
     drive = torch.tensor([[0.0, 0.0, 0.3, -0.7]])
     record = zero_record(1, 4, modulation=damult * drive)
-    a2c_loss(record, SimpleNamespace(modulation_gain=damult), LossWeights(delay_drive=1.0)).backward()
+    a2c_loss(record, LossWeights(delay_drive=1.0), damult).backward()
     assert damult.grad.abs().item() < 1e-7
     damult.grad = None
     record.modulation = damult * drive
-    a2c_loss(record, SimpleNamespace(modulation_gain=damult), LossWeights(delay_modulation_l1=1.0)).backward()
+    a2c_loss(record, LossWeights(delay_modulation_l1=1.0), damult).backward()
     assert damult.grad.item() > 0  # the plain L1 penalty pushes the gain down
 
 
@@ -136,10 +135,10 @@ def test_modulation_penalty_is_summed_over_the_batch():
     """modulation_l1 (the original's lda) * sum over steps and batch of |m(t)| / (1e-8 + DAmult), divided by eplen only (the original's)."""
     modulation = torch.tensor([[0.0, 0.0, -1.0, 2.0, 0.0, 0.0, 3.0, -4.0],
                                [0.0, 0.0, 0.5, 0.0, 0.0, 0.0, -0.5, 1.0]])
-    net = SimpleNamespace(modulation_gain=torch.tensor([2.0]))
+    gain = torch.tensor([2.0])
     record = zero_record(2, 8, modulation=modulation)
-    base = a2c_loss(record, net, LossWeights(plastic_l2=0.0)).item()
-    penalised = a2c_loss(record, net, LossWeights(plastic_l2=0.0, modulation_l1=0.5)).item()
+    base = a2c_loss(record, LossWeights(plastic_l2=0.0), gain).item()
+    penalised = a2c_loss(record, LossWeights(plastic_l2=0.0, modulation_l1=0.5), gain).item()
     assert penalised - base == pytest.approx(0.5 * (1 + 2 + 3 + 4 + 0.5 + 0.5 + 1) / 2.0 / 8, rel=1e-6)
 
 
@@ -147,13 +146,13 @@ def test_terms_add_up_to_the_loss():
     modulation = torch.tensor([[0.0, 0.1, -1.0, 2.0]])
     record = zero_record(1, 4, modulation=modulation, rewards=torch.tensor([[0.0, 1.0, 0.0, 0.0]]),
                          rates=torch.full((1, 4, 3), 0.5), values=torch.tensor([[0.2, 0.1, 0.0, -0.3]]))
-    net = SimpleNamespace(modulation_gain=torch.tensor([1.5]))
+    gain = torch.tensor([1.5])
     weights = LossWeights(modulation_l1=0.1, rate_l1=0.2, delay_modulation_l1=0.3, delay_feedback_ratio=0.4, delay_drive=0.5)
-    terms = loss_terms(record, net, weights)
+    terms = loss_terms(record, weights, gain)
     assert set(terms) == {"policy", "entropy", "value", "plastic_penalty", "modulation_penalty", "rate_penalty",
                           "delay_modulation", "delay_ratio", "delay_drive", "loss"}
     assert terms["loss"].item() == pytest.approx(sum(v.item() for k, v in terms.items() if k != "loss"))
-    assert a2c_loss(record, net, weights).item() == terms["loss"].item()
+    assert a2c_loss(record, weights, gain).item() == terms["loss"].item()
     assert terms["rate_penalty"].item() == pytest.approx(0.2 * 0.5)
     assert set(loss_terms(record)) == {"policy", "entropy", "value", "plastic_penalty", "loss"}
 
@@ -183,14 +182,15 @@ def test_action_penalty_acts_through_the_rewards_only():
         returns[t] = running
     values = episode.values[0].tolist()
     expected_value = 0.1 * sum((r - v) ** 2 for r, v in zip(returns, values)) / 4
-    assert loss_terms(episode, net)["value"].item() == pytest.approx(expected_value, rel=1e-5)
+    assert loss_terms(episode)["value"].item() == pytest.approx(expected_value, rel=1e-5)
 
 
 def test_the_loss_of_stacked_members_is_each_members_own():
     """loss_terms on a record of K networks stacked along a leading axis gives, term by term, what each
-    network's own record gives (every optional penalty on), as one (K,) tensor per term."""
+    network's own record gives (every optional penalty on), as one (K,) tensor per term (the gains (K, 1, 1))."""
     from transitive.engine import run_episode
     from transitive.engine.record import stacked_record
+    from transitive.training.loss import gains
     from transitive.model.network import PlasticNetwork
     from transitive.model.task import draw_items, present, standard_schedule
     weights = LossWeights(modulation_l1=0.1, rate_l1=0.2, delay_modulation_l1=0.3, delay_feedback_ratio=0.4,
@@ -202,9 +202,9 @@ def test_the_loss_of_stacked_members_is_each_members_own():
         with torch.no_grad():
             nets[-1].modulation_gain.fill_(1.0 + k)
         records.append(run_episode(nets[-1], present(draw_items(2, 5), standard_schedule(2, 5, 4, 2))))
-    together = loss_terms(stacked_record(records), nets, weights)
+    together = loss_terms(stacked_record(records), weights, gains(nets))
     for k, (net, record) in enumerate(zip(nets, records)):
-        alone = loss_terms(record, net, weights)
+        alone = loss_terms(record, weights, net.modulation_gain)
         assert set(alone) == set(together)
         for name, value in alone.items():
             assert together[name].shape == (3,)

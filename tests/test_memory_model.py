@@ -10,8 +10,7 @@ import pytest
 from conftest import TRITON_MISSING
 import torch
 
-from transitive.engine import backends, run_members
-from transitive.engine.stacked import draw_noise
+from transitive.engine import Episodes, backends, run_episodes
 from transitive.model.network import NetworkState, PlasticNetwork
 from transitive.model.task import draw_items, present, standard_schedule
 from transitive.training.loss import LossWeights, loss_terms
@@ -30,10 +29,9 @@ def saved_matrices_per_element(state_requires_grad: bool = False) -> float:
     g = torch.Generator().manual_seed(3)
     trials = [present(draw_items(BATCH, 6, generator=g), standard_schedule(BATCH, 6, LEARNING, TESTS, generator=g))
               for _ in range(MEMBERS)]
-    uniform, exponential = draw_noise([torch.Generator().manual_seed(k) for k in range(MEMBERS)], BATCH,
-                                      LEARNING + TESTS, "cpu")
-    state = NetworkState(torch.rand(MEMBERS, BATCH, N) - 0.5, torch.rand(MEMBERS, BATCH, N, N) - 0.5,
-                         torch.randn(MEMBERS, BATCH, N, N) * 10)
+    states = [NetworkState(torch.rand(BATCH, N) - 0.5, torch.rand(BATCH, N, N) - 0.5, torch.randn(BATCH, N, N) * 10)
+              for _ in range(MEMBERS)]
+    episodes = Episodes.draw(trials, [torch.Generator().manual_seed(k) for k in range(MEMBERS)], states)
     backends.choose(nets, "triton")  # the kernels' test run, outside the count
     storages = {}
 
@@ -42,9 +40,8 @@ def saved_matrices_per_element(state_requires_grad: bool = False) -> float:
         storages[storage.data_ptr()] = storage.nbytes() // tensor.element_size()
         return tensor
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        records = run_members(nets, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
-                              uniform, exponential, state, backend="triton")
-        total = sum(loss_terms(r, net, LossWeights())["loss"] for r, net in zip(records, nets))
+        records = run_episodes(nets, episodes, backend="triton")
+        total = sum(loss_terms(r, LossWeights())["loss"] for r in records)
     total.backward()  # the graph was whole
     block = BATCH * N * N
     return sum(size for size in storages.values() if size % block == 0) / (N * N * MEMBERS * BATCH)

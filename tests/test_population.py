@@ -7,13 +7,11 @@ import pytest
 import torch
 from tolerance import assert_float32_close
 
-from transitive.engine.episode import run_episode
+from transitive.engine import rule
+from transitive.engine.episode import Episodes, run_episode, run_episodes
+from transitive.engine.record import sample_from_exponential
 from transitive.training.loss import a2c_loss
 from transitive.model.network import PlasticNetwork
-from transitive.training.learning import zero_state as _zero_state
-from transitive.engine import run_members
-from transitive.engine.stacked import (PARAMETER_NAMES, draw_noise, member_parameters, sample_from_exponential,
-                                stack_states)
 from transitive.figures.curves import learning_curves
 from transitive.scale.sweep import seed_params, seed_state
 from transitive.model.task import draw_items, present, standard_schedule
@@ -171,8 +169,8 @@ def test_bad_population_requests():
         Trainer(tiny(), "unused", progress=False, seeds=[1], start_from="x.ckpt")
 
 
-def test_population_with_options_the_engine_does_not_run(tmp_path):
-    """An action penalty (or r, H carried across trials) runs every member through the plain runner: the
+def test_population_with_options_only_the_definition_runs(tmp_path):
+    """An action penalty (or r, H carried across trials) runs every member through the definition: the
     population still equals the separate runs."""
     config = tiny(episodes=2, batch=2, learning_trials=2, test_trials=2, reset_trace_every_trial=False)
     config.loss.action1_penalty = 0.1
@@ -187,15 +185,16 @@ def test_population_with_options_the_engine_does_not_run(tmp_path):
 # The stacked runner's parts.
 
 def test_noise_reproduces_torch_sampling():
-    """draw_noise + sample_from_exponential draw what run_episode's torch.rand and torch.multinomial would."""
+    """Episodes.draw + sample_from_exponential draw what torch.rand and torch.multinomial would."""
     logits = torch.randn(3, 28, 2)
     probabilities = torch.softmax(logits, -1)
     first, second = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
     uniform = torch.rand(7, 3, generator=first)
     sampled = torch.multinomial(probabilities.reshape(-1, 2), 1, generator=first).reshape(3, 28)
-    noise_uniform, exponential = draw_noise([second], batch=3, ntrials=7, device="cpu")
-    assert torch.equal(noise_uniform[0], uniform)
-    assert torch.equal(sample_from_exponential(probabilities, exponential[0].reshape(3, 28, 2)), sampled)
+    trials = present(draw_items(3, 5), standard_schedule(3, 5, 4, 3))
+    episodes = Episodes.draw([trials], [second])
+    assert torch.equal(episodes.uniform[0], uniform)
+    assert torch.equal(sample_from_exponential(probabilities, episodes.exponential[0].reshape(3, 28, 2)), sampled)
     assert torch.equal(first.get_state(), second.get_state())
 
 
@@ -209,9 +208,13 @@ def members_and_trials(count=2, batch=3, nbcues=5):
 
 
 def run_stacked(nets, trials, generators, states):
-    uniform, exponential = draw_noise(generators, trials[0].batch, trials[0].ntrials, "cpu")
-    return run_members(nets, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
-                       uniform, exponential, states)
+    return run_episodes(nets, Episodes.draw(trials, generators, states))
+
+
+def kernel_parameters(net) -> dict:
+    """The parameters the kernels read, by name."""
+    named = dict(net.named_parameters())
+    return {name: named[name] for name in rule.KERNEL_LAYOUT}
 
 
 def test_stacked_episode_equals_run_episode():
@@ -226,12 +229,12 @@ def test_stacked_episode_equals_run_episode():
         alone = [run_episode(net, t, state=s, generator=g) for net, t, s, g in zip(nets, trials, states, generators)]
         for net in nets:
             net.zero_grad()
-        sum(a2c_loss(r, net) for r, net in zip(alone, nets)).backward()
-        expected = [[p.grad.clone() for p in member_parameters(net)] for net in nets]
+        sum(a2c_loss(r) for r in alone).backward()
+        expected = [[p.grad.clone() for p in kernel_parameters(net).values()] for net in nets]
         for net in nets:
             net.zero_grad()
-        together = run_stacked(nets, trials, copies, stack_states(states))
-        sum(a2c_loss(r, net) for r, net in zip(together, nets)).backward()
+        together = run_stacked(nets, trials, copies, states)
+        sum(a2c_loss(r) for r in together).backward()
         for k in range(2):
             assert torch.equal(alone[k].actions, together[k].actions)
             assert torch.equal(alone[k].rewards, together[k].rewards)
@@ -239,7 +242,7 @@ def test_stacked_episode_equals_run_episode():
                 assert_float32_close(getattr(together[k], name), getattr(alone[k], name), f"network {k}: {name}")
             assert_float32_close(together[k].final_state.plastic_weights, alone[k].final_state.plastic_weights,
                                  f"network {k}: final P")
-            for name, grad, p in zip(PARAMETER_NAMES, expected[k], member_parameters(nets[k])):
+            for (name, p), grad in zip(kernel_parameters(nets[k]).items(), expected[k]):
                 assert_float32_close(p.grad, grad, f"network {k}: gradient of {name}")
         states = [r.final_state.detach() for r in alone]
 
@@ -249,14 +252,17 @@ def test_zero_state_is_exactly_a_fresh_start():
     in values and in gradients, to the last bit."""
     nets, trials = members_and_trials()
     results = []
-    for state in (None, _zero_state(2, 3, 200, "cpu")):
+    for fresh in (True, False):
         for net in nets:
             net.zero_grad()
-        generators = [torch.Generator().manual_seed(k) for k in range(2)]
-        records = run_stacked(nets, trials, generators, state)
-        sum(a2c_loss(r, net) for r, net in zip(records, nets)).backward()
+        episodes = Episodes.draw(trials, [torch.Generator().manual_seed(k) for k in range(2)])
+        if not fresh:  # the captured episode's inputs: the state given, all zeros
+            episodes = Episodes.of_tensors(*episodes.tensors(200))
+            assert not episodes.state.plastic_weights.any()
+        records = run_episodes(nets, episodes)
+        sum(a2c_loss(r) for r in records).backward()
         results.append(([r.logits.detach() for r in records], [r.final_state.plastic_weights.detach() for r in records],
-                        [p.grad.clone() for net in nets for p in member_parameters(net)]))
+                        [p.grad.clone() for net in nets for p in kernel_parameters(net).values()]))
     for first, second in zip(*results):
         assert all(torch.equal(a, b) for a, b in zip(first, second))
 
@@ -366,8 +372,8 @@ def imitation_of_make_graphed_callables(function, sample_args, allow_unused_inpu
 def test_captured_path_plumbing_on_the_cpu(tmp_path, monkeypatch):
     """The population's CUDA-graph path (argument order, zero state for fresh episodes, static outputs
     copied before the next call), run on the CPU with an imitation of the capture: equals separate runs."""
-    from transitive.training import learning
-    monkeypatch.setattr(learning.torch.cuda, "make_graphed_callables", imitation_of_make_graphed_callables)
+    from transitive.training import cuda_graphs
+    monkeypatch.setattr(cuda_graphs.torch.cuda, "make_graphed_callables", imitation_of_make_graphed_callables)
     config = tiny(episodes=4, batch=2)
     alone = separate(config, [0, 1], tmp_path)
     trainer = Trainer(config, tmp_path / "pop", progress=False, seeds=[0, 1])

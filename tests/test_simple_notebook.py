@@ -133,7 +133,7 @@ def _compare_with_package(notebook, state_dict, batch=4, nbcues=8, seed=0):
     items = draw_items(batch, nbcues)
     pairs = standard_schedule(batch, nbcues)
     record = run_episode(package_net, present(items, pairs))
-    package_loss = a2c_loss(record, package_net)
+    package_loss = a2c_loss(record)
     package_loss.backward()
 
     nb_record = notebook.run_episode(nb_net, items, pairs, forced_actions=record.actions)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from transitive.model import io as tio
-from transitive.engine.episode import run_episode
+from transitive.engine.episode import run_episode, run_episodes
 from transitive.model.io import ParameterFileError, load_network
 from transitive.training.trainer import CURVE_COLUMNS, TrainConfig, Trainer, paths_for, read_curve, train
 
@@ -214,15 +214,15 @@ def test_one_episode_is_trials_then_episode_then_loss_then_step(tmp_path):
     twin of the same seed), the loss terms, the gradient norm before clipping and m(t); the step applied was
     clipped."""
     from transitive.training.loss import loss_terms
-    from transitive.training.member import Member
+    from transitive.training.seed_run import SeedRun
     config = small_config(episodes=3, grad_clip=1e-3)
     trainer = Trainer(config, tmp_path / "a.dat", progress=False)
-    twin = Member(config, tmp_path / "b.dat")
+    twin = SeedRun(config, tmp_path / "b.dat")
     assert not trainer.finished
     trials = twin.episode_trials()
     assert trials.ntrials == config.learning_trials + config.test_trials and trials.batch == config.batch
     record = run_episode(twin.net, trials, generator=twin.generator)
-    terms = loss_terms(record, twin.net, config.loss)
+    terms = loss_terms(record, config.loss, twin.net.modulation_gain)
     params = [p for p in twin.net.parameters()]
     grads = torch.autograd.grad(terms["loss"], params)
     norm = torch.sqrt(sum((g ** 2).sum() for g in grads)).item()
@@ -243,7 +243,7 @@ def test_one_episode_is_trials_then_episode_then_loss_then_step(tmp_path):
     assert values["modulation_delay"] == pytest.approx(record.modulation[:, 3::4].abs().mean().item())
     assert (values["eta"], values["DAmult"]) == pytest.approx((0.7, 1.0))  # episode 0: burn-in, no step
     assert values["alpha_abs_mean"] == pytest.approx(trainer.net.alpha.abs().mean().item())
-    assert trainer.carried is not None  # continual regime: the final state is kept
+    assert trainer.run.carried is not None  # continual regime: the final state is kept
     trainer.members[0].episode = 3
     assert trainer.finished
 
@@ -312,22 +312,22 @@ def test_tensorboard_when_installed_and_one_warning_line_when_not(tmp_path, monk
 
 
 def test_settings_reach_the_runner_and_the_optimizer(tmp_path, monkeypatch):
-    from transitive.training import learning
-    from transitive.engine.episode import run_episode_plain
+    from transitive.training import loss
     from transitive.training.loss import LossWeights
     seen = []
 
     def recording_runner(*args, **kwargs):
-        seen.append(kwargs)
-        return run_episode_plain(*args, **kwargs)
+        seen.append((args, kwargs))
+        return run_episodes(*args, **kwargs)
 
-    monkeypatch.setattr(learning, "run_episode_plain", recording_runner)
+    monkeypatch.setattr(loss, "run_episodes", recording_runner)
     config = small_config(episodes=1, reset_rates_every_trial=False, reset_trace_every_trial=False,
                           loss=LossWeights(action1_penalty=0.05, weight_decay=1e-3))
     trainer = train(config, tmp_path / "a.dat", progress=False)
-    assert seen[0]["action_penalty"] == 0.05 and seen[0]["generator"] is trainer.generator
-    assert not seen[0]["reset_rates_every_trial"] and not seen[0]["reset_trace_every_trial"]
-    assert all(group["weight_decay"] == 1e-3 for group in trainer.optimizer.param_groups)
+    (nets, episodes), options = seen[0]
+    assert nets == [trainer.net] and options["action_penalty"] == 0.05
+    assert not options["reset_rates_every_trial"] and not options["reset_trace_every_trial"]
+    assert all(group["weight_decay"] == 1e-3 for group in trainer.run.optimizer.param_groups)
 
 
 def test_a_checkpoint_without_generator_state_resumes_with_a_warning(tmp_path, capsys):

@@ -41,7 +41,7 @@ def test_no_plasticity_keeps_alpha_and_p_at_zero(tmp_path):
     net = trainer.net
     assert isinstance(net, NonPlasticNetwork) and not net.alpha.requires_grad
     assert torch.count_nonzero(net.alpha) == 0
-    assert torch.count_nonzero(trainer.carried.plastic_weights) == 0  # the step did no P work
+    assert torch.count_nonzero(trainer.run.carried.plastic_weights) == 0  # the step did no P work
     assert trainer.curve[-1]["grad_norm"] > 0  # the rest trained
     # an ordinary parameter file: the published class reads it and, with alpha = 0, computes the same rates
     loaded = load_network(tmp_path / "net.dat", network="no-plasticity")
@@ -120,13 +120,13 @@ class _WrongShape(PlasticNetwork):
 @pytest.mark.parametrize("cls, returned", [(_ThreeOutputs, r"3 values: tensor \(2, 2\), tensor \(2,\), NetworkState"),
                                            (_WrongShape, r"4 values: tensor \(2, 2\), tensor \(2, 1\), tensor \(2,\)")])
 def test_a_step_returning_the_wrong_outputs_is_one_line(cls, returned, tmp_path):
-    from transitive import run_episode, run_episode_plain
+    from transitive import run_episode
     from transitive.engine import backends
     from transitive.model.task import draw_items, present, standard_schedule
     from transitive.model.variants import RuleOutputError
     net = cls(hidden_size=8)
     trials = present(draw_items(2, 4), standard_schedule(2, 4, 2, 1))
-    for run in (lambda: run_episode(net, trials, backend="eager"), lambda: run_episode_plain(net, trials)):
+    for run in (lambda: run_episode(net, trials, backend="eager"), lambda: run_episode(net, trials)):
         with pytest.raises(RuleOutputError, match=f"{cls.__name__}.step returned {returned}.*; expected 4 values") \
                 as caught:
             with warnings.catch_warnings():

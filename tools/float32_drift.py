@@ -30,9 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 import torch  # noqa: E402
 
 import test_gpu_kernel as cases  # noqa: E402  (its networks, episodes and states; sizes set below)
-from transitive.engine import run_members  # noqa: E402
-from transitive.engine.episode import run_episode_plain  # noqa: E402
-from transitive.engine.stacked import PARAMETER_NAMES, draw_noise, member_parameters, stack_states  # noqa: E402
+from transitive.engine import Episodes, run_episode, run_episodes  # noqa: E402
 from transitive.model.network import NetworkState  # noqa: E402
 from transitive.model.task import Trials  # noqa: E402
 
@@ -47,18 +45,15 @@ def set_sizes(trials: int) -> None:
 
 def sampled_actions(nets, trials, states):
     g = [torch.Generator().manual_seed(30 + k) for k in range(len(nets))]
-    uniform, exponential = draw_noise(g, cases.BATCH, cases.LEARNING + cases.TESTS, "cpu")
     with torch.no_grad():
-        records = run_members(nets, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
-                              uniform, exponential, stack_states(states), backend="torch")
+        records = run_episodes(nets, Episodes.draw(trials, g, states), backend="torch")
     return torch.stack([r.actions for r in records])
 
 
 def outcome(records, nets):
-    terms = [cases.loss_terms(r, net, cases.EVERY_TERM) for r, net in zip(records, nets)]
+    terms = cases.member_losses(records, nets)
     sum(t["loss"] for t in terms).backward()
-    grads = [{name: p.grad.detach().clone() for name, p in zip(PARAMETER_NAMES, member_parameters(net))}
-             for net in nets]
+    grads = cases.gradients(nets)
     return records, terms, grads
 
 
@@ -71,7 +66,8 @@ def run_plain(nets, trials, states, actions, dtype):
     default = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
-        records = [run_episode_plain(net, t, state=s, actions=a) for net, t, s, a in zip(nets, trials, states, actions)]
+        records = [run_episode(net, t, state=s, actions=a, backend="eager")
+                   for net, t, s, a in zip(nets, trials, states, actions)]
         return outcome(records, nets)
     finally:
         torch.set_default_dtype(default)
@@ -81,8 +77,7 @@ def run_kernels(nets, trials, states, actions):
     nets = [copy.deepcopy(net) for net in nets]
     for net in nets:
         net.zero_grad()
-    records = run_members(nets, torch.stack([t.pairs for t in trials]), torch.stack([t.stimuli for t in trials]),
-                          state=stack_states(states), actions=actions, backend="triton")
+    records = run_episodes(nets, Episodes.draw(trials, states=states, actions=list(actions)), backend="triton")
     return outcome(records, nets)
 
 

@@ -13,7 +13,7 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from importlib import metadata as _metadata  # noqa: E402 (after the line above on purpose)
 
-from .engine.episode import EpisodeRecord, run_episode, run_episode_plain
+from .engine.episode import EpisodeRecord, run_episode
 from .evaluation.runs import Run, Runs, Settings
 from .model.io import ParameterFileError, load_network, save_network
 from .model.network import NetworkState, PlasticNetwork
@@ -25,6 +25,6 @@ try:
 except _metadata.PackageNotFoundError:
     __version__ = "unknown (not installed: python tools/install.py)"
 
-__all__ = ["EpisodeRecord", "run_episode", "run_episode_plain", "ParameterFileError", "load_network",
+__all__ = ["EpisodeRecord", "run_episode", "ParameterFileError", "load_network",
            "save_network", "NetworkState", "PlasticNetwork", "Run", "Runs", "Settings", "Trials", "draw_items",
            "present", "standard_schedule", "TrainConfig", "Trainer", "train"]

@@ -1,4 +1,5 @@
-"""The backends of the episode engine, and the choice between them (used by `transitive.engine.members`).
+"""The backends of the episode engine, the choice between them (used by `transitive.engine.episode`), and
+the kernels' episode (`run_kernel`).
 
 - "torch": the networks' own definition, trial by trial (`transitive.engine.definition`), compiled with
   torch.compile where it pays (`transitive.engine.compiled`): any rule, any device; the path of a changed
@@ -11,8 +12,9 @@ it was verified against (`transitive.engine.rule`) and runs only for networks wh
 
 `choose` picks the fastest one that can run: "triton" on a CUDA device when Triton is installed, "cpp" on the
 CPU when the kernel can be built, else "torch" (with one warning line saying why). TRANSITIVE_KERNEL=torch,
-eager, compiled, cpp or triton forces one (an error when it cannot run). All are tested against the plain step-by-step
-runner (`transitive.engine.episode.run_episode_plain`).
+eager, compiled, cpp or triton forces one (an error when it cannot run). The kernels are tested against the
+definition (tests/test_kernels.py, tests/test_gpu_kernel.py), and the GPU kernels check themselves against it
+on each device and size before the engine relies on them (`gpu_probe.kernel_failure`).
 
 The kernels run all trials of K members x a batch of episodes from the same inputs and return the same
 things:
@@ -30,19 +32,20 @@ things:
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 
-from . import cpu_kernel, gpu_probe
-from . import rule
-from .stacked import StackedParameters, split_members
+from ..model.task import ACTION, REWARD, RESPONSE, STEPS_PER_TRIAL
+from . import cpu_kernel, gpu_probe, rule
+from .definition import blank_plastic_weights, run_definition
+from .record import finish, reward_of, split_members, stack_parameters, task_inputs
 
 BACKENDS = ("torch", "cpp", "triton")
 DEFINITION = ("torch", "eager", "compiled")  # the definition: compiled when it pays, never, always
 ENV_SWITCH = cpu_kernel.ENV_SWITCH  # TRANSITIVE_KERNEL: torch, eager, compiled, cpp, triton, or unset (auto)
 
 _triton_error: str | None = None
-_warned: set = set()
 
 
 def _gpu_kernel():
@@ -61,12 +64,6 @@ def triton_available() -> str | None:
         except Exception as error:  # noqa: BLE001 - an ImportError, or a broken install
             _triton_error = f"Triton is not usable ({type(error).__name__}: {error})"
     return _triton_error or None
-
-
-def _warn_once(message: str) -> None:
-    if message not in _warned:
-        _warned.add(message)
-        rule.say_once(message)
 
 
 def requested(backend: str | None = None) -> str:
@@ -104,7 +101,8 @@ def choose(nets, backend: str | None = None) -> str:
             problem = "the GPU kernels run on CUDA devices (or on the CPU under TRITON_INTERPRET=1, for tests)"
         rule_problem = None if problem else _kernel_problem(nets, _gpu_kernel().VERIFIED_RULE)
         if problem is None and rule_problem is None:
-            problem = gpu_probe.kernel_failure(device, nets[0].hidden_size)  # a test run, once per device and n
+            # checked against the definition, once per device and n
+            problem = gpu_probe.kernel_failure(device, nets[0].hidden_size, run_kernel, run_definition)
             if problem is None:
                 return "triton"
         if choice == "triton":
@@ -112,7 +110,7 @@ def choose(nets, backend: str | None = None) -> str:
         if rule_problem:
             rule.tell_once(rule_problem)
         else:
-            _warn_once(f"using the slower PyTorch episode runner on the GPU: {problem}")
+            rule.say_once(f"using the slower PyTorch episode runner on the GPU: {problem}")
         return "torch"
     # the CPU: the compiled kernel where it can run
     suitable = device.type == "cpu" and float32 and nets[0].hidden_size % 8 == 0
@@ -131,16 +129,99 @@ def choose(nets, backend: str | None = None) -> str:
     except RuntimeError as error:
         if choice == "cpp":
             raise
-        _warn_once(f"using the slower PyTorch episode runner ({error})")
+        rule.say_once(f"using the slower PyTorch episode runner ({error})")
         return "torch"
     return "cpp"
 
 
-def run(backend: str, params: StackedParameters, drive, feedback, plastic, forced, uniform, snapshot_trials=(),
-        reset_plastic_every_trial: bool = False):
-    """The trials through `backend` (see the module docstring)."""
-    return {"cpp": cpp_trials, "triton": triton_trials}[backend](
-        params, drive, feedback, plastic, forced, uniform, snapshot_trials, reset_plastic_every_trial)
+# ---------------------------------------------------------------------------------------------------------
+# The kernels' episode.
+
+@dataclass
+class StackedParameters:
+    """The parameters the kernels read (`rule.KERNEL_LAYOUT`, in its order), each (K, ...): member k's at
+    index k. W is (K, n, n), broadcast over each member's batch; the linear layers are batched products."""
+
+    w: torch.Tensor
+    alpha: torch.Tensor
+    eta: torch.Tensor  # the file's etaet
+    modulation_gain: torch.Tensor  # the file's DAmult
+    in_weight: torch.Tensor
+    in_bias: torch.Tensor
+    mod_weight: torch.Tensor
+    mod_bias: torch.Tensor
+    out_weight: torch.Tensor
+    out_bias: torch.Tensor
+    value_weight: torch.Tensor
+    value_bias: torch.Tensor
+
+    @classmethod
+    def of(cls, nets) -> "StackedParameters":
+        """The networks' parameters, stacked (differentiable: gradients reach each network's own tensors)."""
+        return cls(*stack_parameters(nets, rule.KERNEL_LAYOUT).values())
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Member k's x[k] (..., in) through its own layer (weight[k] (out, in), bias[k]) -> (K, ..., out)."""
+    members, inner = x.shape[0], x.shape[1:-1]
+    flat = x.reshape(members, -1, x.shape[-1])
+    y = torch.baddbmm(bias.unsqueeze(1), flat, weight.transpose(1, 2))
+    return y.reshape(members, *inner, weight.shape[1])
+
+
+def modulation(params: StackedParameters, rates: torch.Tensor) -> torch.Tensor:
+    """m(t) of rates (K, ..., n) -> (K, ...)."""
+    d = torch.tanh(linear(rates, params.mod_weight, params.mod_bias))
+    return params.modulation_gain.reshape(-1, *([1] * (d.dim() - 2))) * (d[..., 0] - d[..., 1])
+
+
+def drives(params: StackedParameters, inputs: torch.Tensor, correct_action: torch.Tensor):
+    """The feedforward drive W_in i + b_in of every step: (K, B, T, 4, n) without the feedback, and the
+    feedback step's for either response (K, B, T, 2, n) (the reward follows from the response and the
+    correct action). inputs (K, B, T, 4, 37) without the feedback."""
+    drive = linear(inputs, params.in_weight, params.in_bias)  # (K, B, T, 4, n)
+    columns = params.in_weight  # (K, n, 37)
+    feedback = []
+    for action in (0, 1):
+        reward = reward_of(torch.full_like(correct_action, action), correct_action)  # (K, B, T)
+        chosen = columns[:, :, ACTION][:, :, action]  # (K, n)
+        feedback.append(reward.unsqueeze(-1) * columns[:, :, REWARD][:, None, None] + chosen[:, None, None])
+    return drive, drive[:, :, :, 2:3] + torch.stack(feedback, 3)
+
+
+def run_kernel(backend: str, nets, episodes, snapshot_trials=(), reset_plastic_every_trial: bool = False,
+               stacked: bool = False):
+    """One episode of every network through a kernel ("cpp" or "triton"): the blank steps (only with a
+    carried state: from a fresh one they change nothing) through the definition; the feedforward drive of
+    every step, for both possible responses at the feedback step; the trial loop through the kernel; outputs,
+    values and m(t) of every step in one batched product each; the episode's ending (`record.finish`).
+
+    It exploits the trial structure (docs/method.md, time loop): r and H are reset at every trial start, so
+    step 1 has no recurrent input, the trace is 0 after step 1 and eta tanh(r2 r1^T) after step 2, and P
+    changes only at steps 3 and 4 (feedback and delay)."""
+    params = StackedParameters.of(nets)
+    pairs, state, actions = episodes.pairs, episodes.state, episodes.actions
+    members, batch, ntrials = pairs.shape[:3]
+    n = params.w.shape[-1]
+    nsteps = ntrials * STEPS_PER_TRIAL
+    if state is None:
+        plastic = torch.zeros(members, batch, n, n, device=params.w.device, dtype=params.w.dtype)
+    else:
+        plastic = blank_plastic_weights(nets, state)
+    inputs, correct_action = task_inputs(pairs, episodes.stimuli, params.w.dtype)
+    forced = None if actions is None else actions[:, :, RESPONSE::STEPS_PER_TRIAL].contiguous()
+    draws = None if actions is not None else episodes.uniform.transpose(1, 2)  # (K, B, T)
+    rates, response, plastic, final_trace, snapshots = {"cpp": cpp_trials, "triton": triton_trials}[backend](
+        params, *drives(params, inputs, correct_action), plastic, forced, draws, snapshot_trials,
+        reset_plastic_every_trial)
+    inputs = inputs.clone()
+    inputs[:, :, :, 2, REWARD] = reward_of(response, correct_action)
+    inputs[:, :, :, 2, ACTION] = torch.stack([1 - response, response], -1).to(inputs.dtype)  # one-hot, unchecked
+    logits = linear(rates, params.out_weight, params.out_bias).reshape(members, batch, nsteps, 2)
+    values = linear(rates, params.value_weight, params.value_bias).reshape(members, batch, nsteps)
+    return finish(pairs, inputs.reshape(members, batch, nsteps, -1), correct_action, response, logits, values,
+                  modulation(params, rates).reshape(members, batch, nsteps), rates.reshape(members, batch, nsteps, n),
+                  final_trace, plastic, snapshots, actions, episodes.exponential, stacked=stacked)
 
 
 def _snapshot(start, middle, end) -> torch.Tensor:

@@ -53,9 +53,9 @@ and the division div.full.f32 (about 2 ulp); the cancellation in 1 - e^{-2|x|} m
 e^{-2|x|} / (1 - e^{-2|x|}), 3.5 at |x| = 1/8, so tanh there is about 1e-6 off (relative), falling to a few
 1e-7 from |x| = 1 on.
 
-Launches are wrapped by `transitive.engine.gpu_failures.naming_the_switch`: a compile, launch or resource error
-names TRANSITIVE_KERNEL (the PyTorch runner); `gpu_probe.kernel_failure` runs these kernels once per device
-before the engine uses them.
+Launches are wrapped by `transitive.engine.gpu_probe.naming_the_switch`: a compile, launch or resource error
+names TRANSITIVE_KERNEL (the PyTorch runner); `gpu_probe.kernel_failure` checks these kernels against the
+network's definition once per device and size before the engine uses them.
 
 Tests run these kernels on the CPU through Triton's interpreter (TRITON_INTERPRET=1, set before this module
 is imported) at tiny sizes, against the plain step-by-step definition.
@@ -70,7 +70,7 @@ import triton
 from ..model.network import PLASTIC_CLIP
 from .gpu_backward import _backward_1, _backward_2, _backward_3, _backward_4
 from .gpu_forward import _forward_1, _forward_2, _forward_3, _forward_4
-from .gpu_failures import naming_the_switch
+from .gpu_probe import naming_the_switch
 
 # The definition of the rule this kernel was verified against (`transitive.engine.rule.rule_fingerprint` of
 # PlasticNetwork when tests/test_gpu_kernel.py last passed); the engine runs the kernel only for that rule.

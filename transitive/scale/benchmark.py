@@ -1,17 +1,19 @@
-"""Speed of meta-training: the package's episode runner against the plain step-by-step one (`compare`), and
-a population of networks trained at once against one trained alone (`population_speed`), with the PyTorch
-operations and host synchronisations of its training episodes counted (`count_work`)."""
+"""Speed of meta-training: the package's episode runner against the networks' definition run step by step
+and uncompiled (`compare`), and a population of networks trained at once against one trained alone
+(`population_speed`), with the PyTorch operations and host synchronisations of its training episodes counted
+(`count_work`)."""
 from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import time
 
 import torch
 
 from ..model.network import PlasticNetwork
 from ..model.task import draw_items, present, standard_schedule
-from ..engine.episode import run_episode, run_episode_plain
+from ..engine.episode import run_episode
 from ..training.loss import a2c_loss
 
 
@@ -30,7 +32,7 @@ def training_episode(runner, network=PlasticNetwork, batch: int = 32, nbcues: in
         start = time.perf_counter()
         trials = present(draw_items(batch, nbcues, device=device, generator=generator),
                          standard_schedule(batch, nbcues, device=device, generator=generator))
-        loss = a2c_loss(runner(net, trials, generator=generator), net)
+        loss = a2c_loss(runner(net, trials, generator=generator))
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 2.0)
@@ -53,7 +55,6 @@ def network_speed(network, episodes: int = 3, batch: int = 32, device="cpu", eag
     through its kernel, in one run: seconds per episode (medians) of the published network, of `network`'s
     own definition compiled and, with `eager`, uncompiled, their episodes alternating so that a machine shared
     with other work slows all alike. The compile (the first compiled episode, less a timed one) is apart."""
-    import functools
     import statistics
 
     from ..model.variants import class_name
@@ -83,7 +84,7 @@ def network_speed(network, episodes: int = 3, batch: int = 32, device="cpu", eag
 
 def compare(episodes: int = 3, batch: int = 32, device="cpu") -> dict:
     fast = seconds_per_episode(run_episode, episodes, batch, device=device)
-    plain = seconds_per_episode(run_episode_plain, episodes, batch, device=device)
+    plain = seconds_per_episode(functools.partial(run_episode, backend="eager"), episodes, batch, device=device)
     return {"device": str(device), "batch": batch, "episodes": episodes, "threads": torch.get_num_threads(),
             "fast_seconds_per_episode": fast, "plain_seconds_per_episode": plain, "speedup": plain / fast}
 
@@ -268,14 +269,15 @@ class WorkCounter:
 # The phases of a training episode that `count_work` tells apart: (module, function) set the phase while
 # they run; the rest (zero_grad, the finite check, the log's numbers) is "other".
 PHASES = {"trials": ("transitive.training.trainer", "draw_trials"),
+          "episode": ("transitive.training.trainer", "episode_loss"),
           "step": ("transitive.training.trainer", "step_members")}
 
 
 def count_work(trainer, episodes: int = 3) -> dict:
     """The trainer's next `episodes` training episodes counted with a `WorkCounter`: PyTorch operations and
     host synchronisations per episode (the mean over the episodes, and the largest of one), the operations
-    per episode by phase (trials: drawing them; episode: the episodes and losses; backward; step: clipping,
-    Adam; other), and the syncs by cause and by the package's file that asked."""
+    per episode by phase (trials: drawing them; episode: the episodes and losses, uncaptured; backward; step:
+    clipping, Adam; other), and the syncs by cause and by the package's file that asked."""
     import importlib
 
     counters = []
@@ -287,8 +289,7 @@ def count_work(trainer, episodes: int = 3) -> dict:
             if hasattr(module, function):  # (an older trainer has other functions: their work is "other")
                 originals.append((module, function, getattr(module, function)))
                 setattr(module, function, _in_phase(counter, phase, getattr(module, function)))
-        engine, backward = type(trainer)._engine_episode, torch.Tensor.backward
-        trainer._engine_episode = _in_phase(counter, "episode", engine.__get__(trainer))
+        backward = torch.Tensor.backward
         torch.Tensor.backward = _in_phase(counter, "backward", backward)
         try:
             with counter, _cuda_syncs(trainer.device) as caught:
@@ -297,7 +298,6 @@ def count_work(trainer, episodes: int = 3) -> dict:
         finally:
             for module, function, original in originals:
                 setattr(module, function, original)
-            del trainer._engine_episode
             torch.Tensor.backward = backward
         counters.append(counter)
 

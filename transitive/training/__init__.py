@@ -1,5 +1,5 @@
 """Meta-training: the A2C loss and its extra terms, the configuration, the regimes (the continual curriculum),
-each seed's state (Member) and the trainer that runs K seeds in one engine call per episode.
+each seed's run (SeedRun) and the trainer that runs K seeds in one engine call per episode.
 
 Layer 3 of 7 (model, engine, training, scale, evaluation, figures, interface); it may import the model and
 the engine.

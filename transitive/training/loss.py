@@ -1,4 +1,5 @@
-"""The advantage actor-critic loss of one episode (see docs/method.md, meta-training).
+"""The advantage actor-critic loss of an episode (see docs/method.md, meta-training), and one training
+episode of K members: their episodes in one engine call, every member's loss and the training log's numbers.
 
 `loss_terms` returns every term as it enters the total (weights applied, divided by the episode length
 where the original divides), so the terms add up to the loss; `a2c_loss` returns the total only.
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..model.task import DELAY, FEEDBACK, STEPS_PER_TRIAL
-from ..engine.episode import EpisodeRecord
+from ..engine.episode import EpisodeRecord, Episodes, run_episodes
 
 
 @dataclass
@@ -78,21 +79,14 @@ def _discount_matrix(nsteps: int, discount: float, dtype: torch.dtype, device: t
     return powers.to(dtype=dtype, device=device)
 
 
-def _gain(net) -> torch.Tensor:
-    """The modulation gain DAmult of one network (a scalar), or of several, one per member ((K, 1, 1))."""
-    if isinstance(net, (list, tuple)):
-        return torch.stack([n.modulation_gain.reshape(()) for n in net]).reshape(-1, 1, 1)
-    return net.modulation_gain
-
-
-def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> dict:
+def loss_terms(record: EpisodeRecord, weights: LossWeights = LossWeights(), gain=None) -> dict:
     """The loss's terms and their sum under "loss". Always present: policy, entropy, value, plastic_penalty;
-    the optional penalties appear only when their weight is nonzero. `net` (for its modulation gain DAmult:
-    `net.modulation_gain`) is needed by the modulation_l1 and delay_drive penalties only.
+    the optional penalties appear only when their weight is nonzero. `gain`, the modulation gain DAmult
+    (`net.modulation_gain`), is needed by the modulation_l1 and delay_drive penalties only.
 
     A record of one network gives scalar terms. A record of K networks stacked along a leading member axis
-    (`transitive.engine.record.stacked_record`, with `net` the list of the K networks) gives each term as
-    (K,): every network's own loss, computed for all at once."""
+    (`run_episodes(..., stacked=True)`, with `gain` (K, 1, 1): `gains(nets)`) gives each term as (K,):
+    every network's own loss, computed for all at once."""
     batch, eplen = record.rewards.shape[-2:]
     advantage = discounted_returns(record.rewards, weights.discount) - record.values
     log_probs = torch.log_softmax(record.logits, -1)
@@ -109,7 +103,7 @@ def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeigh
     }
     if weights.modulation_l1:
         # Summed over the batch, not averaged (as in the original); 1e-8 guards a zero gain.
-        terms["modulation_penalty"] = weights.modulation_l1 * (modulation.abs() / (1e-8 + _gain(net))).sum(episode) / eplen
+        terms["modulation_penalty"] = weights.modulation_l1 * (modulation.abs() / (1e-8 + gain)).sum(episode) / eplen
     if weights.rate_l1:
         terms["rate_penalty"] = weights.rate_l1 * record.rates.abs().mean(matrices)
     delay = modulation[..., DELAY::STEPS_PER_TRIAL].abs()
@@ -123,11 +117,52 @@ def loss_terms(record: EpisodeRecord, net=None, weights: LossWeights = LossWeigh
     if weights.delay_drive:
         # Dividing by DAmult leaves the gain free: a shared gain cannot be shrunk to silence the delay step
         # (and the feedback step with it), and a loud feedback step is not rewarded either.
-        terms["delay_drive"] = weights.delay_drive * delay.mean(episode) / _gain(net).abs().reshape(-1).squeeze()
+        terms["delay_drive"] = weights.delay_drive * delay.mean(episode) / gain.abs().reshape(-1).squeeze()
     terms["loss"] = sum(terms.values())
     return terms
 
 
-def a2c_loss(record: EpisodeRecord, net=None, weights: LossWeights = LossWeights()) -> torch.Tensor:
+def a2c_loss(record: EpisodeRecord, weights: LossWeights = LossWeights(), gain=None) -> torch.Tensor:
     """The total loss of one episode (the sum of `loss_terms`)."""
-    return loss_terms(record, net, weights)["loss"]
+    return loss_terms(record, weights, gain)["loss"]
+
+
+def gains(nets) -> torch.Tensor:
+    """The modulation gains DAmult of K networks, (K, 1, 1): the `gain` of a stacked record's loss."""
+    return torch.stack([net.modulation_gain.reshape(()) for net in nets]).reshape(-1, 1, 1)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# One training episode of K members.
+
+# Per-member numbers of an episode (in this order), for the training log.
+STATS = ("test_reward", "percent_correct", "test_accuracy", "loss", "policy_loss", "value_loss", "entropy_term",
+         "plastic_penalty", "modulation_feedback", "modulation_delay", *OPTIONAL_TERMS)
+
+
+def episode_stats(record, terms: dict, test_trials: int) -> torch.Tensor:
+    """The numbers of STATS of an episode, as one tensor (no host synchronisation): (len(STATS),) for one
+    network's record, (K, len(STATS)) for a stacked record of K networks."""
+    episode = (-2, -1)
+    test_reward = record.rewards[..., -STEPS_PER_TRIAL * test_trials:].sum(-1).mean(-1)
+    zero = torch.zeros_like(test_reward)
+    return torch.stack([v.detach().float().expand_as(test_reward) for v in (
+        test_reward, 50 + 5 * test_reward, record.correct[..., -test_trials:].float().mean(episode), terms["loss"],
+        terms["policy"], terms["value"], terms["entropy"], terms["plastic_penalty"],
+        record.modulation[..., FEEDBACK::STEPS_PER_TRIAL].abs().mean(episode),
+        record.modulation[..., DELAY::STEPS_PER_TRIAL].abs().mean(episode),
+        *(terms.get(name, zero) for name in OPTIONAL_TERMS))], -1)
+
+
+def episode_loss(nets, episodes: Episodes, config):
+    """The episodes of the members' networks `nets` (one engine call, the options of the TrainConfig
+    `config`) and their losses, computed for all members at once (one stacked record: the operations do not
+    grow with the number of members). Returns (summed loss, STATS per member (K, len(STATS)), final rates,
+    final trace, final plastic weights (stacked, detached))."""
+    record = run_episodes(nets, episodes, action_penalty=config.loss.action1_penalty,
+                          reset_rates_every_trial=config.reset_rates_every_trial,
+                          reset_trace_every_trial=config.reset_trace_every_trial, stacked=True)
+    terms = loss_terms(record, config.loss, gains(nets))
+    stats = episode_stats(record, terms, config.test_trials)
+    final = record.final_state
+    return (terms["loss"].sum(), stats, final.rates.detach(), final.trace.detach(), final.plastic_weights.detach())

@@ -20,6 +20,7 @@ import torch
 from torch.optim.adam import adam as functional_adam
 
 from ..model.errors import OneLineError
+from .loss import OPTIONAL_TERMS
 
 # Adam's options the functional call reproduces (those of TrainConfig's optimizer); others step member by member.
 _PLAIN_ADAM = dict(amsgrad=False, maximize=False, capturable=False, differentiable=False, fused=None,
@@ -104,7 +105,7 @@ def finite_check(losses: torch.Tensor, grad_norms: torch.Tensor, parameter_lists
 
 
 def step_members(members, final_states) -> torch.Tensor:
-    """After the backward of an episode, for the members (`Member`s) together: each one's gradient-norm
+    """After the backward of an episode, for the members (`SeedRun`s) together: each one's gradient-norm
     clipping; after its burn-in an Adam step (and alpha clipped at 0 with positive_alpha); its final state
     kept (continual regime). Returns the gradient norms before clipping, (K,), on the device."""
     grad_norms = clip_gradients([list(m.net.parameters()) for m in members], [m.config.grad_clip for m in members])
@@ -130,3 +131,28 @@ def divergence(member, loss: float, grad_norm: float) -> TrainingDiverged:
     return TrainingDiverged(
         f"training diverged at episode {member.episode} (seed {member.config.seed}): {what}; stopped without "
         f"saving this episode, the files of the last save are kept (try a lower --lr or --grad-clip)")
+
+
+# Per-member numbers after the optimizer step (in this order), for the training log.
+AFTER_STEP = ("grad_norm", "eta", "DAmult", "alpha_abs_mean")
+
+
+def after_step_numbers(members, grad_norms: torch.Tensor) -> torch.Tensor:
+    """(K, len(AFTER_STEP)) on the device: each member's gradient norm before clipping and its eta, DAmult and
+    mean |alpha| after the step (no host synchronisation)."""
+    with torch.no_grad():
+        return torch.stack([torch.stack([norm.float(), m.net.eta.squeeze().float(),
+                                         m.net.modulation_gain.squeeze().float(), m.net.alpha.abs().mean().float()])
+                            for m, norm in zip(members, grad_norms.unbind())])
+
+
+def log_values(member, numbers: dict) -> dict:
+    """The training log's row (every column but episode and episodes_per_second, and the optional loss terms
+    whose weight is nonzero) from an episode's numbers by name: its STATS and AFTER_STEP, read on the host."""
+    values = {name: numbers[name] for name in ("test_reward", "percent_correct", "test_accuracy", "loss",
+                                               "policy_loss", "value_loss", "entropy_term", "plastic_penalty",
+                                               "grad_norm", "modulation_feedback", "modulation_delay", "eta",
+                                               "DAmult", "alpha_abs_mean")}
+    loss = member.config.loss
+    values.update({name: numbers[name] for name, weight in OPTIONAL_TERMS.items() if getattr(loss, weight)})
+    return values

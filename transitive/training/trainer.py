@@ -2,16 +2,16 @@
 for K networks (seeds) side by side, top to bottom.
 
     for each episode:
-        every member draws its trials (its own generator; continual regime: resets, kept items)  Member
-        the episodes of all members in one engine call, their losses, one backward        learning.episode_loss
-        per member: clip the gradient norm; after the burn-in an Adam step; keep the final state  Member
+        every member draws its trials (its own generator; continual regime: resets, kept items)  regimes
+        the episodes of all members in one engine call, their losses, one backward            loss.episode_loss
+        per member: clip the gradient norm; after the burn-in an Adam step; keep the final state  stepping
         every 10th episode: a row of each member's training log (CSV, optionally TensorBoard);
         every 200th: save each member's net.dat, checkpoint and log
 
 `train --seed k` is K = 1 and `train --seeds k` the same code with the file in a seed folder: they write
 identical files. A member draws exactly what it would draw alone, whatever the other members (its random
 numbers are drawn from its own generator before the episode), so a population of seeds equals the separate
-runs. On CUDA the episode is captured as a CUDA graph (`learning.GraphedEpisodeLoss`). SIGINT / SIGTERM stop
+runs. On CUDA the episode is captured as a CUDA graph (`cuda_graphs.GraphedEpisodeLoss`). SIGINT / SIGTERM stop
 after the current episode and save; `resume` continues from the checkpoints as if never interrupted.
 """
 from __future__ import annotations
@@ -27,15 +27,15 @@ from dataclasses import replace
 import torch
 
 from ..model.network import NetworkState
-from ..engine.stacked import draw_noise, stack_states
+from ..engine.episode import Episodes
 from .config import CURVE_COLUMNS, REGIMES, TrainConfig, paths_for, seed_params
-from .learning import (AFTER_STEP, GRAPHS_SWITCH, STATS, GraphedEpisodeLoss, after_step_numbers, engine_supports,
-                       episode_loss, graph_parameters, log_values, plain_episode_loss, zero_state)
+from .cuda_graphs import GRAPHS_SWITCH, GraphedEpisodeLoss, graph_parameters
+from .loss import STATS, episode_loss
 from .regimes import draw_trials
-from .stepping import TrainingDiverged, divergence, finite_check, step_members
-from .member import Member
+from .seed_run import SeedRun
+from .stepping import AFTER_STEP, TrainingDiverged, after_step_numbers, divergence, finite_check, log_values, step_members
 
-__all__ = ["CURVE_COLUMNS", "REGIMES", "TrainConfig", "Trainer", "TrainingDiverged", "Member", "paths_for",
+__all__ = ["CURVE_COLUMNS", "REGIMES", "TrainConfig", "Trainer", "TrainingDiverged", "SeedRun", "paths_for",
            "seed_params", "train", "train_population", "read_curve", "smooth"]
 
 
@@ -44,7 +44,7 @@ class Trainer:
 
     out: the parameter file of a single run (seeds None: one member with config.seed), or the folder of a
     population (seeds given: one member per seed, in out/seed_<k>/net.dat). start_from: another run's
-    checkpoint to branch a single run from (see `Member`). cuda_graphs: capture the episode on CUDA (None:
+    checkpoint to branch a single run from (see `SeedRun`). cuda_graphs: capture the episode on CUDA (None:
     yes, unless TRANSITIVE_CUDA_GRAPHS=0). on_save: called with the member after each of its saves.
     stop_after: a time budget in seconds for this call of `train`: once spent, training stops at the first
     episode where every member's carried state resets (at most resets_every - 1 episodes later) and saves
@@ -58,7 +58,7 @@ class Trainer:
         self.config, self.progress = config, progress
         self.device = torch.device(config.device)
         if seeds is None:
-            self.members = [Member(config, out, resume=resume, start_from=start_from)]
+            self.members = [SeedRun(config, out, resume=resume, start_from=start_from)]
         else:
             seeds = [int(s) for s in seeds]
             if not seeds or len(set(seeds)) != len(seeds):
@@ -69,27 +69,24 @@ class Trainer:
             for seed in seeds:
                 params = seed_params(out, seed)
                 params.parent.mkdir(parents=True, exist_ok=True)
-                self.members.append(Member(replace(config, seed=seed), params, resume=resume))
+                self.members.append(SeedRun(replace(config, seed=seed), params, resume=resume))
         if cuda_graphs is None:
             cuda_graphs = os.environ.get(GRAPHS_SWITCH, "1").strip() != "0"
-        self.cuda_graphs = bool(cuda_graphs) and self.device.type == "cuda" and engine_supports(config)
+        self.cuda_graphs = bool(cuda_graphs) and self.device.type == "cuda"
         self._graphs: dict[int, GraphedEpisodeLoss] = {}
         self.stop_requested = False
 
-    # A single run's member, under the trainer's name (trainer.net, trainer.episode, ...).
-    def _single(self) -> Member:
+    @property
+    def run(self) -> SeedRun:
+        """A single run's `SeedRun` (its net, curve, paths, ...)."""
         if len(self.members) != 1:
-            raise AttributeError("a population has no single network: use trainer.members")
+            raise AttributeError("a population has no single run: use trainer.members")
         return self.members[0]
 
-    net = property(lambda self: self._single().net)
-    optimizer = property(lambda self: self._single().optimizer)
-    curve = property(lambda self: self._single().curve)
-    generator = property(lambda self: self._single().generator)
-    carried = property(lambda self: self._single().carried)
-    paths = property(lambda self: self._single().paths)
-    episode_trials = property(lambda self: self._single().episode_trials)
-    started_from = property(lambda self: self._single().started_from)
+    # What a single run's callers read of it (the command line, the notebook).
+    net = property(lambda self: self.run.net)
+    curve = property(lambda self: self.run.curve)
+    paths = property(lambda self: self.run.paths)
 
     @property
     def episode(self) -> int:
@@ -104,12 +101,12 @@ class Trainer:
         for m in self.members:
             self._save(m)
 
-    def _save(self, member: Member) -> None:
+    def _save(self, member: SeedRun) -> None:
         member.save()
         if self.on_save is not None:
             self.on_save(member)
 
-    def _due(self) -> list[Member]:
+    def _due(self) -> list[SeedRun]:
         """The members to advance now: the unfinished ones at the lowest episode (normally all of them)."""
         waiting = [m for m in self.members if not m.finished]
         if not waiting:
@@ -118,7 +115,7 @@ class Trainer:
         return [m for m in waiting if m.episode == lowest]
 
     # ---------------------------------------------------------------------------------------------------
-    def train_one_episode(self) -> list[tuple[Member, dict | None]]:
+    def train_one_episode(self) -> list[tuple[SeedRun, dict | None]]:
         """One episode of every due member (their episode counts are advanced by `train`). Returns (member,
         training-log values) pairs; the values are None on episodes the log does not record. Raises
         `TrainingDiverged` when a member's loss, gradient or parameters are not finite (nothing of the
@@ -132,11 +129,17 @@ class Trainer:
                              [m.generator for m in members])
         for m in members:
             m.optimizer.zero_grad(set_to_none=True)
-        if engine_supports(config):
-            total, stats, finals = self._engine_episode(members, trials)
+        nets = [m.net for m in members]
+        episodes = Episodes.draw(trials, [m.generator for m in members], [m.carried for m in members], device=self.device)
+        graphed = self._graph_for(nets, episodes)
+        if graphed is not None:
+            total, stats, *final = graphed(*graph_parameters(nets), *episodes.tensors(nets[0].hidden_size))
+            # An autograd.Function marks all its outputs differentiable; only the loss is.
+            stats, final = stats.detach(), [f.detach() for f in final]
         else:
-            losses, stats, finals = zip(*(plain_episode_loss(m, t) for m, t in zip(members, trials)))
-            total, stats = sum(losses), torch.cat(stats)
+            total, stats, *final = episode_loss(nets, episodes, config)
+        # own copies of each member's final state: a view would keep (and save) every member's state
+        finals = [NetworkState(*(f[k].clone() for f in final)) for k in range(len(members))]
         total.backward()
         grad_norms = step_members(members, finals)
         finite = finite_check(stats[:, STATS.index("loss")], grad_norms, [list(m.net.parameters()) for m in members])
@@ -157,37 +160,13 @@ class Trainer:
             results.append((m, values))
         return results
 
-    def _engine_episode(self, members: list[Member], trials):
-        batch, ntrials = trials[0].batch, trials[0].ntrials
-        nets = [m.net for m in members]
-        uniform, exponential = draw_noise([m.generator for m in members], batch, ntrials, self.device)
-        pairs = torch.stack([t.pairs for t in trials])
-        stimuli = torch.stack([t.stimuli for t in trials])
-        state = stack_states([m.carried for m in members])
-        graphed = self._graph_for(nets, pairs, stimuli, uniform, exponential, state)
-        if graphed is not None:
-            if state is None:
-                state = zero_state(len(members), batch, nets[0].hidden_size, self.device)
-            total, stats, *final = graphed(*graph_parameters(nets), pairs, stimuli, uniform, exponential,
-                                           state.rates, state.trace, state.plastic_weights)
-            # An autograd.Function marks all its outputs differentiable; only the loss is.
-            stats, final = stats.detach(), [f.detach() for f in final]
-        else:
-            total, stats, *final = episode_loss(nets, pairs, stimuli, uniform, exponential, state, self.config)
-        # own copies of each member's final state: a view would keep (and save) every member's state
-        finals = [NetworkState(*(f[k].clone() for f in final)) for k in range(len(members))]
-        return total, stats, finals
-
-    def _graph_for(self, nets, pairs, stimuli, uniform, exponential, state):
+    def _graph_for(self, nets, episodes: Episodes):
         """The captured episode for these networks (captured on first use), or None to run uncaptured."""
         members = len(nets)
         if not self.cuda_graphs or members != len(self.members):
             return None
         if members not in self._graphs:
-            if state is None:
-                state = zero_state(members, pairs.shape[1], nets[0].hidden_size, self.device)
-            sample = (*graph_parameters(nets), pairs, stimuli, uniform, exponential, state.rates, state.trace,
-                      state.plastic_weights)
+            sample = (*graph_parameters(nets), *episodes.tensors(nets[0].hidden_size))
             try:
                 self._graphs[members] = GraphedEpisodeLoss(nets, self.config, sample)
             except Exception as error:  # capture is an optimisation: fall back to the same code uncaptured

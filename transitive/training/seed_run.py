@@ -1,8 +1,8 @@
-"""One seed's meta-training run (docs/method.md, meta-training), as the trainer advances it.
+"""One seed's meta-training run (docs/method.md, meta-training): what the trainer advances, one or several
+at once (a population).
 
-    the regime's trials (`transitive.training.regimes`); at a reset, a fresh network state            episode_trials
-    ... the trainer runs the episode and backpropagates its loss ...
-    clip the gradient norm; after the burn-in: Adam step; keep the final state                apply_gradients
+    the regime's trials (`transitive.training.regimes`); at a reset, a fresh network state   start_episode
+    ... the trainer runs the episode, backpropagates its loss and steps (`stepping`) ...
     every 10th episode: a row of the training log; every 200th: save                           log, save
 
 The network is initialised from the run's seed without touching the caller's random state; every random
@@ -26,7 +26,6 @@ from ..model.task import Trials
 from .config import CURVE_COLUMNS, RESUME_MAY_CHANGE, TrainConfig, paths_for
 from .loss import OPTIONAL_TERMS
 from .regimes import Curriculum
-from .stepping import step_members
 
 
 def _build_network(config: TrainConfig) -> PlasticNetwork:
@@ -39,7 +38,7 @@ def _build_network(config: TrainConfig) -> PlasticNetwork:
                              frozen_input=config.frozen_input)
 
 
-class Member:
+class SeedRun:
     """One seed's run: its network, Adam state, random generator, episode count, carried state and kept items,
     training log and files. Every random draw of the run comes from `self.generator`; the `Trainer` advances
     one or more members together.
@@ -169,12 +168,6 @@ class Member:
         """This episode's trials from the regime (`transitive.training.regimes`); at a reset the network starts afresh."""
         self.start_episode()
         return self.curriculum.trials(self.episode, self.generator)
-
-    def apply_gradients(self, final_state) -> torch.Tensor:
-        """After the backward: gradient-norm clipping, (after the burn-in) an optimizer step and alpha clipped
-        at 0 (positive_alpha), and the episode's final state kept (continual regime). Returns the gradient
-        norm before clipping. (The trainer does this for all members together: `stepping.step_members`.)"""
-        return step_members([self], [final_state])[0]
 
     def log(self, values: dict, episodes_per_second: float) -> dict:
         """Append the current episode's row to the training log (and TensorBoard); returns the row."""
