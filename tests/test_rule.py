@@ -4,17 +4,18 @@ the definition (a subclass, an edit, a replaced method) is what every runner run
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
-from conftest import run_reference
 from tolerance import assert_float32_close
-from transitive import NetworkState, PlasticNetwork, run_episode
+from transitive import PlasticNetwork, run_episode, run_episode_plain
 from transitive.engine import backends, cpu_kernel, rule
-from transitive.engine.episode import Episodes, run_episodes
+from transitive.engine.members import run_members
+from transitive.engine.stacked import draw_noise
 from transitive.model.task import draw_items, present, standard_schedule
+from transitive.model.variants import network_class, same_network
 from transitive.training.config import TrainConfig
 from transitive.training.trainer import Trainer
 
@@ -22,24 +23,11 @@ BATCH, LEARNING, TESTS = 3, 4, 2
 STEPS = 4 * (LEARNING + TESTS)
 
 
-class HalvedTraceNetwork(PlasticNetwork):
-    """A researcher's change: the eligibility trace halved after every step."""
-
-    def step(self, inputs, state):
-        logits, value, modulation, new = super().step(inputs, state)
-        return logits, value, modulation, NetworkState(new.rates, new.trace * 0.5, new.plastic_weights)
-
-
-class DecayNetwork(PlasticNetwork):
-    """A changed rule with a parameter of its own: P decays by a learned factor at every step."""
-
-    def __init__(self, **options):
-        super().__init__(**options)
-        self.plastic_decay = nn.Parameter(torch.tensor(0.9))
-
-    def step(self, inputs, state):
-        logits, value, modulation, new = super().step(inputs, state)
-        return logits, value, modulation, NetworkState(new.rates, new.trace, new.plastic_weights * self.plastic_decay)
+# The two changed rules of examples/changed_rules.py (what `transitive bench --network` times), loaded once by
+# its path as a researcher's file is: a trace halved after every step; P decayed by a parameter of its own.
+CHANGED_RULES = f"{Path(__file__).resolve().parents[1] / 'examples' / 'changed_rules.py'}"
+HalvedTraceNetwork = network_class(f"{CHANGED_RULES}:HalvedTraceNetwork")
+DecayNetwork = network_class(f"{CHANGED_RULES}:DecayNetwork")
 
 
 class SameRuleNetwork(PlasticNetwork):
@@ -103,7 +91,7 @@ def test_a_subclass_that_changes_step_runs_its_own_rule_with_one_line():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # said once only
         run_episode(net, trials, actions=actions)
-    plain = run_reference(net, trials, actions=actions)
+    plain = run_episode_plain(net, trials, actions=actions)
     published = PlasticNetwork()
     published.load_state_dict(net.state_dict())
     old_rule = run_episode(published, trials, actions=actions)
@@ -156,10 +144,10 @@ def test_a_new_parameter_is_stacked_and_trained(tmp_path):
     assert rule.kernel_mismatch(SameRuleNetwork(), cpu_kernel.VERIFIED_RULE) is None
     assert "plastic_decay" in rule.layout_mismatch(net)
     config = TrainConfig(episodes=2, batch=2, learning_trials=3, test_trials=2, max_items=4, regime="simple",
-                         burn_in=0, lr=0.01, network=f"{__name__}:DecayNetwork")
+                         burn_in=0, lr=0.01, network=f"{CHANGED_RULES}:DecayNetwork")
     with pytest.warns(RuntimeWarning, match="DecayNetwork"):
         trainer = Trainer(config, tmp_path / "net.dat", progress=False).train()
-    assert isinstance(trainer.net, DecayNetwork)
+    assert same_network(type(trainer.net), DecayNetwork)  # the file's class (run again by the trainer's load)
     assert trainer.net.plastic_decay.item() != pytest.approx(0.9, abs=1e-6)  # it trained
     saved = torch.load(tmp_path / "net.dat", weights_only=True)
     assert "plastic_decay" in saved
@@ -171,17 +159,20 @@ def test_members_vectorised_equal_members_one_by_one_and_alone(cls):
     alone give the same episodes and each network the same gradients."""
     nets = [strong(cls, seed=k) for k in range(3)]
     made = [episode(seed=10 + k) for k in range(3)]
-    episodes = Episodes.draw([t for t, _ in made], [torch.Generator().manual_seed(k) for k in range(3)])
+    pairs = torch.stack([t.pairs for t, _ in made])
+    stimuli = torch.stack([t.stimuli for t, _ in made])
+    uniform, exponential = draw_noise([torch.Generator().manual_seed(k) for k in range(3)], BATCH,
+                                      LEARNING + TESTS, "cpu")
     results = {}
     for mode in ("vmap", "loop", "alone"):
         for net in nets:
             net.zero_grad()
         if mode == "alone":
-            records = [run_episodes([net], Episodes(*(x[k:k + 1] for x in (episodes.pairs, episodes.stimuli,
-                                                                             episodes.uniform, episodes.exponential))),
-                                    backend="torch")[0] for k, net in enumerate(nets)]
+            records = [run_members([net], pairs[k:k + 1], stimuli[k:k + 1], uniform[k:k + 1], exponential[k:k + 1],
+                                   backend="torch")[0] for k, net in enumerate(nets)]
         else:
-            records = run_episodes(nets, episodes, backend="torch", vectorise=mode == "vmap")
+            records = run_members(nets, pairs, stimuli, uniform, exponential, backend="torch",
+                                  vectorise=mode == "vmap")
         loss = sum((r.logits ** 2).sum() + r.values.sum() + (r.final_state.plastic_weights ** 2).mean() for r in records)
         loss.backward()
         results[mode] = ([r.rates.detach() for r in records], [r.actions for r in records],
