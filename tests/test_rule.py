@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import run_reference
 from tolerance import assert_float32_close
-from transitive import PlasticNetwork, run_episode, run_episode_plain
+from transitive import PlasticNetwork, run_episode
 from transitive.engine import backends, cpu_kernel, rule
-from transitive.engine.members import run_members
-from transitive.engine.stacked import draw_noise
+from transitive.engine.episode import Episodes, run_episodes
 from transitive.model.task import draw_items, present, standard_schedule
 from transitive.model.variants import network_class, same_network
 from transitive.training.config import TrainConfig
@@ -91,7 +91,7 @@ def test_a_subclass_that_changes_step_runs_its_own_rule_with_one_line():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # said once only
         run_episode(net, trials, actions=actions)
-    plain = run_episode_plain(net, trials, actions=actions)
+    plain = run_reference(net, trials, actions=actions)
     published = PlasticNetwork()
     published.load_state_dict(net.state_dict())
     old_rule = run_episode(published, trials, actions=actions)
@@ -159,20 +159,17 @@ def test_members_vectorised_equal_members_one_by_one_and_alone(cls):
     alone give the same episodes and each network the same gradients."""
     nets = [strong(cls, seed=k) for k in range(3)]
     made = [episode(seed=10 + k) for k in range(3)]
-    pairs = torch.stack([t.pairs for t, _ in made])
-    stimuli = torch.stack([t.stimuli for t, _ in made])
-    uniform, exponential = draw_noise([torch.Generator().manual_seed(k) for k in range(3)], BATCH,
-                                      LEARNING + TESTS, "cpu")
+    episodes = Episodes.draw([t for t, _ in made], [torch.Generator().manual_seed(k) for k in range(3)])
     results = {}
     for mode in ("vmap", "loop", "alone"):
         for net in nets:
             net.zero_grad()
         if mode == "alone":
-            records = [run_members([net], pairs[k:k + 1], stimuli[k:k + 1], uniform[k:k + 1], exponential[k:k + 1],
-                                   backend="torch")[0] for k, net in enumerate(nets)]
+            records = [run_episodes([net], Episodes(*(x[k:k + 1] for x in (episodes.pairs, episodes.stimuli,
+                                                                             episodes.uniform, episodes.exponential))),
+                                    backend="torch")[0] for k, net in enumerate(nets)]
         else:
-            records = run_members(nets, pairs, stimuli, uniform, exponential, backend="torch",
-                                  vectorise=mode == "vmap")
+            records = run_episodes(nets, episodes, backend="torch", vectorise=mode == "vmap")
         loss = sum((r.logits ** 2).sum() + r.values.sum() + (r.final_state.plastic_weights ** 2).mean() for r in records)
         loss.backward()
         results[mode] = ([r.rates.detach() for r in records], [r.actions for r in records],
