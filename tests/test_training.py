@@ -172,7 +172,7 @@ def test_branching_from_another_runs_checkpoint(tmp_path):
     same = train(small_config(episodes=6), tmp_path / "same.dat", progress=False, start_from=source_checkpoint)
     whole = train(small_config(episodes=6), tmp_path / "whole.dat", progress=False)
     assert_same_params(state_of(whole), state_of(same))  # a branch with unchanged settings = the source run
-    assert timeless(same.curve) == timeless(whole.curve) and same.started_from["episode"] == 4
+    assert timeless(same.curve) == timeless(whole.curve) and same.run.started_from["episode"] == 4
 
     penalised = small_config(episodes=6, loss=LossWeights(delay_feedback_ratio=1.0))
     branch = train(penalised, tmp_path / "branch.dat", progress=False, start_from=source_checkpoint)
@@ -181,7 +181,7 @@ def test_branching_from_another_runs_checkpoint(tmp_path):
     # Resuming the branch keeps its own settings and its origin; a resumed run with other settings is refused.
     resumed = Trainer(small_config(episodes=8, loss=LossWeights(delay_feedback_ratio=1.0)), tmp_path / "branch.dat",
                       resume=True, progress=False, start_from=source_checkpoint)
-    assert resumed.episode == 6 and resumed.started_from == branch.started_from
+    assert resumed.episode == 6 and resumed.run.started_from == branch.run.started_from
     with pytest.raises(ParameterFileError, match="delay_feedback_ratio|loss"):
         Trainer(small_config(episodes=8), tmp_path / "branch.dat", resume=True, progress=False)
     # Branching needs the same network layout and a source before the last episode.
