@@ -214,12 +214,14 @@ def test_one_episode_is_trials_then_episode_then_loss_then_step(tmp_path):
     twin of the same seed), the loss terms, the gradient norm before clipping and m(t); the step applied was
     clipped."""
     from transitive.training.loss import loss_terms
+    from transitive.training.regimes import draw_trials
     from transitive.training.seed_run import SeedRun
     config = small_config(episodes=3, grad_clip=1e-3)
     trainer = Trainer(config, tmp_path / "a.dat", progress=False)
     twin = SeedRun(config, tmp_path / "b.dat")
     assert not trainer.finished
-    trials = twin.episode_trials()
+    twin.start_episode()
+    trials = draw_trials([twin.curriculum], [twin.episode], [twin.generator])[0]
     assert trials.ntrials == config.learning_trials + config.test_trials and trials.batch == config.batch
     record = run_episode(twin.net, trials, generator=twin.generator)
     terms = loss_terms(record, config.loss, twin.net.modulation_gain)

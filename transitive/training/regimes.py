@@ -48,13 +48,9 @@ class Curriculum:
         """Whether episode `episode` starts afresh (new list length, nothing kept, fresh network state)."""
         return self.regime == "simple" or episode % self.resets_every == 0
 
-    def trials(self, episode: int, generator: torch.Generator) -> Trials:
-        """Episode `episode`'s items and pairs (at a reset, first a new list length; the caller then starts the
-        network afresh). Drawn by `draw_trials`; `trials_alone` is the same, step by step."""
-        return draw_trials([self], [episode], [generator])[0]
-
     def trials_alone(self, episode: int, generator: torch.Generator) -> Trials:
-        """`trials`, written out for this curriculum alone (the definition `draw_trials` follows)."""
+        """Episode `episode`'s items and pairs (at a reset, first a new list length; the caller then starts the
+        network afresh), written out for this curriculum alone: the definition `draw_trials` follows."""
         device = generator.device
         if self.resets_at(episode):
             self.nbcues = int(torch.randint(self.min_items, self.max_items + 1, (1,), device=device,

@@ -22,7 +22,6 @@ import torch
 from ..model.io import ParameterFileError, atomic_save, atomic_write_text, read_torch_file, save_network
 from ..model.network import NetworkState, PlasticNetwork
 from ..model.variants import build_network, same_network
-from ..model.task import Trials
 from .config import CURVE_COLUMNS, RESUME_MAY_CHANGE, TrainConfig, paths_for
 from .loss import OPTIONAL_TERMS
 from .regimes import Curriculum
@@ -163,11 +162,6 @@ class SeedRun:
         """At a reset the network starts afresh (no carried state)."""
         if self.at_reset:
             self.carried = None
-
-    def episode_trials(self) -> Trials:
-        """This episode's trials from the regime (`transitive.training.regimes`); at a reset the network starts afresh."""
-        self.start_episode()
-        return self.curriculum.trials(self.episode, self.generator)
 
     def log(self, values: dict, episodes_per_second: float) -> dict:
         """Append the current episode's row to the training log (and TensorBoard); returns the row."""
