@@ -8,7 +8,7 @@ import torch
 from tolerance import assert_float32_close
 
 from transitive.evaluation import analysis as an
-from transitive.evaluation import representations as rp
+from transitive.evaluation import item_representations as rp
 from transitive.evaluation.choices import ChoiceError
 from transitive.model.network import NetworkState, PlasticNetwork
 from transitive.evaluation.runs import Run

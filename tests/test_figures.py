@@ -168,7 +168,8 @@ def test_figures_command_experiment_mode(tmp_path, net_file):
     (["{net}"], "--out"),
     (["{net}", "--out", "{tmp}/o", "--only", "fig9"], "unknown figure group"),
     (["{net}", "--out", "{tmp}/o", "--add-barred-pair", "CE"], "two adjacent items"),
-    (["{net}", "--out", "{tmp}/o", "--add-barred-pair", "AB"], "expected CD or EF"),
+    (["{net}", "--out", "{tmp}/o", "--add-barred-pair", "AB"], "next to the barred pair (3, 4)"),
+    (["{net}", "--out", "{tmp}/o", "--add-barred-pair", "C"], "expected two different items"),
 ])
 def test_figures_command_errors_are_one_line(tmp_path, capsys, net_file, arguments, message):
     argv = ["figures"] + [a.format(tmp=tmp_path, net=net_file) for a in arguments]

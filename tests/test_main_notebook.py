@@ -203,8 +203,10 @@ def test_every_original_switch_has_a_tested_effect():
     (dict(BARREDPAIR=[3, 3]), "BARREDPAIR"),
     (dict(MASSEDPAIR=[3, 9]), "MASSEDPAIR"),
     (dict(BARREDPAIR=[2, 4]), "adjacent"),
-    (dict(SHOWALLSELECTS=False, ADDBARREDPAIR=[5, 6]), "next to BARREDPAIR"),
-    (dict(PROBAOLDDATA=2.0), "probability"),
+    (dict(SHOWALLSELECTS=False, ADDBARREDPAIR=[5, 6]), "ADDBARREDPAIR: expected an adjacent pair next to"),
+    (dict(PROBAOLDDATA=2.0), "PROBAOLDDATA: expected a number from 0 to 1"),
+    (dict(NBMASSEDTRIALS=500), "NBMASSEDTRIALS: expected a whole number from 1 to 100"),
+    (dict(BARREDPAIR=3), "BARREDPAIR must be a list of two items"),
     (dict(BATCHSIZE=10), "BATCHSIZE"),
     (dict(BATCHSIZE="2000"), "whole number"),
     (dict(EVAL=1), "True or False"),
@@ -569,25 +571,25 @@ def test_a_missing_user_file_stops_run_all_with_one_line(tmp_path):
     assert all(cell.get("execution_count") is None for cell in nb.cells[setup + 1:] if cell.cell_type == "code")
 
 
-def test_every_switch_has_one_place_in_the_switch_table():
-    """Each switch either maps onto a field of Settings / TrainConfig in notebook.SWITCH_TABLE, feeds a value
-    derived there, or acts in the notebook itself (named in the table's comment)."""
+def test_every_switch_declares_the_setting_it_sets():
+    """Each switch declares the field of Settings / TrainConfig it sets (checked by that field's declaration),
+    feeds a value derived from several switches (notebook.DERIVED), or acts in the notebook itself."""
     from dataclasses import fields as dataclass_fields
     from transitive.evaluation.runs import Settings
     from transitive.training.config import TrainConfig
-    import inspect
-    rows = notebook.SWITCH_TABLE
-    sources = [row[0] for row in rows]
-    assert len(sources) == len(set(sources))
     settings_fields = {f.name for f in dataclass_fields(Settings)}
     train_fields = {f.name for f in dataclass_fields(TrainConfig)}
-    assert all(row[1] is None or row[1] in settings_fields for row in rows)
-    assert all(row[2] is None or row[2] in train_fields for row in rows)
-    comment = inspect.getsource(notebook).split("SWITCH_TABLE = (")[0].rsplit("# Where each switch goes", 1)[1]
-    for switch in (f.name for f in dataclass_fields(NotebookConfig)):
-        assert switch in sources or switch in comment, f"{switch}: in neither the table nor its comment"
-    derived = [s for s in sources if not s.isupper()]
-    assert all(isinstance(getattr(NotebookConfig, s), property) for s in derived)
+    in_notebook = {"EVAL", "NETFILE", "DRIVEFOLDER", "FIGURES", "DEVICE", "MIXNETWORKS", "MIXNETWORKSFILE",
+                   "LINKEDLISTSEVAL", "LINKINGISSHAM", "NBMASSEDTRIALS", "ONLYTWOLASTADJ", "VECTALPHA", "SCALARALPHA",
+                   "SHOWALLSELECTS", "ADDBARREDPAIR"}
+    for f in dataclass_fields(NotebookConfig):
+        evaluation, training = f.metadata["evaluation"], f.metadata["training"]
+        assert evaluation is None or evaluation in settings_fields, f.name
+        assert training is None or training in train_fields, f.name
+        assert bool(evaluation or training) != (f.name in in_notebook), f.name
+    for name, (evaluation, training, switch) in notebook.DERIVED.items():
+        assert isinstance(getattr(NotebookConfig, name), property) and switch in in_notebook
+        assert (evaluation or training) and (evaluation is None or evaluation in settings_fields)
     changed = NotebookConfig(SHOWALLSELECTS=False, ADDBARREDPAIR=[4, 5], NBMASSEDTRIALS=0, SEED=7)
     assert changed.settings().add_barred_pair == (4, 5) and changed.settings().massed_trials == 10
     assert changed.settings().seed == changed.train_config().seed == 7

@@ -74,7 +74,7 @@ def test_absurd_training_settings_are_refused_before_any_work(tmp_path, capsys, 
     (["eval", "net_active.dat", "--seed", "-5"], "--seed: expected a whole number from 0 to 4,294,967,295"),
     (["classify", "net_active.dat", "--threads", "100000"], "--threads: expected a whole number from 1 to 1,024"),
     (["figures", "net_active.dat", "--out", "OUT", "--recode-steps", "1e9"], "--recode-steps: expected a whole"),
-    (["figures", "net_active.dat", "--out", "OUT", "--massed", "5000"], "--massed: expected a whole number from 1"),
+    (["figures", "net_active.dat", "--out", "OUT", "--massed", "5000"], "--massed-trials: expected a whole number from 1"),
     (["bench", "--batch", "0"], "--batch: expected a whole number from 1 to 65,536"),
     (["bench", "--episodes", "1000000"], "--episodes: expected a whole number from 1 to 1,000"),
     (["train", "--out", "OUT/net.dat", "--stop-after-minutes", "-1"], "--stop-after-minutes: expected a number above 0"),
@@ -177,7 +177,7 @@ def test_a_training_run_and_a_sweep_record_have_the_ordinary_mode(tmp_path, umas
 # The recoded fit: a progress bar over its steps, and a last line that says whether it reached its target.
 
 def test_fit_verdict_says_what_the_target_is_for_and_whether_the_figures_are_valid():
-    from transitive.evaluation.representations import fit_verdict
+    from transitive.evaluation.item_representations import fit_verdict
     assert fit_verdict(1, -1215.7, -800.0) == \
         "recoded fit 1: loss -1215.7, convergence target -800.0 (lower is better): converged, figures valid"
     assert fit_verdict(1, -795.0, -800.0).endswith(": within 1% of it, converged, figures valid")
@@ -186,7 +186,7 @@ def test_fit_verdict_says_what_the_target_is_for_and_whether_the_figures_are_val
 
 
 def test_the_recoded_fit_shows_its_steps_and_its_verdict(capsys):
-    from transitive.evaluation.representations import fit_recoded
+    from transitive.evaluation.item_representations import fit_recoded
     from transitive.model.network import PlasticNetwork
     net = PlasticNetwork()
     psi = torch.tanh(torch.randn(3, 4, net.w.shape[0]))

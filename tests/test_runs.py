@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from conftest import reference_file
-from transitive.evaluation import representations as rp
+from transitive.evaluation import item_representations as rp
 from transitive.evaluation import runs as runs_module
 from transitive.evaluation import stats
 from transitive.engine.episode import run_episode
@@ -119,12 +119,12 @@ def test_modifiers_change_the_runs():
 
 
 @pytest.mark.parametrize("settings, message", [
-    (dict(batch=10), "batch: expected at least 20"),
+    (dict(batch=10), "batch: expected a whole number from 20 to 100,000, got 10"),
     (dict(experiment="linked"), "experiment: expected one of standard, linking"),
-    (dict(barred_pair=(3, 9)), "barred pair: expected two different items from 0 to 7"),
-    (dict(barred_pair=(2, 4)), "barred pair: expected two adjacent items"),
-    (dict(massed_pair=(5, 5)), "massed pair: expected two different items"),
-    (dict(add_barred_pair=(5, 6)), "added barred pair: expected an adjacent pair next to"),
+    (dict(barred_pair=(3, 9)), "barred_pair: expected two different items from 0 to 7"),
+    (dict(barred_pair=(2, 4)), "barred_pair: expected two adjacent items"),
+    (dict(massed_pair=(5, 5)), "massed_pair: expected two different items"),
+    (dict(add_barred_pair=(5, 6)), "add_barred_pair: expected an adjacent pair next to"),
     (dict(withhold_in_standard=True, experiment="massed"), "standard experiment only"),
 ])
 def test_settings_are_checked_with_one_line_naming_the_setting(settings, message):

@@ -36,6 +36,8 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).parent))
+from notebook_cells import AFTER, CONFIG_GROUPS, INTRO, LIBRARY_CODE, SETUP, TAIL  # noqa: E402 (the cells' texts)
 from transitive.evaluation import keynumbers
 from transitive.figures import panels
 from transitive.interface.notebook import BUNDLED, NotebookConfig, pack, unpack
@@ -43,7 +45,6 @@ from transitive.interface.notebook import BUNDLED, NotebookConfig, pack, unpack
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "transitive"
 NOTEBOOK = ROOT / "main.ipynb"
-MARKER = "GENERATED_BY_MAIN_IPYNB"
 # The files the notebook carries, written beside it when missing: our networks and their training logs.
 BUNDLED_FILES = {"net_active.dat": ROOT / "net_active.dat", "net_passive.dat": ROOT / "net_passive.dat",
                  "net_active.csv": ROOT / "net_active.csv", "net_passive.csv": ROOT / "net_passive.csv"}
@@ -59,7 +60,7 @@ PACKED_PACKAGE = re.compile(r"^_PACKAGE = \(" + _BLOCK + r"\n\)", re.M)
 # What the notebook's own cells import; the library cell holds these and everything they import.
 NOTEBOOK_IMPORTS = ("interface/notebook.py", "interface/threads.py", "evaluation/runs.py", "figures/panels.py", "evaluation/stats.py",
                     "evaluation/analysis.py", "figures/__init__.py", "evaluation/keynumbers.py",
-                    "evaluation/representations.py", "training/trainer.py", "model/io.py")
+                    "evaluation/item_representations.py", "training/trainer.py", "model/io.py")
 
 
 def imported_files(path: Path) -> set[Path]:
@@ -183,90 +184,10 @@ def library_cell_source() -> str:
     for name, path in BUNDLED_FILES.items():
         data = path.read_bytes()
         lines.append(f"{name!r}: ({sha256(data)!r}, ({literals(packed_text(data))}\n)),")
-    lines += [
-        "}",
-        "",
-        "",
-        "def _materialise(folder=Path('transitive')):",
-        f"    marker = folder / {MARKER!r}",
-        "    if (folder / '__init__.py').exists() and not marker.exists():",
-        "        print(f'using the existing package in {folder.resolve()}')",
-        "        return",
-        "    sources = json.loads(lzma.decompress(base64.b85decode(_PACKAGE)))",
-        "    folder.mkdir(exist_ok=True)",
-        "    for stale in folder.rglob('*.py'):",
-        "        if stale.relative_to(folder).as_posix() not in sources:",
-        "            stale.unlink()",
-        "    for name, text in sources.items():",
-        "        (folder / name).parent.mkdir(parents=True, exist_ok=True)",
-        "        (folder / name).write_text(text)",
-        "    marker.write_text('written by the library cell of main.ipynb; safe to delete\\n')",
-        "",
-        "",
-        "_materialise()",
-        "if str(Path.cwd()) not in sys.path:",
-        "    sys.path.insert(0, str(Path.cwd()))",
-        "for _module in [m for m in sys.modules if m == 'transitive' or m.startswith('transitive.')]:",
-        "    del sys.modules[_module]",
-        "importlib.invalidate_caches()",
-        "import transitive",
-        "from transitive.interface.notebook import write_bundled",
-        "",
-        "write_bundled(_BUNDLED)  # our networks and training logs, beside the notebook where missing",
-        "print(f'transitive ready: {Path(transitive.__file__).parent}')",
-        "from transitive.interface.threads import use_free_cores",
-        "use_free_cores(say=print)  # torch's CPU threads: the cores free now (torch.set_num_threads(N) after it wins)",
-    ]
+    lines += ["}", LIBRARY_CODE]
     return "\n".join(lines)
 
 
-INTRO = """\
-# Plastic networks for transitive inference and list linking: experiments and figures
-
-Miconi & Kay, *Neural mechanisms of relational learning and fast knowledge reassembly in plastic neural
-networks*, Nature Neuroscience 2024. This notebook runs alone (for example on Google Colab, with nothing
-uploaded): its library cell, the next one (collapsed), holds the `transitive` package and our two meta-trained
-networks, packed; it writes the networks beside the notebook as `net_active.dat` and `net_passive.dat` (with
-their training logs). The package's readable source is the folder `transitive/` of the repository.
-
-**Evaluation (`EVAL = True`).** Run all cells. `NETFILE = "net.dat"` analyses your own network uploaded as
-`net.dat` (Colab: the folder icon on the left, then upload); without one, our active network
-`net_active.dat`, as the set-up cell says. `NETFILE = "net_passive.dat"` analyses our passive network.
-Each figure cell shows which run it uses, what it computes and what it plots; change a trial or a pair there
-and re-run the cell (any trial: what the run did not keep is computed when first asked for). Under some
-figures, the numbers the original notebook prints there. Figures are saved as PNG and PDF in `figures/` under
-the original file names. With 2000 episodes the whole notebook takes about 1.5 minutes on 2 CPU cores.
-
-**Meta-training (`EVAL = False`).** 30,000 episodes (`TRAINEPISODES`) of the continual regime, saving
-`NETFILE` (and a checkpoint to resume from, and the training log) every 200 episodes; the set-up cell says
-where. The cells after it then analyse the new network. An interrupted training stops the notebook with one
-line; running it again resumes.
-
-**Keeping a training in Colab.** Colab deletes the runtime's files when the runtime is recycled (after a
-while idle, or when its time is up), and with them a training in progress. Set `DRIVEFOLDER` to a folder
-name, e.g. `DRIVEFOLDER = "transitive"`: the set-up cell then mounts your Google Drive (Colab asks for
-permission) and meta-training saves `NETFILE`, its checkpoint and its log in that folder of your Drive
-(`MyDrive/transitive/`). In a new runtime, run all again with the same switches: the training resumes from
-its last save, and with `EVAL = True` the network is read from there.
-
-**Numbering.** Figures and key numbers use the paper's numbering: trials 1-30, and steps 1-4 of a trial
-(stimulus, response, feedback, delay). In the code, trials and steps are 0-based (`trial = 18` is the paper's
-trial 19). The method is described in `docs/method.md` of the repository.
-"""
-
-CONFIG_GROUPS = [
-    ("What to do", ["EVAL"]),
-    ("Experiments (one at a time; by default the standard evaluation, which makes every figure)",
-     ["LINKEDLISTSEVAL", "LINKINGISSHAM", "SHOWFIRSTHALFFIRST", "NBMASSEDTRIALS", "MASSEDPAIR", "ONLYTWOLASTADJ",
-      "HALFNOBARREDPAIRUNTILT18", "BARREDPAIR", "SHOWALLSELECTS", "ADDBARREDPAIR"]),
-    ("Modifiers of any evaluation",
-     ["FIXEDCUES", "RESETPWEVERYTRIAL", "RESETHIDDENEVERYTRIAL", "RESETETEVERYTRIAL", "MIXNETWORKS", "MIXNETWORKSFILE"]),
-    ("Network variants and meta-training (the other training settings: transitive.training.TrainConfig, the "
-     "paper's values)",
-     ["VECTALPHA", "SCALARALPHA", "POSALPHA", "POSALPHAINITONLY", "FROZENINPUTWEIGHTS", "PROBAOLDDATA",
-      "NBEPSBWRESETS", "TRAINEPISODES", "NETWORK"]),
-    ("Files, sizes and device", ["BATCHSIZE", "NETFILE", "DRIVEFOLDER", "FIGURES", "SEED", "DEVICE"]),
-]
 COLAB_TYPES = {"bool": "boolean", "int": "integer", "float": "number", "str": "string"}
 
 
@@ -286,89 +207,6 @@ def config_cell_source() -> str:
             form = f"  #@param {{type:\"{kind}\"}}" if kind else ""
             lines += [f"# {switches[name].metadata['help']}", f"{name} = {value!r}{form}".replace("'", '"')]
     return "\n".join(lines)
-
-
-SETUP = """\
-from pathlib import Path
-
-import torch
-from transitive.evaluation import analysis, stats
-from transitive import figures
-from transitive.figures import panels
-from transitive.evaluation.choices import (CHANGE_TRIAL, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
-                                ZOOM_TRIAL, caption_trial)
-from transitive.evaluation.keynumbers import headline_markdown, printed, write_key_numbers
-from transitive.interface.notebook import NotebookConfig, meta_train, save_and_show
-from transitive.figures.panels import DE, by_order
-from transitive.evaluation.representations import pearson
-from transitive.model.task import RESPONSE, STIMULUS
-from transitive.training.trainer import read_curve
-
-config = NotebookConfig.from_namespace(globals()).validate()  # one clear line for an impossible combination
-device = config.device()  # DEVICE: "auto" is the GPU when there is one
-if not EVAL:
-    meta_train(config, device)  # says where it saves; stops the notebook with one line if interrupted
-netfile = config.network_file()  # NETFILE; when net.dat is missing, our net_active.dat (it says so)
-net = config.load_network(device, netfile)
-runs = config.runs(net, netfile)  # every experiment runs when a cell first needs it, and is kept for the others
-
-
-def show(fig, name):
-    save_and_show(fig, panels.FIGURES[name].file_name(runs.settings), FIGURES)  # PNG + PDF, the original's name
-
-
-print(f"{netfile}: eta = {net.etaet.item():.2f}, DAmult = {net.DAmult.item():.2f}; experiment: {config.experiment}, "
-      f"{BATCHSIZE} episodes on {device}; figures in {FIGURES}/")"""
-
-GROUP_TEXT = {
-    "fig2": "## Fig. 2a: performance per pair\n\nTest trials (21-30), 10 splits of the episodes: median and "
-            "interquartile range per pair, one colour per symbolic distance.",
-    "fig3": "## Fig. 3: list linking, sham, and the comparison with macaques\n\nTwo lists (A-D, E-H) learned in "
-            "separate episodes, then four trials of the linking pair D,E (sham: one trial of B,C); the last trial "
-            "is scored. Twice as many episodes as `BATCHSIZE`.",
-    "massed": "## Massed presentation (Supplementary Note 9)\n\nIn the standard mode: 10 extra D,E trials after "
-              "learning. `NBMASSEDTRIALS > 0` runs only this experiment, and every figure cell below then uses "
-              "the massed run, as the original.",
-    "fig4": "## Fig. 4: the response step and the learned item representations",
-    "fig5": "## Fig. 5: neuromodulation m(t)\n\nm(t) is shown as 0 at the stimulus and response steps, where it has "
-            "no effect (the eligibility trace is 0 there).",
-    "fig6": "## Fig. 6: representation changes within the trial where D,E is first shown\n\nIn the standard "
-            "mode from a run where the batch elements above `BATCHSIZE // 2` see D,E for the first time at trial "
-            "19; in the massed mode from the massed run.",
-    "fig7": "## Figs. 7, 8 and Extended Data Fig. 3: reinstatement of recoded representations\n\nThe recoded "
-            "representations (Supplementary Note 8) are fitted when a cell first needs them: one fit of 1000 Adam "
-            "steps, as the original, made again only if clearly bad (loss above 99% of the original's target).",
-    "supplementary": "## Supplementary: decoding, weight matrices, the last trial",
-    "toy": "## Toy model (Supplementary Note 2)",
-    "curve": "## Learning curve (Fig. 1f)\n\nFrom the training log (`.csv`) beside `NETFILE`, written by meta-training; "
-             "this notebook carries our two networks' logs. Below the accuracy, mean |m(t)| at the feedback and delay "
-             "steps when the log has those columns (our networks' logs predate them).",
-}
-
-TAIL = [
-    ("## Similarity preservation\n\nPer episode, the correlation between the items' pairwise similarities in their "
-     "feedforward representations psi_t1 and in psi_t2 with P at the start of trial 20 (the representations of "
-     "Fig. 4b): how much of the items' similarity structure survives into the learned representation.",
-     "if config.experiment in (\"standard\", \"massed\"):\n"
-     "    summary = analysis.similarity_summary(runs.main.similarity[CUE_TRIAL])  # over the episodes\n"
-     "    print(\", \".join(f\"{name} {value:.3g}\" if isinstance(value, float) else f\"{name} {value}\"\n"
-     "                    for name, value in summary.items()))"),
-    ("## Raw records (optional)\n\nThe original EVAL mode also saved, per episode K of the experiment (list "
-     "linking and sham: 0, 1, 2), `outcomes_K.npz` (keys c, a, cp, r, ac; here also m and rw) and "
-     "`allrates_thisep_K.npy` (batch x 200 x steps, about 190 MB for 2000 standard episodes).",
-     "SAVE_RECORDS = False  # True: write them into the figures folder\n"
-     "if SAVE_RECORDS:\n"
-     "    from transitive.evaluation.runs import save_records\n"
-     "    print(save_records(runs.selected, FIGURES))"),
-    ("## Key numbers\n\nThe paper's headline numbers for the network analysed, beside the published ones. Every "
-     "number behind the figures is written to `key_numbers.md` and `key_numbers.json` in the figures folder, with "
-     "the name of the network analysed (the command `transitive figures NETFILE --batch BATCHSIZE --seed SEED` "
-     "writes the same files).",
-     "from IPython.display import Markdown, display\n"
-     "paths = write_key_numbers(runs, FIGURES, network=netfile.name)\n"
-     "display(Markdown(headline_markdown(paths[0])))  # the headline numbers of the runs made\n"
-     "print(f\"every key number: {paths[1]} (and {paths[0].name})\")"),
-]
 
 
 def panel_body(p: panels.Panel) -> str:
@@ -392,11 +230,6 @@ def panel_cell(p: panels.Panel) -> str:
     if p.name in keynumbers.PRINTED:
         cell += f'\n    print(printed(runs, "{p.name}"))  # what the original prints here'
     return cell
-
-
-# Cells of their own after a figure's cell.
-AFTER = {"SDE": 'if config.experiment == "onlytwolastadj":  # the original prints this, then stops (A,B is never '
-                'tested)\n    print(printed(runs, "only_two_last_adjacent"))'}
 
 
 def panel_markdown(p: panels.Panel) -> str:
@@ -431,7 +264,7 @@ def build() -> nbformat.NotebookNode:
     config.metadata = {"cellView": "form", "tags": ["configuration"]}
     cells = [nbformat.v4.new_markdown_cell(INTRO), library, config, nbformat.v4.new_code_cell(SETUP)]
     for group in panels.groups():
-        cells.append(nbformat.v4.new_markdown_cell(GROUP_TEXT[group]))
+        cells.append(nbformat.v4.new_markdown_cell(panels.GROUPS[group]))
         for p in panels.FIGURES.values():
             if p.group == group:
                 cells += [nbformat.v4.new_markdown_cell(panel_markdown(p)), nbformat.v4.new_code_cell(panel_cell(p))]

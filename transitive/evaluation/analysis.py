@@ -217,7 +217,7 @@ def recoded_output_vs_response(rates, v2, response, correct) -> dict:
     correctness, across episodes (the numbers the original prints before and after fixing v2's sign): the
     correlation of cosine(v2, r) with the response and with correctness, and of corr(v2, r) with the response.
     rates: (batch, n); response, correct: (batch,)."""
-    from .representations import cosine, pearson
+    from .item_representations import cosine, pearson
     rates, v2 = rates.double(), v2.double()
     cos, corr = cosine(rates, v2).numpy(), pearson(rates, v2).numpy()
     response, correct = np.asarray(response, float), np.asarray(correct, float)

@@ -8,6 +8,8 @@ that names the choice and its allowed values.
 """
 from __future__ import annotations
 
+from ..model.errors import ChoiceError
+from ..model.schedules import check_pair  # noqa: F401 (the one check of a pair, used from here too)
 from ..model.task import ITEMS, LETTERS
 
 CUE_TRIAL = 19  # Fig. 4: the response step of trial 20 (PCA), P at its start (cuecorrs, similarity preservation)
@@ -33,30 +35,12 @@ def caption_trial(trial: int) -> int:
 SNAPSHOT_TRIALS = (CHANGE_TRIAL, CUE_TRIAL)
 
 
-class ChoiceError(ValueError):
-    """A trial, step or pair that the run does not have; the message is one line for the user."""
-
-    def _render_traceback_(self):  # IPython shows this instead of a traceback
-        return [f"ChoiceError: {self}"]
-
-
 def check_trial(trial, ntrials: int, name: str = "trial") -> int:
     """`trial` as an int, if it is one of the run's trials (0-based); else ChoiceError."""
     if isinstance(trial, bool) or not isinstance(trial, int) or not 0 <= trial < ntrials:
         raise ChoiceError(f"{name}: expected a trial from 0 to {ntrials - 1} (0-based: the paper's trials 1-{ntrials}), "
                           f"got {trial!r}")
     return int(trial)
-
-
-def check_pair(pair, nbcues: int = ITEMS, name: str = "pair") -> tuple[int, int]:
-    """`pair` as a tuple of two different items among the run's `nbcues`; else ChoiceError."""
-    letters = LETTERS[:nbcues]
-    ok = (isinstance(pair, (tuple, list)) and len(pair) == 2
-          and all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < nbcues for k in pair) and pair[0] != pair[1])
-    if not ok:
-        raise ChoiceError(f"{name}: expected two different items from 0 to {nbcues - 1} ({letters[0]}-{letters[-1]}), "
-                          f"such as (3, 4) for D,E, got {pair!r}")
-    return int(pair[0]), int(pair[1])
 
 
 def check_item(item, nbcues: int = ITEMS, name: str = "item") -> int:

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..model.task import DELAY, FEEDBACK, ITEMS, LETTERS, RESPONSE, STEP_NAMES, STIMULUS
 from . import analysis, stats
-from .representations import fit_summary
+from .item_representations import fit_summary
 from .choices import CHANGE_TRIAL, CROSS_DECODING_TRIALS, CUE_TRIAL, SIGN_TRIAL, VIOLIN_TRIAL, caption_trial
 
 
@@ -82,7 +82,7 @@ def printed(runs, name: str) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # The key numbers of each run.
 
-def _evaluation(runs, run) -> dict:
+def evaluation(runs, run) -> dict:
     """The selected experiment's run (standard or massed): behaviour, and the numbers of Figs. 2, 4, 5."""
     behaviour = stats.behaviour(run.test_pairs, run.test_correct).as_dict()
     result = {"episodes": behaviour.pop("episodes"), "test_accuracy": behaviour.pop("accuracy"), **behaviour}
@@ -103,15 +103,26 @@ def _evaluation(runs, run) -> dict:
     return result
 
 
-def _withheld(run, pair, add_pair=None) -> dict:
+def withheld(run, pair, add_pair=None) -> dict:
+    """Fig. 6 (Extended Data Fig. 2): the change of the items' alignment at the feedback and delay steps of the
+    trial where `pair` is first shown (and `add_pair` never before)."""
     alignment = run.alignment[CHANGE_TRIAL][stats.first_shown_at(run.pairs, CHANGE_TRIAL, pair, add_pair)]
     changes = analysis.alignment_changes(alignment.numpy())
     return {"episodes": changes["episodes"], "change_at_feedback_step": _by_item(changes["change_feedback"]),
             "change_at_delay_step": _by_item(changes["change_delay"])}
 
 
+def linking(runs, run) -> dict:
+    """List linking or sham: the scores of the last trial."""
+    return {**stats.linking(run.pairs[:, -1], run.correct[:, -1]).as_dict(), "sde_splits": _sde(run)}
+
+
+def only_two_last_adjacent(runs, run) -> dict:
+    return {**stats.behaviour(run.test_pairs, run.test_correct, nbcues=7).as_dict(), **_last_two_adjacent(run)}
+
+
 def _recoded(runs) -> dict:
-    from .representations import pearson
+    from .item_representations import pearson
     fit, run = runs.recoded, runs.main
     cos = analysis.reinstatement(run.trial_rates(CHANGE_TRIAL), fit.v1)
     split = analysis.by_order(run, cos, CHANGE_TRIAL)
@@ -137,31 +148,11 @@ def key_numbers(runs, network: str | None = None) -> dict:
     if network is not None:
         numbers["settings"] = {"network": network, **numbers["settings"]}
     numbers["network"] = analysis.weight_correlations(runs.net)
+    for experiment, run in runs.made():  # in the registry's order (transitive.evaluation.experiments)
+        numbers[experiment.number_key] = experiment.numbers(runs, run)
     done = runs.done()
-    if "standard" in done:
-        numbers["standard"] = _evaluation(runs, runs.standard)
-    if "withheld" in done:
-        numbers[f"fig6_first_shown_trial{CHANGE_TRIAL + 1}"] = _withheld(runs.withheld, settings.barred_pair)
-    if "withheld_added" in done:
-        numbers[f"fig6_add_first_shown_trial{CHANGE_TRIAL + 1}"] = _withheld(runs.withheld_added, settings.barred_pair,
-                                                                            settings.add_barred_pair)
     if "recoded" in done:
         numbers["recoded"] = _recoded(runs)
-    for name in ("linking", "sham"):
-        if name in done:
-            run = getattr(runs, name)
-            numbers[name] = {**stats.linking(run.pairs[:, -1], run.correct[:, -1]).as_dict(), "sde_splits": _sde(run)}
-    if "massed" in done:
-        run = runs.massed
-        if settings.experiment == "massed":
-            numbers["massed"] = {"massed_trials": settings.massed_trials, **_evaluation(runs, run)}
-        else:
-            numbers["massed"] = {"massed_trials": settings.massed_trials,
-                                 **stats.behaviour(run.test_pairs, run.test_correct).as_dict()}
-    if "only_two_last_adjacent" in done:
-        run = runs.only_two_last_adjacent
-        numbers["only_two_last_adjacent"] = {**stats.behaviour(run.test_pairs, run.test_correct, nbcues=7).as_dict(),
-                                             **_last_two_adjacent(run)}
     if "toy" in done:
         numbers["toy_model"] = {rule: {"mean_corr_without": float(r["correlation"][False].mean()),
                                        "mean_corr_with": float(r["correlation"][True].mean()),
@@ -312,6 +303,9 @@ HEADLINES = (
      lambda n: _letters(n, f"fig6_first_shown_trial{CHANGE_TRIAL + 1}.change_at_feedback_step", "CDEF"), ""),
     ("Fig. 6: the same at the delay step (the active solution: the neighbours C, F follow)",
      lambda n: _letters(n, f"fig6_first_shown_trial{CHANGE_TRIAL + 1}.change_at_delay_step", "CDEF"), ""),
+    *((f"Extended Data Fig. 2{panel}: the same with {pair} first shown", lambda n, panel=panel, near=near: _letters(
+        n, f"edfig2{panel}_first_shown_trial{CHANGE_TRIAL + 1}.change_at_delay_step", near), "")
+      for panel, pair, near in (("a", "C, D", "BCDE"), ("b", "E, F", "DEFG"))),
     ("recoded representations (Figs. 7, 8): the fit", _fit, ""),
     ("massed presentation: test accuracy", lambda n: _joined(n, ["massed.test_accuracy"]) or
      _joined(n, ["massed.accuracy"]), ""),

@@ -18,7 +18,7 @@ from ..model.task import REWARD, STEPS_PER_TRIAL, present
 from ..engine.episode import run_episode
 from .analysis import similarity_preservation
 from .choices import SNAPSHOT_TRIALS, ChoiceError, check_pair, check_trial
-from .representations import output_alignment, psi_t1, psi_t2
+from .item_representations import output_alignment, psi_t1, psi_t2
 from .settings import Settings
 
 

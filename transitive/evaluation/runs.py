@@ -5,11 +5,13 @@ analyses use, and shared by every command, figure and notebook cell.
     runs.standard            # 20 learning + 10 test trials, 8 items (run on first use, then kept)
     runs.linking, runs.sham  # list linking and its control: three episodes with the state carried over
     runs.withheld            # Fig. 6's run: D,E withheld until trial 19 in half the batch
+    runs.withheld_cd, runs.withheld_ef  # Extended Data Fig. 2a, 2b: C,D or E,F withheld instead
     runs.massed, runs.only_two_last_adjacent, runs.recoded, runs.toy
     runs.main                # the records of the selected experiment (Settings.experiment), as the original
                              # keeps them: for list linking and sham, those of the linking episode
 
-Every experiment draws from its own random generator, seeded from (seed, experiment), so its result does
+The experiments are declared once each in `transitive.evaluation.experiments` (the registry); every one
+draws from its own random generator, seeded from (seed, experiment), so its result does
 not depend on which figure asked for it first, and the caller's global random state is never touched. A run
 keeps the recipe of its episodes: what it did not keep (the rates, the item alignments of a trial) is
 computed on first use by running the same episodes again, then kept (`Run.alignment[trial]`,
@@ -25,28 +27,25 @@ from functools import cached_property
 import torch
 
 from ..model.network import PlasticNetwork
-from ..model.schedules import (linking_schedules, massed_schedule, only_two_last_adjacent_schedule,
-                               withheld_pair_schedule)
-from ..model.task import ITEMS, draw_items, standard_schedule
-from .choices import CHANGE_TRIAL, SIGN_TRIAL, SNAPSHOT_TRIALS, ChoiceError
+from ..model.task import draw_items
+from .choices import SIGN_TRIAL, SNAPSHOT_TRIALS
+from .experiments import EXPERIMENTS, MODES, Experiment
 from .records import ByTrial, Run, run_experiment, save_records  # noqa: F401 (the evaluation layer's API)
-from .representations import fit_recoded, fix_sign
-from .settings import EXPERIMENTS, SEED_OFFSETS, Settings  # noqa: F401 (the evaluation layer's API)
-from .stats import pair_name
-
-# ---------------------------------------------------------------------------------------------------------
+from .item_representations import fit_recoded, fix_sign
+from .settings import Settings
 
 _PRINT = object()  # log's default: print, unless progress is off
 
 
 class Runs:
-    """The experiments of one network, run on first use and kept (see the module docstring)."""
+    """The experiments of one network, run on first use and kept (see the module docstring): one attribute per
+    experiment of the registry (`runs.standard`, `runs.withheld`, ...), then the recoded fit and the toy model."""
 
     def __init__(self, net: PlasticNetwork, settings: Settings = Settings(), log=_PRINT, curves: dict | None = None,
                  progress: bool | None = None):
-        """`curves`: name -> learning-curve CSV written by meta-training (for Fig. 1f). `log`: where the lines
-        saying what runs go (default: printed, unless progress is off); `progress`: False prints nothing at
-        all, no bar and no lines (as Settings(progress=False) with log=None)."""
+        """`curves`: name -> training log (CSV) written by meta-training, for its learning curve (Fig. 1f).
+        `log`: where the lines saying what runs go (default: printed, unless progress is off); `progress`: False
+        prints nothing at all, no bar and no lines (as Settings(progress=False) with log=None)."""
         if progress is not None:
             settings = dataclasses.replace(settings, progress=progress)
         self.net = net.eval()
@@ -54,6 +53,7 @@ class Runs:
         self.curves = dict(curves or {})
         self._print = (print if self.settings.progress else None) if log is _PRINT else log
         self._started = time.perf_counter()
+        self._made: dict[str, Run] = {}
         self._episodes = {}
 
     def log(self, text: str) -> None:
@@ -61,128 +61,63 @@ class Runs:
             self._print(f"[{time.perf_counter() - self._started:6.1f} s] {text}")
 
     def done(self) -> list[str]:
-        """The runs made so far (each a cached property of this class), in the order they are defined."""
-        return [name for name, value in vars(type(self)).items()
-                if isinstance(value, cached_property) and name in self.__dict__]
+        """The runs made so far, in the registry's order, then the recoded fit and the toy model if made."""
+        return [name for name in EXPERIMENTS if name in self._made] + [
+            name for name in ("recoded", "toy") if name in self.__dict__]
+
+    def made(self) -> list[tuple[Experiment, Run]]:
+        """(declaration, run) of each experiment run so far, in the registry's order."""
+        return [(EXPERIMENTS[name], self._made[name]) for name in EXPERIMENTS if name in self._made]
+
+    def run(self, name: str) -> Run:
+        """The run of the experiment `name` (the registry's), made on first use (or the run that stands in for
+        it with these settings, e.g. the massed run for Fig. 6's in the massed mode)."""
+        if name not in self._made:
+            experiment = EXPERIMENTS[name]
+            other = experiment.stands_in(self.settings) if experiment.stands_in else None
+            self._made[name] = self.run(other) if other else self._run(experiment)
+        return self._made[name]
 
     # -----------------------------------------------------------------------------------------------------
-    def _generators(self, experiment: str) -> tuple[torch.Generator, torch.Generator]:
-        """(generator for items and schedules, on the CPU; generator for the episode's sampling, on the
-        network's device), both seeded from (seed, experiment)."""
-        seed = self.settings.seed * 1000 + SEED_OFFSETS[experiment]
-        draws = torch.Generator().manual_seed(seed)
-        device = self.net.w.device
+    def _run(self, experiment: Experiment) -> Run:
+        """Run an experiment from its own random generators, seeded from (seed, experiment): as the selected
+        experiment, keeping its rates and the item alignments of the figures' trials, otherwise only what it
+        declares; what it does not keep is computed when first asked for, from the recipe it keeps to run the
+        same episodes again."""
+        settings, net, log = self.settings, self.net, self.log
+        seed = settings.seed * 1000 + experiment.seed_offset
+        draws = torch.Generator().manual_seed(seed)  # items and schedules, on the CPU
+        device = net.w.device
         sampling = draws if device.type == "cpu" else torch.Generator(device).manual_seed(seed)
-        return draws, sampling
-
-    def _items(self, batch: int, generator, nbcues: int = ITEMS) -> torch.Tensor:
-        if self.settings.fixed_items:
-            return draw_items(1, nbcues, generator=generator).expand(batch, -1, -1).clone()
-        return draw_items(batch, nbcues, generator=generator)
-
-    def _run(self, experiment: str, description: str, make_schedules, nbcues: int = ITEMS, batch: int | None = None,
-             rates_from: int | None = None, snapshot_trials=(), **options) -> Run:
-        """Run an experiment, keeping its rates (of trial `rates_from` and later; None: none) and the item
-        alignments of `snapshot_trials`; what it does not keep is computed when first asked for, from the
-        recipe the run keeps to run the same episodes again."""
-        batch = batch or self.settings.batch
-        draws, sampling = self._generators(experiment)
-        items = self._items(batch, draws, nbcues)
-        schedules = make_schedules(batch, draws)
+        batch = experiment.batch(settings)
+        if settings.fixed_items:
+            items = draw_items(1, experiment.nbcues, generator=draws).expand(batch, -1, -1).clone()
+        else:
+            items = draw_items(batch, experiment.nbcues, generator=draws)
+        schedules = experiment.schedules(settings, batch, draws)
+        ntrials = sum(s.shape[1] for s in schedules)
+        options = dict(first_test_trial=ntrials - experiment.test_trials,
+                       highlight=experiment.highlight(settings) if experiment.highlight else None)
+        if experiment.mode == settings.experiment:
+            kept = dict(rates_from=experiment.rates_from, snapshot_trials=SNAPSHOT_TRIALS)
+        else:
+            kept = dict(rates_from=None, snapshot_trials=experiment.snapshot_trials)
         start = sampling.get_state()  # the sampling generator as the episodes start
-        net, settings, log = self.net, self.settings, self.log
-        size = f"{batch} episodes of {sum(s.shape[1] for s in schedules)} trials"
+        description, size = experiment.description(settings), f"{batch} episodes of {ntrials} trials"
 
         def again(snapshot_trials=(), rates_from=None, why=""):
             log(f"running {description} again for {why} ({size})")
             generator = torch.Generator(sampling.device)
             generator.set_state(start)
-            return run_experiment(net, experiment, schedules, items, generator, settings, rates_from=rates_from,
+            return run_experiment(net, experiment.name, schedules, items, generator, settings, rates_from=rates_from,
                                   snapshot_trials=snapshot_trials, **options)
 
         started = time.perf_counter()
-        self.log(f"running {description}: {size}")
-        run = run_experiment(net, experiment, schedules, items, sampling, settings, rates_from=rates_from,
-                             snapshot_trials=snapshot_trials, **options)
+        log(f"running {description}: {size}")
+        run = run_experiment(net, experiment.name, schedules, items, sampling, settings, **kept, **options)
         run.rerun = again
-        self.log(f"done in {time.perf_counter() - started:.1f} s")
+        log(f"done in {time.perf_counter() - started:.1f} s")
         return run
-
-    def _kept(self, experiment: str, rates_from: int = 0) -> dict:
-        """What a run keeps as it runs: as the selected experiment's run, its rates and the item alignments of
-        the figures' trials; otherwise nothing (computed if ever asked for)."""
-        if self.settings.experiment != experiment:
-            return {}
-        return {"rates_from": rates_from, "snapshot_trials": SNAPSHOT_TRIALS}
-
-    # The runs, in the order `done` lists them.
-    @cached_property
-    def standard(self) -> Run:
-        if self.settings.withhold_in_standard:
-            return self._withheld("standard", main=True)
-        return self._run("standard", "the standard evaluation",
-                         lambda batch, g: [standard_schedule(batch, ITEMS, generator=g)], **self._kept("standard"))
-
-    def _withheld(self, experiment: str, add_pair=None, main: bool = False) -> Run:
-        pair = self.settings.barred_pair
-        name = pair_name(*pair) + ("" if add_pair is None else " and " + pair_name(*add_pair))
-        # Fig. 6 needs the item alignments of its trial: kept as it runs, also when not the selected experiment's
-        # (then only those: the other trials' are computed if ever asked for)
-        return self._run(experiment, f"the evaluation with {name} withheld until trial 19 in half the batch",
-                         lambda batch, g: [withheld_pair_schedule(batch, pair=pair, add_pair=add_pair, generator=g)],
-                         rates_from=0 if main else None, snapshot_trials=SNAPSHOT_TRIALS if main else (CHANGE_TRIAL,))
-
-    @cached_property
-    def withheld(self) -> Run:
-        """Fig. 6's run, where BARREDPAIR is first shown at trial 19 in many episodes. Standard mode: a run
-        that withholds it before trial 19 in the batch elements above batch // 2 (HALFNOBARREDPAIRUNTILT18:
-        the standard run itself). Massed mode: the massed run, as the original (which selects the episodes
-        that happen to show it first at trial 19)."""
-        if self.settings.experiment == "massed":
-            return self.massed
-        if self.settings.withhold_in_standard:
-            return self.standard
-        return self._withheld("withheld")
-
-    @cached_property
-    def withheld_added(self) -> Run:
-        """corrchanges34_add23: the barred pair and ADDBARREDPAIR both withheld before trial 19 in half the
-        batch (the original selects such episodes from the run of Fig. 6; in the massed mode, so do we)."""
-        if self.settings.add_barred_pair is None:
-            raise ChoiceError("no added barred pair (ADDBARREDPAIR with SHOWALLSELECTS = False) in these settings")
-        if self.settings.experiment == "massed":
-            return self.massed
-        return self._withheld("withheld_added", self.settings.add_barred_pair)
-
-    def _linking(self, sham: bool) -> Run:
-        experiment = "sham" if sham else "linking"
-        first_half_first = self.settings.first_half_first
-        run = self._run(experiment, "sham linking" if sham else "list linking",
-                        lambda b, g: linking_schedules(b, sham=sham, first_half_first=first_half_first, generator=g),
-                        batch=self.settings.linking_episodes, **self._kept(experiment, rates_from=20))
-        run.first_test_trial = run.ntrials - 1
-        return run
-
-    @cached_property
-    def linking(self) -> Run:
-        return self._linking(sham=False)
-
-    @cached_property
-    def sham(self) -> Run:
-        return self._linking(sham=True)
-
-    @cached_property
-    def massed(self) -> Run:
-        k, pair = self.settings.massed_trials, self.settings.massed_pair
-        return self._run("massed", f"massed presentation ({k} trials of one pair after learning)",
-                         lambda batch, g: [massed_schedule(batch, k, pair=pair, generator=g)],
-                         first_test_trial=20 + k, highlight=(20, 20 + k - 1), **self._kept("massed"))
-
-    @cached_property
-    def only_two_last_adjacent(self) -> Run:
-        return self._run("onlytwolastadj", "'only two last adjacent' (7 items)",
-                         lambda batch, g: [only_two_last_adjacent_schedule(batch, generator=g)], nbcues=7,
-                         **self._kept("onlytwolastadj"))
 
     @cached_property
     def recoded(self):
@@ -204,17 +139,21 @@ class Runs:
     @property
     def selected(self) -> Run:
         """The selected experiment's run with all its episodes (list linking and sham: the three)."""
-        return getattr(self, {"onlytwolastadj": "only_two_last_adjacent"}.get(self.settings.experiment,
-                                                                              self.settings.experiment))
+        return self.run(MODES[self.settings.experiment].name)
 
     @property
     def main(self) -> Run:
         """The records of the selected experiment, as the original keeps them: the standard, massed or 'only
         two last adjacent' run; for list linking and sham, the linking episode (its 4 trials of D,E, then the
         scored trial; sham: one B,C trial, then the scored trial), with P carried over from the two lists."""
-        experiment = self.settings.experiment
-        if experiment not in ("linking", "sham"):
+        episode = MODES[self.settings.experiment].main_episode
+        if episode is None:
             return self.selected
-        if experiment not in self._episodes:
-            self._episodes[experiment] = self.selected.episode(-1)
-        return self._episodes[experiment]
+        if self.settings.experiment not in self._episodes:
+            self._episodes[self.settings.experiment] = self.selected.episode(episode)
+        return self._episodes[self.settings.experiment]
+
+
+for _experiment in EXPERIMENTS.values():  # runs.standard, runs.withheld, ...: one property per experiment
+    setattr(Runs, _experiment.name, property(lambda self, name=_experiment.name: self.run(name),
+                                             doc=f"The run of the experiment {_experiment.name!r}, made on first use."))

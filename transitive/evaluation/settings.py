@@ -1,66 +1,61 @@
-"""What the evaluation runs depend on (`Settings`), and the experiments there are (`EXPERIMENTS`)."""
+"""What the evaluation runs depend on (`Settings`), each setting declared once with its range or choices and its
+help (`transitive.training.config.setting`): the command line's evaluation options and the notebook's switches
+are made from these declarations, and `validate` checks them."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..model.schedules import check_pair
 from ..model.task import ITEMS
-from .choices import check_pair
+from ..training.config import LARGEST_SEED, SettingError, check_settings, setting, whole
+from .experiments import MODES
 
-EXPERIMENTS = ("standard", "linking", "sham", "massed", "onlytwolastadj")
-# Offsets of each experiment's seed (seed * 1000 + offset): independent draws per experiment.
-SEED_OFFSETS = {"standard": 0, "withheld": 1, "linking": 2, "sham": 3, "massed": 4, "onlytwolastadj": 5,
-                "withheld_added": 6}
+EPISODES = whole(20, 100_000)  # 10 splits of at least 2 episodes; about 50 times the paper's
 
 
 @dataclass(frozen=True)
 class Settings:
-    """What the runs depend on. The names in comments are the original notebook's switches."""
+    """What the runs depend on. The names in brackets are the original notebook's switches."""
 
-    batch: int = 2000  # BATCHSIZE: episodes of the standard evaluation
-    linking_batch: int | None = None  # list linking and sham: by default 2 * batch (4000 for 2000), as the original
-    seed: int = 0
-    experiment: str = "standard"  # the selected experiment, see EXPERIMENTS
-    chunk: int = 128  # episodes run at once
-    fixed_items: bool = False  # FIXEDCUES: the same item vectors in every episode (list linking: batch episodes)
-    reset_plastic_every_trial: bool = False  # RESETPWEVERYTRIAL: control without learning across trials
-    reset_rates_every_trial: bool = True  # RESETHIDDENEVERYTRIAL
-    reset_trace_every_trial: bool = True  # RESETETEVERYTRIAL
-    withhold_in_standard: bool = False  # HALFNOBARREDPAIRUNTILT18: the standard run withholds BARREDPAIR
-    barred_pair: tuple = (3, 4)  # BARREDPAIR
-    add_barred_pair: tuple | None = None  # ADDBARREDPAIR with SHOWALLSELECTS off: also withheld (corrchanges34_add23)
-    massed_trials: int = 10  # NBMASSEDTRIALS (the standard mode's massed figure uses 10)
-    massed_pair: tuple = (3, 4)  # MASSEDPAIR
-    first_half_first: bool = True  # SHOWFIRSTHALFFIRST: list linking shows A-D before E-H
-    recode_steps: int = 1000
-    recode_attempts: int = 3  # the recoded fit is made again only when clearly bad, at most this many fits
-    progress: bool = True  # a progress bar over the chunks of each run
+    batch: int = setting(2000, "episodes of the standard evaluation; list linking and sham: twice as many "
+                               "(BATCHSIZE)", EPISODES)
+    linking_batch: int | None = setting(None, "episodes of list linking and sham (default: 2 * batch, as the "
+                                              "original's 4000 for 2000)", EPISODES)
+    seed: int = setting(0, "seed of the random draws", whole(0, LARGEST_SEED))
+    experiment: str = setting("standard", "the selected experiment (the notebook's experiment mode): standard "
+                                          "makes every figure; the others make the figures the original makes "
+                                          "from that experiment's run", choices=tuple(MODES))
+    chunk: int = setting(128, "episodes run at once", whole(1, 100_000))
+    fixed_items: bool = setting(False, "the same item vectors in every episode (FIXEDCUES)")
+    reset_plastic_every_trial: bool = setting(False, "control without learning across trials (RESETPWEVERYTRIAL)")
+    reset_rates_every_trial: bool = setting(True, "rates r reset at every trial start (RESETHIDDENEVERYTRIAL)")
+    reset_trace_every_trial: bool = setting(True, "trace H reset at every trial start (RESETETEVERYTRIAL)")
+    withhold_in_standard: bool = setting(False, "the standard run withholds the barred pair in half the batch "
+                                                "(HALFNOBARREDPAIRUNTILT18)")
+    barred_pair: tuple = setting((3, 4), "the pair withheld until trial 19 for Fig. 6 (BARREDPAIR)")
+    add_barred_pair: tuple | None = setting(None, "a pair next to the barred pair also withheld: Fig. 6's variant "
+                                                  "corrchanges34_add23 (ADDBARREDPAIR with SHOWALLSELECTS off)")
+    massed_trials: int = setting(10, "massed trials of the massed pair after learning (Supplementary Note 9): the "
+                                     "massed figure of the standard mode, or the run of every figure with "
+                                     "--experiment massed (NBMASSEDTRIALS)", whole(1, 100), aliases=["--massed"])
+    massed_pair: tuple = setting((3, 4), "the massed pair, in this order (MASSEDPAIR)")
+    first_half_first: bool = setting(True, "list linking shows A-D before E-H (SHOWFIRSTHALFFIRST)")
+    recode_steps: int = setting(1000, "Adam steps of the recoded-representation fit (Supplementary Note 8)",
+                                whole(1, 100_000))
+    recode_attempts: int = setting(3, "the recoded fit is made again only when clearly bad, at most this many fits",
+                                   whole(1, 100))
+    progress: bool = setting(True, "a progress bar over the chunks of each run")
 
     def validate(self) -> "Settings":
-        """The settings, or ValueError (one line naming the setting and its allowed values)."""
-        if self.experiment not in EXPERIMENTS:
-            raise ValueError(f"experiment: expected one of {', '.join(EXPERIMENTS)}, got {self.experiment!r}")
-        if self.batch < 20:
-            raise ValueError(f"batch: expected at least 20 episodes (10 splits of 2), got {self.batch}")
-        if self.linking_batch is not None and self.linking_batch < 20:
-            raise ValueError(f"linking batch: expected at least 20 episodes, got {self.linking_batch}")
-        if self.massed_trials < 1:
-            raise ValueError(f"massed trials: expected at least 1, got {self.massed_trials}")
-        if self.recode_steps < 1 or self.recode_attempts < 1:
-            raise ValueError("recode steps and recode attempts: expected positive numbers")
-        for name, pair in (("barred pair", self.barred_pair), ("massed pair", self.massed_pair),
-                           ("added barred pair", self.add_barred_pair)):
-            if pair is not None:
-                check_pair(tuple(pair), ITEMS, name)
-        if abs(self.barred_pair[0] - self.barred_pair[1]) != 1:
-            raise ValueError(f"barred pair: expected two adjacent items such as (3, 4), got {self.barred_pair}")
-        added = self.add_barred_pair
-        if added is not None and (abs(added[0] - added[1]) != 1 or sorted(added) == sorted(self.barred_pair)
-                                  or not set(added) & set(self.barred_pair)):
-            raise ValueError(f"added barred pair: expected an adjacent pair next to the barred pair "
-                             f"{tuple(self.barred_pair)}, such as (2, 3) for (3, 4), got {tuple(added)}")
+        """The settings, or SettingError (one line naming the setting and its allowed values)."""
+        check_settings(self)
+        check_pair(self.massed_pair, ITEMS, "massed_pair")
+        check_pair(self.barred_pair, ITEMS, "barred_pair", adjacent=True)
+        if self.add_barred_pair is not None:
+            check_pair(self.add_barred_pair, ITEMS, "add_barred_pair", next_to=self.barred_pair)
         if self.withhold_in_standard and self.experiment != "standard":
-            raise ValueError(f"withholding the barred pair in the standard run (HALFNOBARREDPAIRUNTILT18) goes with the "
-                             f"standard experiment only, not {self.experiment!r}")
+            raise SettingError("withhold_in_standard", f"withholding the barred pair in the standard run goes with "
+                                                       f"the standard experiment only, not {self.experiment!r}")
         return self
 
     @property

@@ -15,8 +15,7 @@ from ..model.io import atomic_write_bytes
 from ..model.task import STEP_NAMES
 from ..evaluation.stats import item_letters
 
-STEP_ROLES = STEP_NAMES
-STEPS = tuple(f"Step {k + 1} ({role})" for k, role in enumerate(STEP_ROLES))
+STEPS = tuple(f"Step {k + 1} ({role})" for k, role in enumerate(STEP_NAMES))
 DISTANCE_COLOURS = ["C0", "C1", "C2", "C3", "C4", "C5", "C7"]
 PAIR_STYLES = {"DE": dict(color="#4b3f9e", marker="D", linestyle="-"),
                "ED": dict(color="#3fb8c4", marker="D", linestyle="--")}

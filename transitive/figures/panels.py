@@ -1,4 +1,5 @@
-"""The paper's figures as a registry: name -> a short function of the runs that returns a Figure.
+"""The paper's figures, one short function of the runs each that returns a Figure, declared in the registry
+(`transitive.figures.registry`) by `@panel`.
 
 Each function says which run it uses, what it computes and what it plots; the package's functions do the
 work (`stats`, `analysis` for the numbers, `figures` for drawing). main.ipynb shows each function's body
@@ -14,9 +15,7 @@ the original chose are named in `transitive.evaluation.choices`); the plots labe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from .. import figures
 from ..model.schedules import DE
@@ -26,96 +25,9 @@ from ..evaluation import analysis, stats
 from ..evaluation.analysis import by_order
 from ..evaluation.choices import (CHANGE_TRIAL, caption_trial, CUE_TRIAL, DECODING_STEP, FIRST_TRIAL, VIOLIN_TRIAL, ZOOM_EPISODE,
                                   ZOOM_TRIAL)
-from ..evaluation.representations import pearson
-
-EVERY_FIGURE = ("standard", "massed")  # the modes in which the original runs every analysis cell
-LAST_TRIAL = EVERY_FIGURE + ("linking", "sham", "onlytwolastadj")  # the cells every mode reaches
-
-
-@dataclass(frozen=True)
-class Panel:
-    name: str  # the original's file name (with its default BARREDPAIR, ADDBARREDPAIR)
-    paper: str  # the paper's panel
-    group: str  # a set of figures made together (fig2, fig3, ...)
-    original: tuple  # the experiment modes (Settings.experiment) in which the original makes it
-    function: Callable
-    when: Callable | None = None  # a further condition on the Settings, as in the original
-    file: Callable | None = None  # the file name from the Settings, where the original's depends on them
-
-    def make(self, runs):
-        return self.function(runs)
-
-    def made_with(self, settings) -> bool:
-        """Made in the original's modes, and in the standard mode always (our addition)."""
-        return ((settings.experiment in self.original or settings.experiment == "standard")
-                and (self.when is None or self.when(settings)))
-
-    def file_name(self, settings) -> str:
-        return self.file(settings) if self.file else self.name
-
-    @property
-    def made_in(self) -> str:
-        """The modes in which it is made, for tables: the original's, then ours."""
-        ours = "" if "standard" in self.original else ("standard (ours)" if self.original else
-                                                      "standard only (ours; the original does not make it)")
-        return ", ".join(list(self.original) + ([ours] if ours else []))
-
-
-FIGURES: dict[str, Panel] = {}
-
-
-def panel(name: str, paper: str, group: str, original=EVERY_FIGURE, when=None, file=None):
-    def register(function):
-        FIGURES[name] = Panel(name, paper, group, tuple(original), function, when, file)
-        return function
-    return register
-
-
-def names_for(settings, groups=None) -> list[str]:
-    """The figures made with these Settings (or in this experiment mode, given its name), optionally only
-    those of some groups, in registry order."""
-    if isinstance(settings, str):
-        from ..evaluation.runs import Settings
-        settings = Settings(experiment=settings)
-    return [name for name, p in FIGURES.items() if p.made_with(settings) and (groups is None or p.group in groups)]
-
-
-def groups() -> list[str]:
-    return list(dict.fromkeys(p.group for p in FIGURES.values()))
-
-
-def make_figures(runs, out, names, show=None, workers: int = 1) -> list[Path]:
-    """Make, save (PNG and PDF, under the original file names) and optionally show each named figure.
-
-    workers > 1 (without show): every figure is made first (the runs they need have the CPU to themselves),
-    then `workers` processes write them at once (`figures.save_figures`: the same files)."""
-    if workers > 1 and show is None:
-        made = {FIGURES[name].file_name(runs.settings): _make(runs, name) for name in names}
-        return figures.save_figures({file: fig for file, fig in made.items() if fig is not None}, out, workers,
-                                    log=runs.log)
-    paths = []
-    for name in names:
-        fig = _make(runs, name)
-        if fig is None:
-            continue
-        saved = figures.save_figure(fig, out, FIGURES[name].file_name(runs.settings))
-        runs.log(f"wrote {saved[0]}")
-        if show:
-            show(saved[0])
-        paths += saved
-    return paths
-
-
-def _make(runs, name: str):
-    fig = FIGURES[name].make(runs)
-    if fig is None:
-        runs.log(f"{name}: nothing to plot")
-    return fig
-
-
-def not_fixed(settings) -> bool:
-    """The original saves no SDE figure with FIXEDCUES."""
-    return not settings.fixed_items
+from ..evaluation.item_representations import pearson
+from .registry import (EVERY_FIGURE, FIGURES, GROUPS, LAST_TRIAL, Panel, groups, make_figures, names_for,  # noqa: F401
+                       not_fixed, panel)
 
 
 def _digits(pair) -> str:
@@ -248,6 +160,26 @@ def corrchanges34_add23(runs):
     alignment = run.alignment[trial][first].numpy()
     return figures.plot_alignment_changes(alignment, f"{stats.pair_name(*pair)} first shown at trial {caption_trial(trial)}, "
                                                      f"{stats.pair_name(*added)} never before ({len(alignment)} episodes)")
+
+
+@panel("edfig2a_corrchanges23", "Extended Data Fig. 2a", "fig6", original=())
+def edfig2a_corrchanges23(runs):
+    run = runs.withheld_cd  # Fig. 6 with C,D instead of D,E withheld until trial 19 in half the batch
+    trial, pair = CHANGE_TRIAL, (2, 3)
+    first = stats.first_shown_at(run.pairs, trial, pair)  # episodes showing C,D then, and never before
+    alignment = run.alignment[trial][first].numpy()  # (episodes, 4 steps, 8 items): P after each step
+    return figures.plot_alignment_changes(alignment, f"CD shown for the first time at trial {caption_trial(trial)} "
+                                                     f"({len(alignment)} episodes)")
+
+
+@panel("edfig2b_corrchanges45", "Extended Data Fig. 2b", "fig6", original=())
+def edfig2b_corrchanges45(runs):
+    run = runs.withheld_ef  # Fig. 6 with E,F instead of D,E withheld until trial 19 in half the batch
+    trial, pair = CHANGE_TRIAL, (4, 5)
+    first = stats.first_shown_at(run.pairs, trial, pair)  # episodes showing E,F then, and never before
+    alignment = run.alignment[trial][first].numpy()
+    return figures.plot_alignment_changes(alignment, f"EF shown for the first time at trial {caption_trial(trial)} "
+                                                     f"({len(alignment)} episodes)")
 
 
 # ---------------------------------------------------------------------------------------------------------

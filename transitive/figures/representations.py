@@ -10,7 +10,8 @@ from matplotlib.figure import Figure
 from ..evaluation.analysis import adjacent_ordered_pairs
 from ..evaluation.choices import caption_trial
 from ..evaluation.stats import item_letters
-from .common import PAIR_STYLES, STEP_ROLES, STEPS, item_axis, mean_sd, new_figure
+from ..model.task import STEP_NAMES
+from .common import PAIR_STYLES, STEPS, item_axis, mean_sd, new_figure
 
 def plot_pca(pca: dict, response, ordered, correct, first_item, trial: int) -> Figure:
     """Fig. 4a: PCA of r at the response step of `trial` (0-based), 4 colourings; w_out as an arrow
@@ -269,7 +270,7 @@ def plot_last_trial_rates(rates: np.ndarray, pair=None) -> Figure:
     ax = fig.add_subplot()
     image = ax.imshow(np.asarray(rates).T, cmap="bwr", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
     ax.set_xticks(range(4))
-    ax.set_xticklabels([f"{k + 1} {role}" for k, role in enumerate(STEP_ROLES)], fontsize=7, rotation=45,
+    ax.set_xticklabels([f"{k + 1} {role}" for k, role in enumerate(STEP_NAMES)], fontsize=7, rotation=45,
                        ha="right")
     ax.set_xlabel("Step")
     ax.set_ylabel("Neuron")

@@ -16,20 +16,21 @@ import time
 
 import torch
 
-from ..model.io import OneLineError, OutputPathError, ParameterFileError, check_output_folder, remove_if_empty
+from ..evaluation.settings import Settings
+from ..model.errors import ChoiceError
+from ..model.io import OneLineError, check_output_folder, remove_if_empty
+from ..model.schedules import check_pair
 from ..model.task import ITEMS, LETTERS
 from .cli_training import (_setup_bench, _setup_curves, _setup_sweep, _setup_train, cmd_bench, cmd_curves, cmd_sweep,
-                           cmd_train)
-from ..training.config import whole
-from .options import (PROG, HelpFormatter, Interrupted, Parser, UsageError, add_network_option, add_threads_device,
-                      command_line, evaluation_episodes, in_range, print_json, seed_number, set_threads,
-                      signal_name)
+                           cmd_train, option_error)
+from .options import (PROG, HelpFormatter, Interrupted, Parser, UsageError, add_network_option, add_settings_options,
+                      add_threads_device, command_line, print_json, set_threads)
 
 
-def _setup_eval(p):
+def _setup_eval(p, batch: int = 2000, batch_help: str = "episodes evaluated"):
     p.add_argument("file", help="parameter file (net.dat)")
-    p.add_argument("--batch", type=evaluation_episodes, default=2000, metavar="N", help="episodes evaluated")
-    p.add_argument("--seed", type=seed_number, default=0, metavar="N", help="seed of the random draws")
+    add_settings_options(p, Settings, only=("batch", "seed"), defaults={"batch": batch},
+                         helps={"batch": batch_help}, title="evaluation settings")
     p.add_argument("--json", action="store_true", help="print the result as one JSON object (last line)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
     add_network_option(p)
@@ -50,12 +51,12 @@ def _format_table(title: str, values: dict) -> str:
 def _runs(args, net, heard: list | None = None, **settings):
     """The evaluation runs of a command (transitive.evaluation.runs): stage lines and progress bars on standard error
     unless --quiet; `heard` (a list) gets every stage line, also with --quiet."""
-    from ..evaluation.runs import Runs, Settings
+    from ..evaluation.runs import Runs
     quiet = getattr(args, "quiet", False)
     try:
         chosen = Settings(seed=args.seed, progress=not quiet, **settings).validate()
-    except ValueError as error:
-        raise UsageError(f"{args.command}: {error}") from None
+    except ChoiceError as error:
+        raise option_error(error, args.command) from None
 
     def log(text):
         if heard is not None:
@@ -82,8 +83,7 @@ def cmd_eval(args):
 
 
 def _setup_linking(p):
-    _setup_eval(p)
-    p.set_defaults(batch=4000)
+    _setup_eval(p, 4000)
     p.add_argument("--sham", action="store_true", help="sham linking: one B,C trial instead of four D,E trials")
 
 
@@ -104,8 +104,7 @@ def cmd_linking(args):
 
 
 def _setup_classify(p):
-    _setup_eval(p)
-    p.set_defaults(batch=1000)
+    _setup_eval(p, 1000)
     p.add_argument("--no-linking", action="store_true", help="skip list linking: judge from m(t) only (faster)")
 
 
@@ -120,18 +119,10 @@ def cmd_classify(args):
 
 
 def _setup_figures(p):
-    from ..evaluation.runs import EXPERIMENTS
     p.add_argument("file", nargs="?", default="net_active.dat", help="parameter file")
     p.add_argument("--out", required=True, help="folder for the figures (PNG and PDF) and key_numbers.json/.md")
-    p.add_argument("--batch", type=evaluation_episodes, default=2000, metavar="N",
-                   help="standard-evaluation episodes (list linking and sham: twice as many)")
-    p.add_argument("--seed", type=seed_number, default=0, metavar="N", help="seed of the random draws")
-    p.add_argument("--experiment", choices=EXPERIMENTS, default="standard",
-                   help="the notebook's experiment mode: standard makes every figure; the others make the figures "
-                        "the original makes from that experiment's run")
-    p.add_argument("--massed", type=in_range(whole(1, 100)), default=10, metavar="K",
-                   help="massed trials of D,E after learning (Supplementary Note 9): the massed figure of the "
-                        "standard mode, or the run of every figure with --experiment massed")
+    add_settings_options(p, Settings, only=("batch", "seed", "experiment", "massed_trials", "recode_steps"),
+                         title="evaluation settings")
     p.add_argument("--add-barred-pair", default=None, metavar="XY",
                    help="also corrchanges34_add23: Fig. 6 where this pair next to D,E (CD or EF) is also unseen "
                         "before trial 19")
@@ -144,8 +135,6 @@ def _setup_figures(p):
     p.add_argument("--records", action="store_true",
                    help="also the original's records of the experiment's run: outcomes_K.npz and allrates_thisep_K.npy "
                         "per episode K (~190 MB for 2000 standard episodes)")
-    p.add_argument("--recode-steps", type=in_range(whole(1, 100_000)), default=1000, metavar="N",
-                   help="Adam steps of the recoded-representation fit (Supplementary Note 8)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines (on standard error)")
     add_network_option(p)
     add_threads_device(p)
@@ -157,17 +146,15 @@ def _figure_groups() -> list[str]:
 
 
 def _pair_letters(text: str | None):
+    """--add-barred-pair's letters (CD) as a pair of items, checked as the setting is (next to D,E)."""
     if text is None:
         return None
     letters = LETTERS[:ITEMS]
-    if len(text) != 2 or any(c not in letters for c in text.upper()) or abs(letters.index(text[0].upper())
-                                                                             - letters.index(text[1].upper())) != 1:
-        raise UsageError(f"figures: --add-barred-pair: expected two adjacent items such as CD, got {text!r}")
-    pair = tuple(letters.index(c) for c in text.upper())
-    if sorted(pair) not in ([2, 3], [4, 5]):
-        raise UsageError(f"figures: --add-barred-pair: expected CD or EF (a pair next to the barred pair D,E), "
-                         f"got {text!r}")
-    return pair
+    pair = [letters.find(c) for c in text.upper()] if len(text) == 2 and text.isalpha() else text
+    try:
+        return check_pair(pair, ITEMS, "figures: --add-barred-pair", next_to=Settings().barred_pair)
+    except ChoiceError as error:
+        raise UsageError(str(error)) from None
 
 
 def cmd_figures(args):
@@ -227,7 +214,7 @@ def _make_figures(args, groups, added, heard: list) -> None:
     net = _load(args)
     default_curve = Path(args.file).with_suffix(".csv")
     curves = args.curve or ([default_curve] if default_curve.is_file() else [])
-    runs = _runs(args, net, heard, batch=args.batch, experiment=args.experiment, massed_trials=args.massed,
+    runs = _runs(args, net, heard, batch=args.batch, experiment=args.experiment, massed_trials=args.massed_trials,
                  add_barred_pair=added, recode_steps=args.recode_steps)
     runs.curves = {Path(c).stem: c for c in curves}
     paths = make_figures(runs, args.out, names_for(runs.settings, groups), workers=torch.get_num_threads())
@@ -279,12 +266,12 @@ def main(argv=None) -> int:
         if getattr(args, "device", "cpu").startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"{args.command}: --device {args.device} asked for, but CUDA is not available")
         args.function(args)
-    except (UsageError, OneLineError) as error:  # ParameterFileError, OutputPathError, NetworkClassError
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except Interrupted as stop:
         print(stop, file=sys.stderr)
         return stop.status
+    except OneLineError as error:  # every error the user can fix: a bad option, file, setting, output place
+        print(f"error: {error}", file=sys.stderr)
+        return error.status
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -1,55 +1,46 @@
 """The command line's training commands: `train` (one seed or several at once), `sweep` (seeds through
 submitit), `bench` (speed) and `curves` (Fig. 1f from a sweep folder). `train` and `sweep` have one option per
-field of `TrainConfig` and of its loss weights (`--loss-<name>`), made from the fields themselves
-(`transitive.interface.options`); every setting is checked against its range before any work.
+setting of `TrainConfig` and of its loss weights (`--loss-<name>`), made from the settings' declarations
+(`transitive.training.config.setting`); every setting is checked against its range before any work.
 """
 from __future__ import annotations
 
 import sys
 
+from ..model.errors import ChoiceError
 from ..model.io import check_output_file, check_output_folder
 from ..training.config import SETTING_RANGES, Range, paths_for, seed_params, whole
-from .options import (Interrupted, UsageError, add_dataclass_options, add_threads_device, command_line,
-                      config_from_options, default_device, evaluation_episodes, in_range, parse_seed_list,
-                      print_json, seed_number, set_threads, signal_name, thread_count)
+from .options import (Interrupted, UsageError, add_settings_options, add_threads_device, command_line,
+                      default_device, in_range, parse_seed_list, print_json, seed_number, set_threads, signal_name,
+                      settings_from_options, thread_count)
 
 MINUTES_IN_A_YEAR = 365 * 24 * 60
-
-
-# ---------------------------------------------------------------------------------------------------------
-# Spellings kept from earlier versions, beside the generated `--<field>` / `--loss-<field>` options.
-TRAIN_ALIASES = {"alpha_shape": ["--alpha"],
-                 "loss.modulation_l1": ["--loss-lda", "--lda"], "loss.rate_l1": ["--loss-lhl1"],
-                 "loss.action1_penalty": ["--loss-wp"], "loss.weight_decay": ["--loss-l2"],
-                 "loss.delay_modulation_l1": ["--loss-step3-modulation", "--step3-penalty"],
-                 "loss.delay_feedback_ratio": ["--loss-step3-ratio", "--step3-ratio-penalty"],
-                 "loss.delay_drive": ["--loss-step3-drive", "--step3-drive-penalty"]}
-POSITIVE_FIELDS = ("episodes", "batch", "save_every", "log_every", "resets_every", "learning_trials",
-                   "test_trials", "min_items", "max_items")
 NOT_FOR_SWEEP = ("seed", "device")  # a sweep has --seeds, and its jobs pick their device
 
 
 def _add_config_options(p, exclude=()):
-    """Every field of TrainConfig and of its loss weights as an option (see transitive.interface.options)."""
-    from ..training.trainer import REGIMES, TrainConfig
-    add_dataclass_options(p, TrainConfig, exclude=exclude, aliases=TRAIN_ALIASES,
-                          defaults={"device": default_device()}, positive=POSITIVE_FIELDS, ranges=SETTING_RANGES,
-                          choices={"regime": REGIMES, "alpha_shape": ("synapse", "neuron", "scalar")},
-                          title="training settings (TrainConfig; loss weights as --loss-<name>; docs/method.md)")
-
-
-def _config(args, command: str, exclude=(), **overrides):
-    """The TrainConfig of the options, checked: a setting out of range is one line naming its option."""
-    from ..training.config import SettingError
+    """Every setting of TrainConfig and of its loss weights as an option, made from their declarations."""
     from ..training.trainer import TrainConfig
-    config = config_from_options(TrainConfig, args, exclude=exclude, **overrides)
+    add_settings_options(p, TrainConfig, exclude=exclude, defaults={"device": default_device()},
+                         title="training settings (TrainConfig; loss weights as --loss-<name>; docs/method.md)")
+
+
+def option_error(error: ChoiceError, command: str) -> UsageError:
+    """A setting's error as the command line says it: naming the setting's option (loss.discount ->
+    --loss-discount), or the command when the setting has none."""
+    if error.setting:
+        return UsageError("--" + error.setting.replace(".", "-").replace("_", "-") + f": {error.detail}")
+    return UsageError(f"{command}: {error}")
+
+
+def _config(args, command: str, **overrides):
+    """The TrainConfig of the options, checked: a setting out of range is one line naming its option."""
+    from ..training.trainer import TrainConfig
+    config = settings_from_options(TrainConfig, args, **overrides)
     try:
         config.validate()
-    except SettingError as error:
-        option = "--" + error.setting.replace("loss.", "loss-").replace("_", "-")
-        raise UsageError(f"{option}: {error.detail}") from None
-    except ValueError as error:
-        raise UsageError(f"{command}: {error}") from None
+    except ChoiceError as error:
+        raise option_error(error, command) from None
     return config
 
 
@@ -251,7 +242,7 @@ def _setup_sweep(p):
 def cmd_sweep(args):
     from ..scale.sweep import Resources, SweepError, SweepInterrupted, plan_sweep, run_sweep
     seeds = parse_seed_list(args.seeds)
-    config = _config(args, "sweep", exclude=NOT_FOR_SWEEP)
+    config = _config(args, "sweep")
     check_output_folder(args.out)
     try:
         if args.dry_run:
@@ -272,9 +263,10 @@ def cmd_sweep(args):
 
 
 def _setup_curves(p):
+    from ..evaluation.settings import EPISODES
     p.add_argument("folder", help="sweep folder (holding seed_<k>/net.csv)")
     p.add_argument("--out", required=True, help="figure to write (PNG, PDF, ...); the summary table goes beside it (.csv)")
-    p.add_argument("--batch", type=evaluation_episodes, default=200, metavar="N",
+    p.add_argument("--batch", type=in_range(EPISODES), default=200, metavar="N",
                    help="episodes per experiment when classifying each run")
     p.add_argument("--no-classify", action="store_true", help="do not classify the runs (no grey curves)")
     p.add_argument("--seed", type=seed_number, default=0, metavar="N", help="seed of the classification's draws")

@@ -24,8 +24,9 @@ import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from ..model.errors import ChoiceError, OneLineError
+
 DEFAULT_MASSED_TRIALS = 10
-PAIR_SWITCHES = ("BARREDPAIR", "MASSEDPAIR", "ADDBARREDPAIR")
 DEFAULT_NETFILE = "net.dat"
 ACTIVE, PASSIVE = "net_active.dat", "net_passive.dat"
 BUNDLED = (ACTIVE, PASSIVE, "net_active.csv", "net_passive.csv")  # the files the notebook carries
@@ -33,25 +34,24 @@ DRIVE_MOUNT = "/content/drive"  # where Colab mounts Google Drive (the user's fi
 PACKED_LINE = 500  # characters per line of packed text
 
 
-class ConfigError(ValueError):
-    """An impossible combination of switches; the message is one line for the user."""
-
-    def _render_traceback_(self):  # IPython shows this instead of a traceback
-        return [f"ConfigError: {self}"]
+class ConfigError(OneLineError, ValueError):
+    """An impossible switch or combination of switches."""
 
 
-def _switch(default, help_text: str, factory: bool = False):
-    """A switch of the configuration cell: its default and the one line the cell shows above it."""
-    if factory:
-        return field(default_factory=default, metadata={"help": help_text})
-    return field(default=default, metadata={"help": help_text})
+class StopNotebook(OneLineError):
+    """Stops 'run all' with one line (IPython shows it instead of a traceback)."""
+
+    named = False
 
 
-class StopNotebook(Exception):
-    """Stops 'run all' with one line (IPython shows `_render_traceback_` instead of a traceback)."""
-
-    def _render_traceback_(self):
-        return [str(self)]
+def _switch(default, help_text: str, evaluation: str | None = None, training: str | None = None):
+    """A switch of the configuration cell: its default, the one line the cell shows above it, and the setting it
+    sets, if any: a field of the evaluation's Settings and/or of TrainConfig (whose declarations hold its range
+    and choices: the switch is checked by them). A switch that sets neither acts in the notebook itself."""
+    metadata = {"help": help_text, "evaluation": evaluation, "training": training}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -59,40 +59,49 @@ class NotebookConfig:
     EVAL: bool = _switch(True, "True: analyse NETFILE; False: meta-train (continual regime), saving NETFILE every 200 episodes")
     LINKEDLISTSEVAL: bool = _switch(False, "list linking (Fig. 3a)")
     LINKINGISSHAM: bool = _switch(False, "with LINKEDLISTSEVAL: the sham control (Fig. 3b)")
-    SHOWFIRSTHALFFIRST: bool = _switch(True, "list linking: A-D learned before E-H (False: E-H first)")
+    SHOWFIRSTHALFFIRST: bool = _switch(True, "list linking: A-D learned before E-H (False: E-H first)", "first_half_first")
     NBMASSEDTRIALS: int = _switch(0, "> 0: that many trials of MASSEDPAIR after learning (Supplementary Note 9)")
-    MASSEDPAIR: list = _switch(lambda: [3, 4], "the massed pair, in this order (D, E)", factory=True)
+    MASSEDPAIR: list = _switch([3, 4], "the massed pair, in this order (D, E)", "massed_pair")
     ONLYTWOLASTADJ: bool = _switch(False, "7 items; test trials on AC, CE, EG, AD, DG")
-    HALFNOBARREDPAIRUNTILT18: bool = _switch(False, "batch elements above BATCHSIZE // 2 first see BARREDPAIR at trial 19")
-    BARREDPAIR: list = _switch(lambda: [3, 4], "the withheld pair (Fig. 6)", factory=True)
-    ADDBARREDPAIR: list = _switch(lambda: [2, 3], "with SHOWALLSELECTS off: a neighbour pair also unseen", factory=True)
+    HALFNOBARREDPAIRUNTILT18: bool = _switch(False, "batch elements above BATCHSIZE // 2 first see BARREDPAIR at trial 19",
+                                             "withhold_in_standard")
+    BARREDPAIR: list = _switch([3, 4], "the withheld pair (Fig. 6)", "barred_pair")
+    ADDBARREDPAIR: list = _switch([2, 3], "with SHOWALLSELECTS off: a neighbour pair also unseen")
     SHOWALLSELECTS: bool = _switch(True, "False: also corrchanges34_add23 (Fig. 6 with ADDBARREDPAIR unseen before trial 19)")
-    FIXEDCUES: bool = _switch(False, "the same item vectors in the whole batch (debugging)")
-    RESETPWEVERYTRIAL: bool = _switch(False, "control: plastic weights reset every trial (no learning)")
-    RESETHIDDENEVERYTRIAL: bool = _switch(True, "rates r reset at every trial start (False: carried across trials)")
-    RESETETEVERYTRIAL: bool = _switch(True, "eligibility trace H reset at every trial start (False: carried)")
+    FIXEDCUES: bool = _switch(False, "the same item vectors in the whole batch (debugging)", "fixed_items")
+    RESETPWEVERYTRIAL: bool = _switch(False, "control: plastic weights reset every trial (no learning)",
+                                      "reset_plastic_every_trial")
+    RESETHIDDENEVERYTRIAL: bool = _switch(True, "rates r reset at every trial start (False: carried across trials)",
+                                          "reset_rates_every_trial", "reset_rates_every_trial")
+    RESETETEVERYTRIAL: bool = _switch(True, "eligibility trace H reset at every trial start (False: carried)",
+                                      "reset_trace_every_trial", "reset_trace_every_trial")
     MIXNETWORKS: bool = _switch(False, "evaluation with the output weights (h2o) of MIXNETWORKSFILE")
     MIXNETWORKSFILE: str = _switch("netB.dat", "the second parameter file of MIXNETWORKS")
     VECTALPHA: bool = _switch(False, "one plasticity coefficient per neuron instead of per synapse")
     SCALARALPHA: bool = _switch(False, "one plasticity coefficient shared by all synapses")
-    POSALPHA: bool = _switch(False, "meta-training: |alpha| at initialisation, clipped at 0 after every step")
-    POSALPHAINITONLY: bool = _switch(False, "meta-training: |alpha| at initialisation only")
-    FROZENINPUTWEIGHTS: bool = _switch(False, "meta-training: input weights frozen at their initial values (Suppl. Note 6)")
-    PROBAOLDDATA: float = _switch(0.25, "meta-training: chance that a test trial shows an earlier episode's items")
-    NBEPSBWRESETS: int = _switch(3, "meta-training: episodes between resets of the network state")
-    TRAINEPISODES: int = _switch(30000, "meta-training: number of episodes")
-    BATCHSIZE: int = _switch(2000, "evaluation episodes (list linking: twice as many); meta-training uses batches of 32")
+    POSALPHA: bool = _switch(False, "meta-training: |alpha| at initialisation, clipped at 0 after every step",
+                             training="positive_alpha")
+    POSALPHAINITONLY: bool = _switch(False, "meta-training: |alpha| at initialisation only",
+                                     training="positive_alpha_init_only")
+    FROZENINPUTWEIGHTS: bool = _switch(False, "meta-training: input weights frozen at their initial values (Suppl. "
+                                              "Note 6)", training="frozen_input")
+    PROBAOLDDATA: float = _switch(0.25, "meta-training: chance that a test trial shows an earlier episode's items",
+                                  training="old_items_probability")
+    NBEPSBWRESETS: int = _switch(3, "meta-training: episodes between resets of the network state",
+                                 training="resets_every")
+    TRAINEPISODES: int = _switch(30000, "meta-training: number of episodes", training="episodes")
+    BATCHSIZE: int = _switch(2000, "evaluation episodes (list linking: twice as many); meta-training uses batches of 32",
+                             "batch")
     NETFILE: str = _switch(DEFAULT_NETFILE, "the parameter file analysed (EVAL = True; net.dat missing: our "
                            "net_active.dat; \"net_passive.dat\": our passive network) or trained (EVAL = False)")
     DRIVEFOLDER: str = _switch("", "Colab: a folder of your Google Drive (mounted when set) for NETFILE and its "
                                "checkpoint, which then outlive the runtime (\"\": beside the notebook)")
     FIGURES: str = _switch("figures", "folder for the figures (PNG and PDF) and key numbers")
-    SEED: int = _switch(0, "seed of every random draw of the evaluation (and of meta-training)")
+    SEED: int = _switch(0, "seed of every random draw of the evaluation (and of meta-training)", "seed", "seed")
     NETWORK: str = _switch("plastic", "the network class trained or analysed: \"plastic\" (the paper's), the "
                            "controls \"no-plasticity\" and \"no-modulation\", or your own, \"FILE.py:Class\" "
-                           "(docs/extending.md)")
+                           "(docs/extending.md)", training="network")
     DEVICE: str = _switch("auto", "\"auto\": the GPU when there is one, else the CPU; or \"cpu\", \"cuda\"")
-
 
     @classmethod
     def from_namespace(cls, namespace: dict) -> "NotebookConfig":
@@ -101,6 +110,9 @@ class NotebookConfig:
 
     # -----------------------------------------------------------------------------------------------------
     def validate(self) -> "NotebookConfig":
+        """The switches, checked: their types, the combinations the notebook refuses, then the settings they
+        set, by the settings' own declarations (an error names the switch)."""
+        from ..evaluation.experiments import MODES
         self._check_types()
         if self.VECTALPHA and self.SCALARALPHA:
             raise ConfigError("VECTALPHA and SCALARALPHA each choose the shape of alpha: set at most one")
@@ -109,40 +121,29 @@ class NotebookConfig:
                               "set at most one")
         if self.NBMASSEDTRIALS < 0:
             raise ConfigError(f"NBMASSEDTRIALS must be 0 or more, not {self.NBMASSEDTRIALS}")
-        from ..model.variants import NetworkClassError, network_class
-        try:
-            network_class(self.NETWORK)
-        except NetworkClassError as error:
-            raise ConfigError(f"NETWORK: {error}") from None
-        if not 0 <= self.PROBAOLDDATA <= 1:
-            raise ConfigError(f"PROBAOLDDATA is a probability (0 to 1), not {self.PROBAOLDDATA}")
-        if self.LINKINGISSHAM and not self.LINKEDLISTSEVAL:
-            raise ConfigError("LINKINGISSHAM is a variant of list linking: set LINKEDLISTSEVAL = True too")
-        schedules = [name for name, on in (("LINKEDLISTSEVAL", self.LINKEDLISTSEVAL),
-                                           ("NBMASSEDTRIALS > 0", self.NBMASSEDTRIALS > 0),
-                                           ("ONLYTWOLASTADJ", self.ONLYTWOLASTADJ),
-                                           ("HALFNOBARREDPAIRUNTILT18", self.HALFNOBARREDPAIRUNTILT18)) if on]
-        if len(schedules) > 1:
-            raise ConfigError(f"{' and '.join(schedules)} each choose the pairs shown: use one at a time")
-        if abs(self.BARREDPAIR[0] - self.BARREDPAIR[1]) != 1:
-            raise ConfigError(f"BARREDPAIR must be two adjacent items such as [3, 4], not {self.BARREDPAIR}")
-        if not self.SHOWALLSELECTS and not _adjacent(self.ADDBARREDPAIR, self.BARREDPAIR):
-            raise ConfigError("ADDBARREDPAIR must be an adjacent pair next to BARREDPAIR, such as [2, 3] for [3, 4]")
+        for mode in MODES.values():  # a switch that refines a mode's selection needs the mode's first switch
+            for refinement in mode.switches[1:]:
+                if getattr(self, refinement) and not getattr(self, mode.switches[0]):
+                    raise ConfigError(f"{refinement} goes with {mode.switches[0]}: set {mode.switches[0]} = True too")
+        chosen = [name for name in dict.fromkeys(m.switches[0] for m in MODES.values() if m.switches)
+                  if getattr(self, name)] + (["HALFNOBARREDPAIRUNTILT18"] if self.HALFNOBARREDPAIRUNTILT18 else [])
+        if len(chosen) > 1:
+            raise ConfigError(f"{' and '.join(chosen)} each choose the pairs shown: use one at a time")
         if self.HALFNOBARREDPAIRUNTILT18 and self.FIXEDCUES:
             raise ConfigError("HALFNOBARREDPAIRUNTILT18 cannot be combined with FIXEDCUES (as in the original)")
-        if not self.EVAL:
-            eval_only = [name for name in ("LINKEDLISTSEVAL", "LINKINGISSHAM", "HALFNOBARREDPAIRUNTILT18",
-                                           "ONLYTWOLASTADJ", "FIXEDCUES", "RESETPWEVERYTRIAL", "MIXNETWORKS")
-                         if getattr(self, name)] + (["NBMASSEDTRIALS"] if self.NBMASSEDTRIALS else [])
-            if eval_only:
-                raise ConfigError(f"{', '.join(eval_only)} only apply when EVAL = True (evaluation); "
-                                  "meta-training always uses the standard task")
-            if self.TRAINEPISODES < 1 or self.NBEPSBWRESETS < 1:
-                raise ConfigError("TRAINEPISODES and NBEPSBWRESETS must be positive")
-        elif self.BATCHSIZE < 20:
-            raise ConfigError(f"BATCHSIZE must be at least 20 for evaluation (10 splits), not {self.BATCHSIZE}")
+        eval_only = [name for name in (*dict.fromkeys(s for m in MODES.values() for s in m.switches),
+                                       "HALFNOBARREDPAIRUNTILT18", "FIXEDCUES", "RESETPWEVERYTRIAL", "MIXNETWORKS")
+                     if getattr(self, name)]
+        if not self.EVAL and eval_only:
+            raise ConfigError(f"{', '.join(eval_only)} only apply when EVAL = True (evaluation); "
+                              "meta-training always uses the standard task")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.DEVICE):
             raise ConfigError(f'DEVICE must be "auto", "cpu" or "cuda", not {self.DEVICE!r}')
+        for settings in (self.settings, self.train_config):
+            try:
+                settings().validate()
+            except ChoiceError as error:
+                raise ConfigError(f"{self._switch_of(error.setting)}: {error.detail}") from None
         if self.DEVICE.startswith("cuda"):
             import torch
             if not torch.cuda.is_available():
@@ -151,51 +152,62 @@ class NotebookConfig:
         return self
 
     def _check_types(self) -> None:
+        kinds = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,), "list": (list, tuple)}
+        words = {"bool": "True or False", "int": "a whole number", "float": "a number", "str": "a string",
+                 "list": "a list of two items such as [3, 4]"}
         for f in fields(self):
-            value, expected = getattr(self, f.name), f.type
-            if expected == "bool" and not isinstance(value, bool):
-                raise ConfigError(f"{f.name} must be True or False, not {value!r}")
-            if expected == "int" and (isinstance(value, bool) or not isinstance(value, int)):
-                raise ConfigError(f"{f.name} must be a whole number, not {value!r}")
-            if expected == "float" and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise ConfigError(f"{f.name} must be a number, not {value!r}")
-            if expected == "str" and not isinstance(value, str):
-                raise ConfigError(f"{f.name} must be a string, not {value!r}")
-            if f.name in PAIR_SWITCHES and not _is_pair(value):
-                raise ConfigError(f"{f.name} must be two different item indices from 0 to 7 such as [3, 4], "
-                                  f"not {value!r}")
+            value = getattr(self, f.name)
+            if (isinstance(value, bool) and f.type != "bool") or not isinstance(value, kinds[f.type]):
+                raise ConfigError(f"{f.name} must be {words[f.type]}, not {value!r}")
+
+    @staticmethod
+    def _switch_of(setting: str | None) -> str:
+        """The switch that sets `setting` (a field of Settings or TrainConfig)."""
+        for f in fields(NotebookConfig):
+            if setting in (f.metadata["evaluation"], f.metadata["training"]):
+                return f.name
+        return DERIVED.get(setting, (None, None, setting))[2]
 
     # -----------------------------------------------------------------------------------------------------
     @property
     def experiment(self) -> str:
-        if self.LINKEDLISTSEVAL:
-            return "sham" if self.LINKINGISSHAM else "linking"
-        if self.NBMASSEDTRIALS > 0:
-            return "massed"
-        if self.ONLYTWOLASTADJ:
-            return "onlytwolastadj"
-        return "standard"
+        """The mode whose switches (transitive.evaluation.experiments) are all set, the most specific one."""
+        from ..evaluation.experiments import MODES
+        chosen = [m for m in MODES.values() if m.switches and all(getattr(self, s) for s in m.switches)]
+        return max(chosen, key=lambda m: len(m.switches)).mode if chosen else "standard"
 
     @property
     def alpha_shape(self) -> str:
         return "neuron" if self.VECTALPHA else "scalar" if self.SCALARALPHA else "synapse"
 
+    @property
+    def add_barred_pair(self):
+        """ADDBARREDPAIR when SHOWALLSELECTS is off (it is then withheld too), else None."""
+        return None if self.SHOWALLSELECTS else tuple(self.ADDBARREDPAIR)
+
+    @property
+    def massed_trials(self) -> int:
+        return self.NBMASSEDTRIALS or DEFAULT_MASSED_TRIALS
+
     def makes(self, figure: str) -> bool:
-        """Whether the selected experiment makes this figure (see transitive.figures.panels.FIGURES)."""
-        from ..figures.panels import FIGURES
+        """Whether the selected experiment makes this figure (see transitive.figures.registry.FIGURES)."""
+        from ..figures.registry import FIGURES
         made = FIGURES[figure].made_with(self.settings())
         if not made:
             print(f"({figure}: not made in the '{self.experiment}' experiment with these switches)")
         return made
 
     def settings(self):
-        """The evaluation settings (transitive.evaluation.Settings) these switches select (see SWITCH_TABLE)."""
+        """The evaluation settings (transitive.evaluation.Settings) these switches select."""
         from ..evaluation.runs import Settings
         return Settings(**self._fields("evaluation"))
 
     def _fields(self, target: str) -> dict:
-        column = {"evaluation": 1, "training": 2}[target]
-        return {row[column]: (row[3] or _same)(getattr(self, row[0])) for row in SWITCH_TABLE if row[column]}
+        """{field: value} of the settings the switches (and the values derived from them) set in `target`."""
+        values = {f.metadata[target]: getattr(self, f.name) for f in fields(self) if f.metadata[target]}
+        values.update({dests[target == "training"]: getattr(self, name) for name, dests in DERIVED.items()
+                       if dests[target == "training"]})
+        return {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
 
     def device(self) -> str:
         """DEVICE, with "auto" the GPU when there is one."""
@@ -245,62 +257,16 @@ class NotebookConfig:
 
     def train_config(self, device: str = "cpu"):
         """The meta-training settings: the package's defaults (transitive.training.TrainConfig, the paper's
-        values) with the switches of this notebook (see SWITCH_TABLE), in the continual regime."""
+        values) with the switches of this notebook, in the continual regime."""
         from ..training.config import TrainConfig
         return TrainConfig(regime="continual", save_every=200, device=device, **self._fields("training"))
 
-    @property
-    def add_barred_pair(self):
-        """ADDBARREDPAIR when SHOWALLSELECTS is off (it is then withheld too), else None."""
-        return None if self.SHOWALLSELECTS else tuple(self.ADDBARREDPAIR)
 
-    @property
-    def massed_trials(self) -> int:
-        return self.NBMASSEDTRIALS or DEFAULT_MASSED_TRIALS
-
-
-def _same(value):
-    return value
-
-
-# Where each switch goes: (switch or a value derived from switches, the field of the evaluation's Settings,
-# the field of TrainConfig, a conversion). The switches not in this table act in the notebook itself: EVAL,
-# NETFILE, DRIVEFOLDER, FIGURES, DEVICE (what is run, on which files and device), MIXNETWORKS and
-# MIXNETWORKSFILE (the network loaded); LINKEDLISTSEVAL, LINKINGISSHAM, NBMASSEDTRIALS, ONLYTWOLASTADJ select
-# `experiment`, VECTALPHA and SCALARALPHA `alpha_shape`, SHOWALLSELECTS and ADDBARREDPAIR `add_barred_pair`.
-SWITCH_TABLE = (
-    ("BATCHSIZE", "batch", None, None),
-    ("SEED", "seed", "seed", None),
-    ("experiment", "experiment", None, None),
-    ("FIXEDCUES", "fixed_items", None, None),
-    ("RESETPWEVERYTRIAL", "reset_plastic_every_trial", None, None),
-    ("RESETHIDDENEVERYTRIAL", "reset_rates_every_trial", "reset_rates_every_trial", None),
-    ("RESETETEVERYTRIAL", "reset_trace_every_trial", "reset_trace_every_trial", None),
-    ("HALFNOBARREDPAIRUNTILT18", "withhold_in_standard", None, None),
-    ("BARREDPAIR", "barred_pair", None, tuple),
-    ("add_barred_pair", "add_barred_pair", None, None),
-    ("massed_trials", "massed_trials", None, None),
-    ("MASSEDPAIR", "massed_pair", None, tuple),
-    ("SHOWFIRSTHALFFIRST", "first_half_first", None, None),
-    ("TRAINEPISODES", None, "episodes", None),
-    ("alpha_shape", None, "alpha_shape", None),
-    ("POSALPHA", None, "positive_alpha", None),
-    ("POSALPHAINITONLY", None, "positive_alpha_init_only", None),
-    ("FROZENINPUTWEIGHTS", None, "frozen_input", None),
-    ("PROBAOLDDATA", None, "old_items_probability", None),
-    ("NBEPSBWRESETS", None, "resets_every", None),
-    ("NETWORK", None, "network", None),
-)
-
-
-def _adjacent(added, barred) -> bool:
-    low, high = sorted(added)
-    return high - low == 1 and sorted(added) != sorted(barred) and bool(set(added) & set(barred))
-
-
-def _is_pair(value) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, int) and 0 <= v < 8 for v in value)
-            and value[0] != value[1])
+# The values derived from several switches: (the field of Settings, the field of TrainConfig it sets, the switch
+# an error about it names).
+DERIVED = {"experiment": ("experiment", None, "LINKEDLISTSEVAL"), "alpha_shape": (None, "alpha_shape", "VECTALPHA"),
+           "add_barred_pair": ("add_barred_pair", None, "ADDBARREDPAIR"),
+           "massed_trials": ("massed_trials", None, "NBMASSEDTRIALS")}
 
 
 def drive_folder(name: str) -> Path:

@@ -1,42 +1,42 @@
-"""Command-line options made from dataclass fields, and argument types whose errors read as plain words.
+"""Command-line options made from the declared settings, and argument types whose errors read as plain words.
 
-`add_dataclass_options(parser, TrainConfig)` adds one option per field of the dataclass, and one per field
-of every nested dataclass field (TrainConfig.loss -> `--loss-<name>`): the option is the field name with
-dashes (`burn_in` -> `--burn-in`), its help text is the field's `metadata["help"]`, and its default is the
-field's default. Whole numbers, numbers and text become typed options; a yes/no field becomes a pair
-`--name` / `--no-name`; `metadata["choices"]` limits the values. `config_from_options(TrainConfig, args)`
-builds the dataclass back from the parsed arguments.
+`add_settings_options(parser, TrainConfig)` adds one option per setting declared with
+`transitive.training.config.setting` (nested ones as `--loss-<name>`): the option is the field's name with dashes
+(`burn_in` -> `--burn-in`) and the declaration's other spellings; its help, default, range or choices come from
+the declaration; a yes/no setting becomes a pair `--name` / `--no-name`. `settings_from_options(TrainConfig,
+args)` builds the dataclass back. (A dataclass-to-CLI library such as tyro was tried: it prints its errors as
+a box of several lines with the option's help, and spells nested options `--loss.discount`; our one-line errors
+and the options' spellings would not survive it, so the mapping stays here, made from the declarations.)
 
 `Parser` and `HelpFormatter` make argparse end a bad command line in one plain line (`UsageError`) and show
-every option's default in `--help`.
+every option's default and range in `--help`.
 """
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import re
 import shlex
 import signal
 import sys
-import types
-import typing
 
 import torch
 
-from ..training.config import LARGEST_SEED, Range, whole
+from ..model.errors import OneLineError
+from ..training.config import SETTING_RANGES, Range, declared_settings, whole
 
 PROG = "transitive"
 
 
-class UsageError(Exception):
-    """Impossible options; the message is one line for the user."""
+class UsageError(OneLineError):
+    """Impossible options."""
 
 
-class Interrupted(Exception):
-    """A command stopped by a signal (Ctrl-C: SIGINT): the message is one line saying where it stopped, what
-    was kept and how to go on; the command line exits with `status` (128 + the signal's number: 130 for
-    SIGINT, 143 for SIGTERM)."""
+class Interrupted(OneLineError):
+    """A command stopped by a signal (Ctrl-C: SIGINT): the message says where it stopped, what was kept and how
+    to go on; the command line exits with `status` (128 + the signal's number: 130 for SIGINT, 143 for SIGTERM)."""
+
+    named = False
 
     def __init__(self, message: str, signum: int = signal.SIGINT):
         super().__init__(message)
@@ -67,7 +67,7 @@ def _plain_words(message: str) -> str:
         names, rest = match.groups()
         if names in ("command", "COMMAND"):
             return "COMMAND: " + rest.replace("expected one of", "expected a command, one of")
-        return f"{names}: {rest}"
+        return f"{names.split('/')[0]}: {rest}"  # the option's own name, not its other spellings
     return message
 
 
@@ -99,154 +99,63 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 # ---------------------------------------------------------------------------------------------------------
 # Argument types. argparse prefixes their message with the option ("--batch: ..."; see Parser above).
 
-def _quoted(value: str) -> str:
-    return repr(str(value))
-
-
-def _argument_type(convert, accept, expected: str):
-    """An argparse type: `convert` the text, refuse it unless `accept(value)`, saying what was expected."""
-    def parse(value: str):
-        try:
-            result = convert(value)
-        except ValueError:
-            result = None
-        if result is None or not accept(result):
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {_quoted(value)}")
-        return result
-    parse.__name__ = expected.replace(" ", "_")
-    return parse
-
-
-whole_number = _argument_type(int, lambda x: True, "a whole number")
-positive_whole_number = _argument_type(int, lambda x: x >= 1, "a positive whole number")
-nonnegative_whole_number = _argument_type(int, lambda x: x >= 0, "a whole number, 0 or more")
-number = _argument_type(float, lambda x: True, "a number")
-positive_number = _argument_type(float, lambda x: x > 0, "a positive number")
-
-
 def in_range(allowed: Range):
     """An argparse type for the values of `allowed` (whole numbers or numbers); `--help` shows the range."""
-    parse = _argument_type(int if allowed.whole else float, allowed.allows, allowed.text)
-    parse.allowed = allowed.text
+    def parse(value: str):
+        try:
+            result = (int if allowed.whole else float)(value)
+        except ValueError:
+            result = None
+        if result is None or not allowed.allows(result):
+            raise argparse.ArgumentTypeError(f"expected {allowed.text}, got {str(value)!r}")
+        return result
+    parse.__name__ = parse.allowed = allowed.text
     return parse
 
 
-# The ranges of the options that are not training settings (those are in training.config.SETTING_RANGES).
-seed_number = in_range(whole(0, LARGEST_SEED))
-evaluation_episodes = in_range(whole(20, 100_000))  # 10 splits of at least 2 episodes; ~50 times the paper's
+seed_number = in_range(SETTING_RANGES["seed"])
 thread_count = in_range(whole(1, 1024))
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Options from dataclass fields.
+# Options from the declared settings.
 
-def option_name(field_name: str, prefix: str = "") -> str:
-    """'burn_in' -> '--burn-in'; with prefix 'loss': 'delay_drive' -> '--loss-delay-drive'."""
-    name = f"{prefix}_{field_name}" if prefix else field_name
-    return "--" + name.replace("_", "-")
-
-
-def _dest(field_name: str, prefix: str = "") -> str:
-    return f"{prefix}__{field_name}" if prefix else field_name
-
-
-def _plain_type(hint):
-    """int | None -> (int, True); int -> (int, False)."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) == 1:
-            return args[0], True
-    return hint, False
-
-
-def _default(field: dataclasses.Field):
-    if field.default is not dataclasses.MISSING:
-        return field.default
-    if field.default_factory is not dataclasses.MISSING:
-        return field.default_factory()
-    return None
-
-
-def _option_type(kind, field: dataclasses.Field, positive: bool = False, allowed: Range | None = None):
-    if allowed is not None and kind in (int, float):
-        return in_range(allowed)
-    positive = positive or field.metadata.get("positive", False)
-    if kind is int:
-        if positive:
-            return positive_whole_number
-        minimum = field.metadata.get("min")
-        return nonnegative_whole_number if minimum == 0 else whole_number
-    if kind is float:
-        return positive_number if positive else number
-    return str
-
-
-def dataclass_option_fields(cls, prefix: str = "", exclude=()):
-    """(field, dest, option, type, default, nested prefix) for every option `add_dataclass_options` adds."""
-    hints = typing.get_type_hints(cls)
-    rows = []
-    for field in dataclasses.fields(cls):
-        if field.name in exclude or not field.init:
-            continue
-        kind, _ = _plain_type(hints[field.name])
-        if dataclasses.is_dataclass(kind):
-            rows += dataclass_option_fields(kind, prefix=field.name)
-            continue
-        rows.append((field, _dest(field.name, prefix), option_name(field.name, prefix), kind, _default(field),
-                     prefix))
-    return rows
-
-
-def add_dataclass_options(parser, cls, exclude=(), aliases=None, defaults=None, choices=None, positive=(),
-                          ranges=None, title=None):
-    """One option per field of `cls` (and of its nested dataclass fields) on `parser`.
-
-    `exclude`: top-level field names to leave out; `aliases`: {"loss.modulation_l1": ["--lda"], ...} further spellings;
-    `defaults`: {"device": "cuda"} defaults other than the field's; `choices`: {"regime": (...)} where the
-    field's metadata has none; `positive`: fields ("batch", "loss.late_trials") whose value must be above 0
-    (as does `metadata["positive"]`); `ranges`: {"lr": Range(...)} the allowed values of numeric fields (refused
-    by the option, shown in its help). Keys of nested fields are "<field>.<nested field>". Returns the group."""
-    aliases, defaults, choices, ranges = aliases or {}, defaults or {}, choices or {}, ranges or {}
+def add_settings_options(parser, cls, only=None, exclude=(), defaults=None, helps=None, title=None):
+    """One option per declared setting of the dataclass `cls` (nested ones as --<field>-<name>), or only those
+    named in `only`; `exclude`: top-level fields left out; `defaults`, `helps`: {name: ...} where a command's
+    differ from the declaration's. The option's dest is the setting's name ("loss.discount")."""
+    defaults, helps = defaults or {}, helps or {}
     group = parser.add_argument_group(title or f"{cls.__name__} settings")
-    for field, dest, option, kind, default, prefix in dataclass_option_fields(cls, exclude=exclude):
-        key = f"{prefix}.{field.name}" if prefix else field.name
-        names = [option] + [a for a in aliases.get(key, ()) if a != option]
-        help_text = field.metadata.get("help") or f"{cls.__name__}.{key.replace('.', ' ')}"
-        default = defaults.get(key, default)
-        if kind is bool:
-            group.add_argument(*names, dest=dest, action=argparse.BooleanOptionalAction, default=default,
+    for name, default, declared in declared_settings(cls()):
+        if name.split(".")[0] in exclude or (only is not None and name not in only):
+            continue
+        names = ["--" + name.replace(".", "-").replace("_", "-"), *declared.get("aliases", ())]
+        default, help_text = defaults.get(name, default), helps.get(name) or declared.get("help") or name
+        if isinstance(default, bool):
+            group.add_argument(*names, dest=name, action=argparse.BooleanOptionalAction, default=default,
                                help=help_text)
             continue
-        allowed = field.metadata.get("choices") or choices.get(key)
-        group.add_argument(*names, dest=dest, type=_option_type(kind, field, key in positive, ranges.get(key)), default=default,
-                           choices=tuple(allowed) if allowed else None, metavar=_metavar(kind, allowed),
-                           help=help_text)
+        allowed, choices = declared.get("range"), declared.get("choices")
+        metavar = ("{" + ",".join(map(str, choices)) + "}" if choices else
+                   "TEXT" if allowed is None else "N" if allowed.whole else "X")
+        group.add_argument(*names, dest=name, type=in_range(allowed) if allowed else str, default=default,
+                           choices=tuple(choices) if choices else None, metavar=metavar, help=help_text)
     return group
 
 
-def _metavar(kind, allowed):
-    if allowed:
-        return "{" + ",".join(map(str, allowed)) + "}"
-    return {int: "N", float: "X"}.get(kind, "TEXT")
-
-
-def config_from_options(cls, args, exclude=(), **overrides):
-    """The dataclass `cls` built from parsed `args` (fields in `exclude` keep their defaults unless given in
-    `overrides`)."""
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for field in dataclasses.fields(cls):
-        if not field.init or field.name in exclude:
-            continue
-        kind, _ = _plain_type(hints[field.name])
-        if dataclasses.is_dataclass(kind):
-            values[field.name] = kind(**{f.name: getattr(args, _dest(f.name, field.name))
-                                         for f in dataclasses.fields(kind) if f.init})
-        else:
-            values[field.name] = getattr(args, field.name)
-    values.update(overrides)
-    return cls(**values)
+def settings_from_options(cls, args, **overrides):
+    """The dataclass `cls` from parsed `args` (settings without an option keep their defaults)."""
+    defaults = cls()
+    values: dict = {}
+    for name, _, _ in declared_settings(defaults):
+        if hasattr(args, name):
+            top, _, nested = name.partition(".")
+            if nested:
+                values.setdefault(top, {})[nested] = getattr(args, name)
+            else:
+                values[top] = getattr(args, name)
+    values = {k: type(getattr(defaults, k))(**v) if isinstance(v, dict) else v for k, v in values.items()}
+    return cls(**{**values, **overrides})
 
 
 # ---------------------------------------------------------------------------------------------------------

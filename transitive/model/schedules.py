@@ -11,9 +11,30 @@ from __future__ import annotations
 
 import torch
 
-from .task import ITEMS, adjacent_pairs, any_pairs, fixed_pairs, random_order, shows, standard_schedule
+from .errors import ChoiceError
+from .task import ITEMS, LETTERS, adjacent_pairs, any_pairs, fixed_pairs, random_order, shows, standard_schedule
 
 DE = (3, 4)  # the default barred / massed pair, D and E
+
+
+def check_pair(pair, nbcues: int = ITEMS, name: str = "pair", adjacent: bool = False, next_to=None,
+               next_to_name: str = "the barred pair") -> tuple[int, int]:
+    """The one check of a pair of items, wherever it comes from (a figure's choice, a setting, a switch, an
+    option): two different items among `nbcues`; with `adjacent`, neighbours in the list; with `next_to` (a
+    pair), an adjacent pair other than it that shares one item with it. Returns the pair as a tuple of ints,
+    else ChoiceError naming `name`."""
+    letters = LETTERS[:nbcues]
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2 and pair[0] != pair[1]
+            and all(isinstance(k, int) and not isinstance(k, bool) and 0 <= k < nbcues for k in pair)):
+        raise ChoiceError(f"{name}: expected two different items from 0 to {nbcues - 1} ({letters[0]}-{letters[-1]}), "
+                          f"such as (3, 4) for D,E, got {pair!r}", name)
+    shown = f"{tuple(pair)} ({letters[pair[0]]},{letters[pair[1]]})"
+    if (adjacent or next_to is not None) and abs(pair[0] - pair[1]) != 1:
+        raise ChoiceError(f"{name}: expected two adjacent items such as (3, 4) for D,E, got {shown}", name)
+    if next_to is not None and (sorted(pair) == sorted(next_to) or not set(pair) & set(next_to)):
+        raise ChoiceError(f"{name}: expected an adjacent pair next to {next_to_name} {tuple(next_to)}, such as "
+                          f"({min(next_to) - 1}, {min(next_to)}) or ({max(next_to)}, {max(next_to) + 1}), got {shown}", name)
+    return int(pair[0]), int(pair[1])
 
 
 def massed_schedule(batch: int, extra: int, nbcues: int = ITEMS, pair=DE, n_learning: int = 20,
@@ -35,14 +56,13 @@ def withheld_pair_schedule(batch: int, nbcues: int = ITEMS, pair=DE, reveal_tria
     The original withholds only `pair` and afterwards keeps the episodes that happen never to show
     `add_pair` before `reveal_trial` (a few dozen of 2000); since the other trials are independent draws,
     withholding it here gives selected episodes of the same distribution, in the whole upper half."""
-    withheld = [tuple(pair)] + ([tuple(add_pair)] if add_pair is not None else [])
-    for p in withheld:
-        if len(p) != 2 or abs(p[0] - p[1]) != 1 or not all(0 <= k < nbcues for k in p):
-            raise ValueError(f"a withheld pair must be two adjacent items among the {nbcues}, not {p}")
-    if len({tuple(sorted(p)) for p in withheld}) < len(withheld) or len(withheld) >= nbcues - 1:
-        raise ValueError("the withheld pairs must differ and leave at least one adjacent pair to show")
+    withheld = [check_pair(pair, nbcues, "withheld pair", adjacent=True)]
+    if add_pair is not None:
+        withheld.append(check_pair(add_pair, nbcues, "added withheld pair", next_to=pair))
+    if len(withheld) >= nbcues - 1:
+        raise ChoiceError(f"withheld pairs: {nbcues} items leave no other adjacent pair to show")
     if not 0 <= reveal_trial < n_learning:
-        raise ValueError(f"the pair must be revealed during the {n_learning} learning trials")
+        raise ChoiceError(f"the pair must be revealed during the {n_learning} learning trials")
     pairs = standard_schedule(batch, nbcues, n_learning, n_test, generator=generator)
     rows = slice(batch // 2 + 1, batch)
     count = pairs[rows].shape[0]

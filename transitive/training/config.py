@@ -1,5 +1,6 @@
-"""The one configuration of meta-training (`TrainConfig`, from which the command line's options are made) and
-where a run writes its files.
+"""The one configuration of meta-training (`TrainConfig`), each setting declared once with its range or choices,
+help and other spellings (`setting`, from which the command line's options, the notebook's switches and the
+checks are made), and where a run writes its files.
 
 A run writes its parameter file (`net.dat`), a checkpoint beside it (`net.ckpt`), its training log (`net.csv`)
 and, optionally, a TensorBoard folder. Several seeds trained together (a population, or a sweep) write one
@@ -8,11 +9,12 @@ folder per seed: `DIR/seed_<k>/net.dat` and the rest beside it.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 
 import torch
 
+from ..model.errors import ChoiceError
 from ..model.network import ALPHA_SHAPES
 from ..model.variants import NetworkClassError, network_class
 from ..model.task import LETTERS
@@ -21,13 +23,13 @@ from .loss import LossWeights
 MAX_ITEMS = len(LETTERS)  # the longest list the task can name
 
 
-class SettingError(ValueError):
-    """A training setting out of its range: `setting` names it (a TrainConfig field; loss weights as
-    loss.<name>), the message says what is allowed."""
+class SettingError(ChoiceError):
+    """A setting out of its range: `setting` names it (a field; loss weights as loss.<name>), `detail` says what
+    is allowed. The command line names the option instead, the notebook the switch."""
 
     def __init__(self, setting: str, message: str):
-        super().__init__(f"{setting}: {message}")
-        self.setting, self.detail = setting, message
+        super().__init__(f"{setting}: {message}", setting)
+
 
 REGIMES = ("simple", "continual")
 # The training log's columns, in order (see `learning.log_values`), then the optional loss terms whose weight
@@ -72,86 +74,113 @@ def whole(low: int, high: int) -> Range:
     return Range(low, high, whole=True)
 
 
+def setting(default, help: str, allowed: Range | None = None, choices=None, aliases=(), factory=None):
+    """A setting, declared once: its default, its one-line help, its range (numbers) or choices (text) and any
+    further spellings of its command-line option. The command line's options and `--help`, the notebook's
+    switches and `validate` are made from these (`setting_rules`)."""
+    metadata = {"help": help, "range": allowed, "choices": choices, "aliases": tuple(aliases),
+                "optional": default is None and factory is None}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def check_settings(settings) -> None:
+    """Every field of the dataclass `settings` (and of its nested dataclasses, as <field>.<name>) within its
+    declared range or choices; SettingError naming the first that is not."""
+    for name, value, declared in declared_settings(settings):
+        if value is None and declared.get("optional"):  # an optional setting left unset
+            continue
+        allowed, choices = declared.get("range"), declared.get("choices")
+        if allowed is not None and not allowed.allows(value):
+            raise SettingError(name, f"expected {allowed.text}, got {value!r}")
+        if choices is not None and value not in choices:
+            raise SettingError(name, f"expected one of {', '.join(map(str, choices))}, got {value!r}")
+
+
+def declared_settings(settings, prefix: str = ""):
+    """(name, value, metadata) of every field of a dataclass instance, nested dataclasses as <field>.<name>,
+    with the ranges of the loss weights (LOSS_RANGES) added."""
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if is_dataclass(value):
+            yield from declared_settings(value, f.name)
+            continue
+        name = f"{prefix}.{f.name}" if prefix else f.name
+        declared = dict(f.metadata)
+        if prefix == "loss":
+            declared.update(range=LOSS_RANGES[f.name], aliases=LOSS_ALIASES.get(f.name, ()))
+        yield name, value, declared
+
+
 LARGEST_SEED = 2**32 - 1  # (a member's episode seed is seed * 1_000_003 + episode, well within torch's 64 bits)
-# The one place of every numeric training setting's range (loss weights as loss.<name>). The bounds are
-# generous around the paper's values (lr 1e-4, gc 2, batch 32, 30000 episodes): what lies outside is a typo or
-# a run that cannot learn (a learning rate above 1, a gradient clip of 1e12), refused before any work.
-SETTING_RANGES = {
-    "episodes": whole(1, 10_000_000),
-    "batch": whole(1, 65_536),
-    "seed": whole(0, LARGEST_SEED),
-    "lr": Range(0, 1, above_low=True),
-    "adam_eps": Range(0, 1, above_low=True),
-    "grad_clip": Range(0, 1000, above_low=True),
-    "burn_in": whole(0, 10_000_000),
-    "save_every": whole(1, 10_000_000),
-    "log_every": whole(1, 10_000_000),
-    "min_items": whole(2, MAX_ITEMS),
-    "max_items": whole(2, MAX_ITEMS),
-    "learning_trials": whole(0, 1000),
-    "test_trials": whole(1, 1000),
-    "resets_every": whole(1, 1_000_000),
-    "old_items_probability": Range(0, 1),
-    "loss.discount": Range(0, 1),
-    "loss.late_trials": whole(0, 1000),
-    **{f"loss.{name}": Range(0, 1000) for name in (
-        "entropy", "value", "late_multiplier", "plastic_l2", "modulation_l1", "rate_l1", "action1_penalty",
-        "weight_decay", "delay_modulation_l1", "delay_feedback_ratio", "delay_drive")},
-}
-
-
-def _option(default, help: str):
-    """A configuration field with its one-line help (the command line's options are made from these)."""
-    return field(default=default, metadata={"help": help})
+# The ranges are generous around the paper's values (lr 1e-4, gc 2, batch 32, 30000 episodes): what lies outside
+# is a typo or a run that cannot learn (a learning rate above 1, a gradient clip of 1e12), refused before any
+# work. The loss weights (training.loss.LossWeights) have their ranges and earlier spellings here.
+LOSS_RANGES = {"discount": Range(0, 1), "late_trials": whole(0, 1000),
+               **{name: Range(0, 1000) for name in (
+                   "entropy", "value", "late_multiplier", "plastic_l2", "modulation_l1", "rate_l1", "action1_penalty",
+                   "weight_decay", "delay_modulation_l1", "delay_feedback_ratio", "delay_drive")}}
+LOSS_ALIASES = {"modulation_l1": ["--loss-lda", "--lda"], "rate_l1": ["--loss-lhl1"], "action1_penalty": ["--loss-wp"],
+                "weight_decay": ["--loss-l2"], "delay_modulation_l1": ["--loss-step3-modulation", "--step3-penalty"],
+                "delay_feedback_ratio": ["--loss-step3-ratio", "--step3-ratio-penalty"],
+                "delay_drive": ["--loss-step3-drive", "--step3-drive-penalty"]}
+LOTS = 10_000_000
 
 
 @dataclass
 class TrainConfig:
-    episodes: int = _option(30000, "number of meta-training episodes (nbiter)")
-    batch: int = _option(32, "episodes run side by side for each optimizer step (bs)")
-    regime: str = _option("continual", "'continual': network state carried over between resets (main.ipynb); "
-                                       "'simple': fresh state every episode (simple.ipynb)")
-    seed: int = _option(0, "seed of the network's initialisation and of every random draw of the run (rngseed)")
-    lr: float = _option(1e-4, "Adam learning rate (lr)")
-    adam_eps: float = _option(1e-6, "Adam epsilon (eps)")
-    grad_clip: float = _option(2.0, "the gradient's norm is clipped to this (gc)")
-    burn_in: int = _option(101, "no optimizer step during the first this many episodes (the original's "
-                                "'numepisode > 100')")
-    save_every: int = _option(200, "save the parameters, checkpoint and training log every this many episodes "
-                                   "(save_every)")
-    log_every: int = _option(10, "one row of the training log every this many episodes")
-    min_items: int = _option(4, "fewest items in a list (nbcuesrange starts here)")
-    max_items: int = _option(8, "most items in a list, inclusive (nbcuesrange = range(4, 9))")
-    learning_trials: int = _option(20, "learning trials per episode, adjacent pairs only (nbtraintrials)")
-    test_trials: int = _option(10, "test trials per episode, any pair (nbtesttrials)")
-    resets_every: int = _option(3, "continual regime: fresh state and a new list length every this many "
-                                   "episodes (nbepsbwresets)")
-    old_items_probability: float = _option(0.25, "continual regime: chance that a test trial shows its pair with "
-                                                 "an earlier episode's items (PROBAOLDDATA)")
-    alpha_shape: str = _option("synapse", "plasticity coefficients: 'synapse' (the paper's), 'neuron' "
-                                          "(VECTALPHA) or 'scalar' (SCALARALPHA)")
-    positive_alpha: bool = _option(False, "|alpha| at initialisation and alpha clipped at 0 after every "
+    episodes: int = setting(30000, "number of meta-training episodes (nbiter)", whole(1, LOTS))
+    batch: int = setting(32, "episodes run side by side for each optimizer step (bs)", whole(1, 65_536))
+    regime: str = setting("continual", "'continual': network state carried over between resets (main.ipynb); "
+                                       "'simple': fresh state every episode (simple.ipynb)", choices=REGIMES)
+    seed: int = setting(0, "seed of the network's initialisation and of every random draw of the run (rngseed)",
+                        whole(0, LARGEST_SEED))
+    lr: float = setting(1e-4, "Adam learning rate (lr)", Range(0, 1, above_low=True))
+    adam_eps: float = setting(1e-6, "Adam epsilon (eps)", Range(0, 1, above_low=True))
+    grad_clip: float = setting(2.0, "the gradient's norm is clipped to this (gc)", Range(0, 1000, above_low=True))
+    burn_in: int = setting(101, "no optimizer step during the first this many episodes (the original's "
+                                "'numepisode > 100')", whole(0, LOTS))
+    save_every: int = setting(200, "save the parameters, checkpoint and training log every this many episodes "
+                                   "(save_every)", whole(1, LOTS))
+    log_every: int = setting(10, "one row of the training log every this many episodes", whole(1, LOTS))
+    min_items: int = setting(4, "fewest items in a list (nbcuesrange starts here)", whole(2, MAX_ITEMS))
+    max_items: int = setting(8, "most items in a list, inclusive (nbcuesrange = range(4, 9))", whole(2, MAX_ITEMS))
+    learning_trials: int = setting(20, "learning trials per episode, adjacent pairs only (nbtraintrials)",
+                                   whole(0, 1000))
+    test_trials: int = setting(10, "test trials per episode, any pair (nbtesttrials)", whole(1, 1000))
+    resets_every: int = setting(3, "continual regime: fresh state and a new list length every this many "
+                                   "episodes (nbepsbwresets)", whole(1, 1_000_000))
+    old_items_probability: float = setting(0.25, "continual regime: chance that a test trial shows its pair with "
+                                                 "an earlier episode's items (PROBAOLDDATA)", Range(0, 1))
+    alpha_shape: str = setting("synapse", "plasticity coefficients: 'synapse' (the paper's), 'neuron' "
+                                          "(VECTALPHA) or 'scalar' (SCALARALPHA)", choices=ALPHA_SHAPES,
+                               aliases=["--alpha"])
+    positive_alpha: bool = setting(False, "|alpha| at initialisation and alpha clipped at 0 after every "
                                           "optimizer step (POSALPHA)")
-    positive_alpha_init_only: bool = _option(False, "|alpha| at initialisation only (POSALPHAINITONLY)")
-    frozen_input: bool = _option(False, "input weights of neurons n/3 and above and the whole input bias start "
+    positive_alpha_init_only: bool = setting(False, "|alpha| at initialisation only (POSALPHAINITONLY)")
+    frozen_input: bool = setting(False, "input weights of neurons n/3 and above and the whole input bias start "
                                         "at 0 (as the original's add-on) and the input layer is never trained")
-    network: str = _option("plastic", "the network class: 'plastic' (the paper's), the controls 'no-plasticity' "
+    network: str = setting("plastic", "the network class: 'plastic' (the paper's), the controls 'no-plasticity' "
                                       "(alpha fixed at 0) and 'no-modulation' (m(t) a learned constant), or your "
                                       "own, FILE.py:Class or module:Class (docs/extending.md)")
-    reset_rates_every_trial: bool = _option(True, "set the rates r to 0 at every trial start "
+    reset_rates_every_trial: bool = setting(True, "set the rates r to 0 at every trial start "
                                                   "(RESETHIDDENEVERYTRIAL)")
-    reset_trace_every_trial: bool = _option(True, "set the eligibility trace H to 0 at every trial start "
+    reset_trace_every_trial: bool = setting(True, "set the eligibility trace H to 0 at every trial start "
                                                   "(RESETETEVERYTRIAL)")
-    tensorboard: bool = _option(False, "also write the training log to a TensorBoard folder beside the "
+    tensorboard: bool = setting(False, "also write the training log to a TensorBoard folder beside the "
                                        "parameter file (needs the tensorboard package)")
-    loss: LossWeights = field(default_factory=LossWeights, metadata={"help": "weights of the loss's terms"})
-    device: str = _option("cpu", "torch device to train on, e.g. cpu or cuda")
+    loss: LossWeights = setting(None, "weights of the loss's terms", factory=LossWeights)
+    device: str = setting("cpu", "torch device to train on, e.g. cpu or cuda")
 
     def validate(self) -> None:
-        """Every setting within its allowed range; raises SettingError naming the first one that is not."""
-        for name, value, ok, allowed in self._ranges():
-            if not ok:
-                raise SettingError(name, f"expected {allowed}, got {value!r}")
+        """Every setting within its declared range or choices, and the combinations that work together;
+        raises SettingError naming the first one that is not."""
+        check_settings(self)
+        try:
+            torch.device(self.device)
+        except (RuntimeError, TypeError):
+            raise SettingError("device", f"expected a torch device such as cpu, cuda or cuda:1, got {self.device!r}")
         if self.min_items > self.max_items:
             raise SettingError("min_items", f"expected at most max_items ({self.max_items}), got {self.min_items}")
         try:
@@ -164,23 +193,6 @@ class TrainConfig:
         if self.positive_alpha and self.positive_alpha_init_only:
             raise SettingError("positive_alpha", "choose one of positive_alpha (POSALPHA) and "
                                                  "positive_alpha_init_only (POSALPHAINITONLY), not both")
-
-    def _ranges(self):
-        """(setting, value, whether allowed, what is allowed) for every setting with a range: the numeric
-        ones from SETTING_RANGES, then the settings with a list of choices."""
-        loss = self.loss
-        for name, allowed in SETTING_RANGES.items():
-            value = getattr(loss, name[len("loss."):]) if name.startswith("loss.") else getattr(self, name)
-            yield name, value, allowed.allows(value), allowed.text
-        try:
-            torch_device_ok = bool(torch.device(self.device).type)
-        except (RuntimeError, TypeError):
-            torch_device_ok = False
-        yield from (
-            ("regime", self.regime, self.regime in REGIMES, f"one of {', '.join(REGIMES)}"),
-            ("alpha_shape", self.alpha_shape, self.alpha_shape in ALPHA_SHAPES, f"one of {', '.join(ALPHA_SHAPES)}"),
-            ("device", self.device, torch_device_ok, "a torch device such as cpu, cuda or cuda:1"),
-        )
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
@@ -198,6 +210,11 @@ class TrainConfig:
         values["loss"] = LossWeights(**{k: v for k, v in loss.items() if k in loss_names})
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in values.items() if k in known})
+
+
+# Every numeric training setting's range, loss weights as loss.<name> (from the declarations above).
+SETTING_RANGES = {name: declared["range"] for name, _, declared in declared_settings(TrainConfig())
+                  if declared.get("range") is not None}
 
 
 def paths_for(out) -> dict:
