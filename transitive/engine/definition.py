@@ -88,7 +88,8 @@ def trial(template, parameters, inputs, correct_action, chosen, draws, plastic, 
 
 def reference_trial(template, parameters, inputs, correct_action, chosen, draws, plastic, keep_plastic=False,
                     start=None, penalty: float = 0.0, forced=None, noise=None, previous_reward=None):
-    """`trial` with the options only the reference runs: start (r, H) at the trial's start instead of zeros;
+    """`trial` with the options only the reference runs: start, (r, H) at the trial's start (either None:
+    zeros, as in `trial`);
     a penalty on action 1, which needs every step's action (forced (K, B, 4), else sampled from the pre-drawn
     noise (K, B, 4, 2)) and shows the previous step's reward (previous_reward (K, B)) at input 33. Returns
     `trial`'s results, then the steps' actions (K, B, 4) and the last step's reward (None without a penalty)."""
@@ -196,22 +197,17 @@ def _trials(template, parameters, inputs, correct_action, actions, uniform, expo
                     raise
                 compiled.failed(key, error)
                 function = None
-        if result is None and reference:
+        if result is None:  # eagerly: `trial`, or with the reference's options
             steps = slice(t * STEPS_PER_TRIAL, (t + 1) * STEPS_PER_TRIAL)
             extra = (start, penalty, None if actions is None else actions[:, :, steps],
-                     None if noise is None else noise[:, :, t], previous_reward)
+                     None if noise is None else noise[:, :, t], previous_reward) if reference else ()
             result = checkpoint(reference_trial, template, parameters, *args, keep, *extra, use_reentrant=False) \
                 if gradients else reference_trial(template, parameters, *args, keep, *extra)
-            *result, step_actions, previous_reward = result
-            if start is not None:  # r and H carried into the next trial, where asked
-                start = (result[4][:, :, -1] if start[0] is not None else None, result[7] if start[1] is not None
-                         else None)
-            result = (*result, step_actions)
-        elif result is None:
-            result = checkpoint(trial, template, parameters, *args, keep, use_reentrant=False) if gradients else \
-                trial(template, parameters, *args, keep)
-        outputs, (steps_plastic, trace, plastic) = result[:6] + result[9:], result[6:9]
-        per_trial.append(outputs)
+        *result, step_actions, previous_reward = result if len(result) > 9 else (*result, None, None)
+        if start is not None:  # r and H carried into the next trial, where asked
+            start = (result[4][:, :, -1] if start[0] is not None else None, result[7] if start[1] is not None else None)
+        steps_plastic, trace, plastic = result[6:]
+        per_trial.append((*result[:6], step_actions))
         if keep:
             snapshots[t] = steps_plastic.detach().half()
     if key is not None and function is None:
