@@ -89,10 +89,10 @@ def trial(template, parameters, inputs, correct_action, chosen, draws, plastic, 
 def reference_trial(template, parameters, inputs, correct_action, chosen, draws, plastic, keep_plastic=False,
                     start=None, penalty: float = 0.0, forced=None, noise=None, previous_reward=None):
     """`trial` with the options only the reference runs: start, (r, H) at the trial's start (either None:
-    zeros, as in `trial`);
-    a penalty on action 1, which needs every step's action (forced (K, B, 4), else sampled from the pre-drawn
-    noise (K, B, 4, 2)) and shows the previous step's reward (previous_reward (K, B)) at input 33. Returns
-    `trial`'s results, then the steps' actions (K, B, 4) and the last step's reward (None without a penalty)."""
+    zeros, as in `trial`); a penalty on action 1, which needs every step's action (forced (K, B, 4), else
+    sampled from the pre-drawn noise (K, B, 4, 2)) and shows the previous step's reward (previous_reward
+    (K, B)) at input 33. Returns `trial`'s results, then the steps' actions (K, B, 4) and the last step's
+    reward (None without a penalty)."""
     members, batch, n = *inputs.shape[:2], plastic.shape[-1]
     rates, trace = start if start is not None else (None, None)
     rates = plastic.new_zeros(members, batch, n) if rates is None else rates
