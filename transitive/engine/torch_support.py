@@ -7,9 +7,9 @@ instead (each network's episode and gradients, as vmap gives them up to float32 
 and says so once, in one line."""
 from __future__ import annotations
 
-import warnings
-
 import torch
+
+from .rule import say_once
 
 VMAP_UNDER_CHECKPOINTING = "2.5"  # the first PyTorch whose torch.func transforms accept saved-tensor hooks
 
@@ -19,7 +19,7 @@ def vmap_under_checkpointing() -> bool:
     (once per process) that the networks run one after the other."""
     if torch.__version__ >= VMAP_UNDER_CHECKPOINTING:
         return True
-    warnings.warn(f"transitive: PyTorch {torch.__version__} runs the networks of the definition one after the "
-                  f"other when training (vmap under activation checkpointing needs PyTorch "
-                  f"{VMAP_UNDER_CHECKPOINTING}; the same episodes, more launches)", RuntimeWarning, stacklevel=2)
+    say_once(f"PyTorch {torch.__version__} runs the networks of the definition one after the other when training "
+             f"(vmap under activation checkpointing needs PyTorch {VMAP_UNDER_CHECKPOINTING}; the same episodes, "
+             f"more launches)")
     return False
