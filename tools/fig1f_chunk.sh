@@ -32,12 +32,12 @@ for path in sorted(glob.glob('runs/fig1f/seed_*/net.ckpt')):
 import glob
 from pathlib import Path
 import torch
-from transitive.training.member import Member
+from transitive.training.seed_run import SeedRun
 from transitive.training.config import TrainConfig
 for path in sorted(glob.glob("runs/fig1f/seed_*/net.ckpt")):
     saved = torch.load(path, map_location="cpu", weights_only=True)
     config = TrainConfig.from_dict({**saved["config"], "device": "cpu"})
-    Member(config, Path(path).with_suffix(".dat"), resume=True).save()  # net.dat and net.csv from the checkpoint
+    SeedRun(config, Path(path).with_suffix(".dat"), resume=True).save()  # net.dat and net.csv from the checkpoint
     print(path, "episode", saved["episode"])
 EOF
     exit 0 ;;
