@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import torch
 
 from ..model.item_draws import draw_item_stack
-from ..model.task import CUE_SIZE, Trials, draw_items, present, standard_schedule
+from ..model.task import CUE_SIZE, Trials
 
 
 @dataclass
@@ -48,44 +48,14 @@ class Curriculum:
         """Whether episode `episode` starts afresh (new list length, nothing kept, fresh network state)."""
         return self.regime == "simple" or episode % self.resets_every == 0
 
-    def trials_alone(self, episode: int, generator: torch.Generator) -> Trials:
-        """Episode `episode`'s items and pairs (at a reset, first a new list length; the caller then starts the
-        network afresh), written out for this curriculum alone: the definition `draw_trials` follows."""
-        device = generator.device
-        if self.resets_at(episode):
-            self.nbcues = int(torch.randint(self.min_items, self.max_items + 1, (1,), device=device,
-                                            generator=generator))
-            self.kept_items = []
-        items = draw_items(self.batch, self.nbcues, device=device, generator=generator)
-        pairs = standard_schedule(self.batch, self.nbcues, self.learning_trials, self.test_trials, device,
-                                  generator=generator)
-        trials = present(items, pairs)
-        if self.regime == "continual":
-            if self.kept_items:
-                trials = self._mix_old_items(trials, generator)
-            self.kept_items.append(items)
-        return trials
-
-    def _mix_old_items(self, trials: Trials, generator: torch.Generator) -> Trials:
-        """In each test trial, each batch element shows its pair with a random earlier episode's items with
-        probability old_items_probability."""
-        batch, ntests, device = self.batch, self.test_trials, generator.device
-        old = torch.stack(self.kept_items, 1)  # (batch, episodes, nbcues, cs)
-        which = torch.randint(0, old.shape[1], (batch, ntests), device=device, generator=generator)
-        use_old = torch.rand(batch, ntests, device=device, generator=generator) < self.old_items_probability
-        pairs = trials.pairs[:, -ntests:]
-        batch_index = torch.arange(batch, device=device)[:, None, None]
-        old_stimuli = old[batch_index, which.unsqueeze(-1), pairs]  # (batch, ntests, 2, cs)
-        stimuli = trials.stimuli.clone()
-        stimuli[:, -ntests:] = torch.where(use_old[..., None, None], old_stimuli, stimuli[:, -ntests:])
-        return Trials(trials.pairs, stimuli)
-
 
 def draw_trials(curricula: list[Curriculum], episodes: list[int], generators: list[torch.Generator]) -> list[Trials]:
-    """Each curriculum's trials of its episode, from its own generator, exactly as `Curriculum.trials_alone`
-    draws them (list length at a reset, items, the learning trials' adjacent pairs and their order, the test
-    trials' pairs, the old items), with only the random draws per curriculum: the items of all lists are
-    drawn together (`draw_item_stack`) and the pairs, stimuli and old items computed for all at once."""
+    """Each curriculum's trials of its episode, from its own generator, in the order one run alone would draw
+    them step by step (list length at a reset; items, `task.draw_items`; the learning trials' adjacent pairs
+    and their order and the test trials' pairs, `task.standard_schedule`; then, in each test trial, whether
+    and from which earlier episode since the reset its items are shown: tests/test_regimes.py writes that
+    out), with only the random draws per curriculum: the items of all lists are drawn together
+    (`draw_item_stack`) and the pairs, stimuli and old items computed for all at once."""
     first = curricula[0]
     shared = {(c.batch, c.learning_trials, c.test_trials, c.regime, c.old_items_probability,
                len(c.kept_items) if not c.resets_at(e) else 0) for c, e in zip(curricula, episodes)}
@@ -103,7 +73,7 @@ def draw_trials(curricula: list[Curriculum], episodes: list[int], generators: li
     items = draw_item_stack(batch, lengths, generators, CUE_SIZE, device=device)  # (K, batch, longest, cs)
     mixing = first.regime == "continual" and bool(first.kept_items)
     draws = []
-    for c, g in zip(curricula, generators):  # each generator's draws, in the order of trials_alone
+    for c, g in zip(curricula, generators):  # each generator's draws, in the order of a run alone
         draws.append([torch.randint(0, c.nbcues - 1, (batch, learning), device=device, generator=g),
                       torch.rand(batch, learning, device=device, generator=g),
                       torch.randint(0, c.nbcues, (batch, tests), device=device, generator=g),
