@@ -26,12 +26,30 @@ TINY = ["--batch", "2", "--learning-trials", "2", "--test-trials", "1", "--min-i
         "--device", "cpu"]
 
 
+STARTED: list[subprocess.Popen] = []
+
+
 def start(words, stderr_path) -> subprocess.Popen:
     """`transitive WORDS` in a process group of its own (so that a signal to the group is a Ctrl-C)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    return subprocess.Popen([sys.executable, "-m", "transitive", *map(str, words)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=open(stderr_path, "w"), text=True,
-                            start_new_session=True)
+    process = subprocess.Popen([sys.executable, "-m", "transitive", *map(str, words)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=open(stderr_path, "w"), text=True,
+                               start_new_session=True)
+    STARTED.append(process)
+    return process
+
+
+@pytest.fixture(autouse=True)
+def no_process_left():
+    """A test that fails before its Ctrl-C must not leave a 100,000-episode training (or its sweep job)
+    running: the whole process group goes."""
+    yield
+    while STARTED:
+        process = STARTED.pop()
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def wait_for(condition, seconds: float, what: str) -> None:

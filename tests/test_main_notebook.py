@@ -499,11 +499,6 @@ def test_the_executed_notebook_survives_a_save(run_all, tmp_path):
     # ... on standard output, ended where they stopped: no empty (pink) standard-error box where a bar was
     assert [o["text"] for o in streams if o.get("name") == "stderr" and not shown(o["text"]).strip()] == []
     assert all(shown(o["text"]).strip() for o in streams)  # no empty box of standard output either
-
-
-def shown(text: str) -> str:
-    """A stream's text as Jupyter shows it: on each line, what the last carriage return left."""
-    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
     cell = next(c for c in reopened.cells if "write_key_numbers(" in c.source)
     tables = [o["data"]["text/markdown"] for o in cell.outputs if "text/markdown" in o.get("data", {})]
     assert len(tables) == 1 and 12 <= tables[0].count("\n| ") <= 22 and "# " not in tables[0]
@@ -512,6 +507,11 @@ def shown(text: str) -> str:
     assert len(pointer) == 1 and pointer[0].startswith("every key number: ") and "key_numbers.md" in pointer[0]
     full = (folder / pointer[0].split(": ", 1)[1].split(" (")[0]).read_text()
     assert full.count("\n| ") > 200 and "## Headline numbers" in full and "## Every number" in full
+
+
+def shown(text: str) -> str:
+    """A stream's text as Jupyter shows it: on each line, what the last carriage return left."""
+    return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
 
 def test_the_notebook_writes_the_key_numbers_of_the_figures_command(run_all):
