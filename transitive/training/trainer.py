@@ -33,7 +33,8 @@ from .cuda_graphs import GRAPHS_SWITCH, GraphedEpisodeLoss, graph_parameters
 from .loss import STATS, episode_loss
 from .regimes import draw_trials
 from .seed_run import SeedRun
-from .stepping import AFTER_STEP, TrainingDiverged, after_step_numbers, divergence, finite_check, log_values, step_members
+from .stepping import (AFTER_STEP, TrainingDiverged, after_step_numbers, divergence, finite_check, log_values,
+                       step_members)
 
 __all__ = ["CURVE_COLUMNS", "REGIMES", "TrainConfig", "Trainer", "TrainingDiverged", "SeedRun", "paths_for",
            "seed_params", "train", "train_population", "read_curve", "smooth"]
@@ -130,7 +131,8 @@ class Trainer:
         for m in members:
             m.optimizer.zero_grad(set_to_none=True)
         nets = [m.net for m in members]
-        episodes = Episodes.draw(trials, [m.generator for m in members], [m.carried for m in members], device=self.device)
+        generators, states = [m.generator for m in members], [m.carried for m in members]
+        episodes = Episodes.draw(trials, generators, states, device=self.device)
         graphed = self._graph_for(nets, episodes)
         if graphed is not None:
             total, stats, *final = graphed(*graph_parameters(nets), *episodes.tensors(nets[0].hidden_size))
