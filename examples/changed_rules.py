@@ -1,6 +1,6 @@
 """Two small changes of the published rule, used to time the compiled definition (`transitive bench --network
-examples/changed_rules.py:HalvedTraceNetwork`; docs/measurements/compiled_definition_cpu_2026-12-04.md): the
-same two changes tests/test_rule.py checks the engine with."""
+examples/changed_rules.py:HalvedTraceNetwork`; docs/measurements/compiled_definition_cpu_2026-12-05.md), and
+the changed rules tests/test_rule.py and tests/test_compiled.py check the engine with (they load this file)."""
 from __future__ import annotations
 
 import torch

@@ -6,26 +6,26 @@ The compile itself runs once for this file, at a small size (16 neurons, batch 3
 an idle machine."""
 from __future__ import annotations
 
+import logging
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
 from torch._dynamo.utils import counters  # the test's look at dynamo's own counts (the package uses none)
 
-from transitive import NetworkState, PlasticNetwork, run_episode
+from transitive import PlasticNetwork, run_episode
 from transitive.engine import backends, compiled, rule
 from transitive.model.task import draw_items, present, standard_schedule
+from transitive.model.variants import network_class
 from transitive.training.loss import a2c_loss
 
 NEURONS, BATCH = 16, 3
 
 
-class HalvedTrace(PlasticNetwork):
-    """A changed rule (the trace halved after every step), as a researcher writes it."""
-
-    def step(self, inputs, state):
-        logits, value, modulation, new = super().step(inputs, state)
-        return logits, value, modulation, NetworkState(new.rates, new.trace * 0.5, new.plastic_weights)
+# A changed rule as a researcher writes it (the trace halved after every step), from examples/changed_rules.py.
+HalvedTraceNetwork = network_class(f"{Path(__file__).resolve().parents[1] / 'examples' / 'changed_rules.py'}"
+                                   ":HalvedTraceNetwork")
 
 
 class Untraceable(PlasticNetwork):
@@ -38,7 +38,7 @@ class Untraceable(PlasticNetwork):
         return logits, value, modulation, new
 
 
-def network(cls=HalvedTrace, seed=0):
+def network(cls=HalvedTraceNetwork, seed=0):
     torch.manual_seed(seed)
     net = cls(hidden_size=NEURONS)
     with torch.no_grad():
@@ -65,14 +65,32 @@ def fresh_notices(monkeypatch):
     monkeypatch.delenv(backends.ENV_SWITCH, raising=False)
 
 
+class _Logged(logging.Handler):
+    def __init__(self):
+        super().__init__()
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
 @pytest.fixture(scope="module")
 def first_compile():
-    """The compile of this file (once): the first compiled episode, with the lines it said."""
+    """The compile of this file (once): the first compiled episode, with the lines it said (warnings, and
+    what torch's own loggers passed on)."""
     rule._told.clear()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = episode(network(), "compiled")
-    return result, [str(w.message) for w in caught]
+    logged = _Logged()
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.startswith("torch")]
+    for logger in loggers:
+        logger.addHandler(logged)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = episode(network(), "compiled")
+    finally:
+        for logger in loggers:
+            logger.removeHandler(logged)
+    return result, [str(w.message) for w in caught] + logged.messages
 
 
 def test_compiled_equals_eager_outputs_p_loss_and_every_gradient(first_compile):
@@ -91,7 +109,19 @@ def test_compiled_equals_eager_outputs_p_loss_and_every_gradient(first_compile):
         torch.testing.assert_close(fast_grads[name], grad, rtol=1e-4, atol=1e-6, msg=name)
     said = [line for line in lines if "compiled for" in line]
     assert len(said) == 1 and "\n" not in said[0]
-    assert said[0].startswith("HalvedTrace: ") and f"batch {BATCH} x {NEURONS} neurons on cpu" in said[0]
+    assert not [line for line in lines if "checkpoint" in line]  # torch's caution about the policy: not said
+    assert said[0].startswith("HalvedTraceNetwork: ") and f"batch {BATCH} x {NEURONS} neurons on cpu" in said[0]
+
+
+def test_the_backward_pass_keeps_tanh_and_clamp_and_recomputes_the_rest():
+    """The compiled trial's checkpoint policy: what tanh and clamp return is kept for the backward pass
+    (the Hebbian term and P after each step), every other operation is recomputed there."""
+    from torch.utils.checkpoint import CheckpointPolicy
+    aten = torch.ops.aten
+    for kept in (aten.tanh.default, aten.clamp.default, aten.clamp.Tensor):
+        assert compiled._keep_saved_operations(None, kept) == CheckpointPolicy.MUST_SAVE
+    for recomputed in (aten.mul.Tensor, aten.add.Tensor, aten.bmm.default, aten.exp.default):
+        assert compiled._keep_saved_operations(None, recomputed) == CheckpointPolicy.PREFER_RECOMPUTE
 
 
 def test_no_recompilation_from_episode_to_episode(first_compile):
@@ -138,7 +168,7 @@ def test_when_it_compiles(monkeypatch):
     episode(net, "eager")
     assert made == []
     episode(net, None)
-    assert len(made) == 1 and made[0].network is HalvedTrace and made[0].batch == BATCH and made[0].gradients
+    assert len(made) == 1 and made[0].network is HalvedTraceNetwork and made[0].batch == BATCH and made[0].gradients
     compiled._entries.clear()
     episode(net, "compiled", items=5)
     assert len(made) == 2
