@@ -38,13 +38,15 @@ def assert_written(paths, names, inches=None):
             assert_pdf_whole(path)
 
 
-def test_registry_covers_every_figure_of_the_original():
+def test_registry_covers_every_figure_of_the_original_and_the_paper_s_extended_data_fig_2():
     original = ["SDE", "SDE_LINKEDLISTS", "SDE_LINKEDLISTS_SHAM", "comp_treichler2003", "treichler", "traces", "zoom",
                 "violin", "PCA", "cuecorrs", "cuecorrs_step1", "corrchanges34", "corrchanges34_add23",
                 "originalFFcuereps_t18_DEonly", "adaptedFFcuereps_t18_DEonly", "adaptedFFcuereps_t18_allpairs",
                 "adaptedwo", "adaptedFFcuereps_t1_DEonly", "psitildetodeltapsi", "decoding", "learning_curve",
                 "matrices", "lasttrial_cues", "lasttrial_rnn", "massed", "toymodel"]
-    assert set(original) == set(panels.FIGURES)
+    extended_data_fig_2 = {"edfig2a_corrchanges23": "Extended Data Fig. 2a", "edfig2b_corrchanges45": "Extended Data Fig. 2b"}
+    assert set(original) | set(extended_data_fig_2) == set(panels.FIGURES)
+    assert all(panels.FIGURES[name].paper == paper for name, paper in extended_data_fig_2.items())
 
 
 def test_learning_curve_figure(tmp_path):

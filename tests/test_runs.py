@@ -183,3 +183,32 @@ def test_reference_network_shows_the_paper_effects():
     summary = stats.modulation_summary(run.modulation, run.feedback)
     assert summary["feedback"]["fraction_negative"] > 0.8  # Fig. 5: m at the feedback step is negative
     assert summary["delay"]["mean_unrewarded"] < summary["delay"]["mean_rewarded"] - 1
+
+
+def test_every_declared_experiment_is_a_run_and_the_modes_are_the_choices():
+    """The registry is the one declaration: each experiment is a run of Runs with draws of its own, and the
+    selectable ones are the choices of Settings.experiment and of `figures --experiment`."""
+    import dataclasses
+    from transitive.evaluation.experiments import EXPERIMENTS, MODES
+    from transitive.interface.cli import build_parser
+    assert all(isinstance(getattr(Runs, name), property) for name in EXPERIMENTS)
+    assert len({e.seed_offset for e in EXPERIMENTS.values()}) == len(EXPERIMENTS)
+    declared = next(f for f in dataclasses.fields(Settings) if f.name == "experiment").metadata["choices"]
+    figures = build_parser()._subparsers._group_actions[0].choices["figures"]
+    option = next(a for a in figures._actions if "--experiment" in a.option_strings)
+    assert tuple(declared) == tuple(option.choices) == tuple(MODES) == ("standard", "linking", "sham", "massed",
+                                                                        "onlytwolastadj")
+
+
+def test_extended_data_fig_2_runs_withhold_c_d_or_e_f_until_trial_19_in_half_the_batch():
+    from transitive.evaluation.keynumbers import key_numbers
+    runs = Runs(net(), small(batch=40), log=None)
+    for name, pair, key in (("withheld_cd", (2, 3), "edfig2a"), ("withheld_ef", (4, 5), "edfig2b")):
+        run = getattr(runs, name)
+        later = run.pairs[40 // 2 + 1:]
+        assert not any(stats.shown_at(later, t, pair).any() for t in range(18))
+        assert stats.shown_at(later, 18, pair).all() and not stats.shown_at(later, 18).any()  # not D,E there
+        assert 18 in run.products and run.alignment[18].shape == (40, 4, 8)  # kept as it ran
+        numbers = key_numbers(runs)[f"{key}_first_shown_trial19"]
+        assert numbers["episodes"] == int(stats.first_shown_at(run.pairs, 18, pair).sum()) >= 19
+    assert runs.done() == ["withheld_cd", "withheld_ef"]

@@ -180,17 +180,9 @@ def write_key_numbers(runs, out, network: str | None = None) -> list[Path]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / "key_numbers.json", out / "key_numbers.md"]
-    paths[0].write_text(json.dumps(numbers, indent=1, default=_jsonable) + "\n")
+    paths[0].write_text(json.dumps(numbers, indent=1) + "\n")
     paths[1].write_text(markdown(numbers))
     return paths
-
-
-def _jsonable(value):
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"cannot write {type(value).__name__} as JSON")
 
 
 def _rows(prefix: str, value, rows: list) -> None:
