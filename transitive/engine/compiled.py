@@ -12,9 +12,9 @@ trial through the network's own `step`. This module compiles that very function 
 - `torch.compile(fullgraph=True, dynamic=False)` of the trial with selective activation checkpointing
   inside: what tanh and clamp return (the Hebbian term, whose exp is the costliest thing per synapse, and P
   after each step) is kept for the backward pass, everything else is recomputed from them within the
-  backward's own fused loops (SAVED_OPERATIONS; about 30% less time per training episode than recomputing
+  backward's own fused loops (SAVED_OPERATIONS; 20-30% less time per training episode than recomputing
   the whole trial from P at its start, for 8 (batch, n, n) tensors per trial more than the eager path keeps:
-  about 1.2 GB per episode at batch 32, 200 neurons, 30 trials); on the CPU tanh is generated as
+  about 1.1 GB per episode at batch 32, 200 neurons, 30 trials); on the CPU tanh is generated as
   2 / (1 + exp(-2x)) - 1 (inductor's `cpp.use_decompose_tanh`: about 5x faster than the vectorised library
   tanh, within 2e-7 of it), and the whole graph is one C++ file (`cpp_wrapper`: one compiler run instead of
   one per kernel, about half the compile time);
@@ -174,7 +174,7 @@ def _compile(key: _Key, trial, template, parameters, args):
     compiled = torch.compile(function, fullgraph=True, dynamic=False, options=options)
     start = time.perf_counter()
     quiet = _QuietAboutThePolicy()
-    loggers = [logging.getLogger(name) for name in logging.root.manager.loggerDict if name.startswith("torch")]
+    loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict) if name.startswith("torch")]
     for logger in loggers:
         logger.addFilter(quiet)
     try:
