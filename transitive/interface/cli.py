@@ -56,7 +56,7 @@ def _runs(args, net, heard: list | None = None, **settings):
     try:
         chosen = Settings(seed=args.seed, progress=not quiet, **settings).validate()
     except ChoiceError as error:
-        raise option_error(error, args.command) from None
+        raise option_error(error, args.command, getattr(args, "argv", None)) from None
 
     def log(text):
         if heard is not None:

@@ -25,11 +25,12 @@ def _add_config_options(p, exclude=()):
                          title="training settings (TrainConfig; loss weights as --loss-<name>; docs/method.md)")
 
 
-def option_error(error: ChoiceError, command: str) -> UsageError:
+def option_error(error: ChoiceError, command: str, options=None) -> UsageError:
     """A setting's error as the command line says it: naming the setting's option (loss.discount ->
-    --loss-discount), or the command when the setting has none."""
-    if error.setting:
-        return UsageError("--" + error.setting.replace(".", "-").replace("_", "-") + f": {error.detail}")
+    --loss-discount; among `options` when given), or the command when the setting has none."""
+    option = "--" + (error.setting or "").replace(".", "-").replace("_", "-")
+    if error.setting and (options is None or option in options):
+        return UsageError(f"{option}: {error.detail}")
     return UsageError(f"{command}: {error}")
 
 
