@@ -1,4 +1,5 @@
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -69,6 +70,22 @@ def _seed():
     yield
 
 
+CTRL_C_LEFT_IGNORED: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_as_found(request):
+    """Each test leaves Ctrl-C (SIGINT) as it found it. A process started with SIGINT ignored keeps it ignored,
+    so a test that left it ignored in this process made every later `transitive` command of the Ctrl-C tests
+    deaf to Ctrl-C (seen once with the tests spread over processes). Restored here; the tests that changed it
+    are named at the end of the run."""
+    found = signal.getsignal(signal.SIGINT)
+    yield
+    if signal.getsignal(signal.SIGINT) is not found:
+        CTRL_C_LEFT_IGNORED.append(request.node.nodeid)
+        signal.signal(signal.SIGINT, found)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def one_thread():
     """One torch thread for the whole suite: the tests run many small operations, for which one thread is
@@ -77,3 +94,9 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if CTRL_C_LEFT_IGNORED:
+        terminalreporter.write_line("tests that left Ctrl-C changed (restored after each): "
+                                    + ", ".join(CTRL_C_LEFT_IGNORED))

@@ -252,7 +252,7 @@ def test_withheld_schedule_hides_the_pairs_in_the_upper_half_until_trial_19(add_
 def test_withheld_schedule_refuses_bad_pairs():
     with pytest.raises(ValueError, match="adjacent"):
         withheld_pair_schedule(8, pair=(2, 4))
-    with pytest.raises(ValueError, match="differ"):
+    with pytest.raises(ValueError, match="next to the barred pair"):
         withheld_pair_schedule(8, add_pair=(4, 3))
     with pytest.raises(ValueError, match="learning trials"):
         withheld_pair_schedule(8, reveal_trial=25)
