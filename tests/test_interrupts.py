@@ -29,12 +29,17 @@ TINY = ["--batch", "2", "--learning-trials", "2", "--test-trials", "1", "--min-i
 STARTED: list[subprocess.Popen] = []
 
 
+def _as_from_a_terminal() -> None:
+    """A command started from a shell hears Ctrl-C, whatever this test process does with it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(words, stderr_path) -> subprocess.Popen:
     """`transitive WORDS` in a process group of its own (so that a signal to the group is a Ctrl-C)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen([sys.executable, "-m", "transitive", *map(str, words)], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=open(stderr_path, "w"), text=True,
-                               start_new_session=True)
+                               start_new_session=True, preexec_fn=_as_from_a_terminal)
     STARTED.append(process)
     return process
 
