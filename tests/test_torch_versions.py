@@ -31,3 +31,28 @@ def test_vmap_under_checkpointing_from_2_5(monkeypatch, version, vmap_with_gradi
 
 def test_the_installed_pytorch_is_judged_by_its_own_version():
     assert torch_support.vmap_under_checkpointing() is (torch.__version__ >= "2.5")
+
+
+@pytest.mark.parametrize("selective", [True, False])
+def test_the_compiled_trials_checkpointing_without_the_policies_of_2_4(monkeypatch, selective):
+    """Selective checkpointing (what the compiled definition's backward keeps) came with PyTorch 2.4; without
+    it the trial is checkpointed whole: the same values and gradients either way."""
+    from torch.utils import checkpoint as activation_checkpoint
+
+    from transitive.engine import compiled
+    if not selective:
+        monkeypatch.delattr(activation_checkpoint, "create_selective_checkpoint_contexts")
+
+    def trial(x, w):
+        h = torch.tanh(x @ w)
+        return (h * h).sum(), torch.clamp(h, -0.5, 0.5)
+
+    x, w = torch.randn(3, 4, dtype=torch.float64), torch.randn(4, 4, dtype=torch.float64, requires_grad=True)
+    loss, clipped = compiled._checkpointed(trial)(x, w)
+    (loss + clipped.sum()).backward()
+    grad = w.grad.clone()
+    w.grad = None
+    expected_loss, expected_clipped = trial(x, w)
+    (expected_loss + expected_clipped.sum()).backward()
+    assert torch.equal(loss, expected_loss) and torch.equal(clipped, expected_clipped)
+    assert torch.allclose(grad, w.grad, rtol=1e-12, atol=0)

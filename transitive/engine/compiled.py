@@ -37,7 +37,8 @@ import types
 from dataclasses import dataclass
 
 import torch
-from torch.utils.checkpoint import CheckpointPolicy, checkpoint, create_selective_checkpoint_contexts
+import torch.utils.checkpoint as activation_checkpoint
+from torch.utils.checkpoint import checkpoint
 
 from ..model.errors import OneLineError
 from . import rule
@@ -117,7 +118,8 @@ def _restart_after_a_pause(entry: _Entry) -> None:
 def _keep_saved_operations(ctx, op, *args, **kwargs):
     """The compiled trial's checkpoint policy: the outputs of SAVED_OPERATIONS are kept for the backward
     pass, everything else is recomputed there."""
-    return CheckpointPolicy.MUST_SAVE if op in SAVED_OPERATIONS else CheckpointPolicy.PREFER_RECOMPUTE
+    policy = activation_checkpoint.CheckpointPolicy
+    return policy.MUST_SAVE if op in SAVED_OPERATIONS else policy.PREFER_RECOMPUTE
 
 
 class _QuietAboutThePolicy(logging.Filter):
@@ -130,10 +132,13 @@ class _QuietAboutThePolicy(logging.Filter):
 
 
 def _checkpointed(trial):
-    policy = functools.partial(create_selective_checkpoint_contexts, _keep_saved_operations)
+    """The trial under activation checkpointing: selective (SAVED_OPERATIONS kept) where this PyTorch has the
+    policies (2.4 and later), else the whole trial recomputed in the backward pass (slower, the same result)."""
+    selective = getattr(activation_checkpoint, "create_selective_checkpoint_contexts", None)
+    options = {} if selective is None else {"context_fn": functools.partial(selective, _keep_saved_operations)}
 
     def checkpointed_trial(*args):
-        return checkpoint(trial, *args, use_reentrant=False, context_fn=policy)
+        return checkpoint(trial, *args, use_reentrant=False, **options)
     return checkpointed_trial
 
 
